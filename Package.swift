@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The module graph points down: GatewayNet knows sockets and HTTP, nothing of imaging;
+// GatewayServer is the only module that knows both; the executable only parses flags.
+let package = Package(
+    name: "ImagingGateway",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "imaging-gateway", targets: ["imaging-gateway"]),
+        .library(name: "GatewayNet", targets: ["GatewayNet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "CGatewayShims", dependencies: ["COpenSSL"]),
+        .target(
+            name: "GatewayNet",
+            dependencies: [
+                "COpenSSL", "CZlib", "CGatewayShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "GatewayServer",
+            dependencies: [
+                "GatewayNet",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
+        .executableTarget(
+            name: "imaging-gateway",
+            dependencies: [
+                "GatewayServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet"]),
+        .testTarget(name: "GatewayServerTests", dependencies: ["GatewayServer", "GatewayNet"]),
+    ]
+)

@@ -1,0 +1,61 @@
+// Thin C wrappers for what Swift cannot import: OpenSSL's function-like macros, a
+// packed epoll_event, and callbacks that must not capture Swift context.
+#ifndef CGATEWAYSHIMS_H
+#define CGATEWAYSHIMS_H
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdint.h>
+#include <stddef.h>
+
+// epoll_event is packed on x86_64; Swift's import of packed structs is not to be relied
+// on, so readiness crosses the boundary in this plain struct instead.
+typedef struct {
+    uint64_t token;
+    uint32_t events;
+} gw_event;
+
+enum {
+    GW_EV_READ = 1u,
+    GW_EV_WRITE = 4u,
+    GW_EV_ERROR = 8u,
+    GW_EV_HUP = 16u,
+};
+
+int gw_epoll_create(void);
+int gw_epoll_add(int epfd, int fd, uint64_t token, int want_write);
+int gw_epoll_mod(int epfd, int fd, uint64_t token, int want_write);
+int gw_epoll_del(int epfd, int fd);
+int gw_epoll_wait(int epfd, gw_event *out, int max, int timeout_ms);
+
+int gw_set_nonblocking(int fd);
+int gw_set_nodelay(int fd);
+int gw_listen_tcp(const char *host, int port, int backlog, int *out_port, int *out_errno);
+int gw_connect_tcp(const char *host, int port, int *out_errno);
+int gw_socket_error(int fd);
+int gw_accept(int fd);
+int gw_eventfd_create(int epfd);
+void gw_eventfd_ring(int fd);
+void gw_eventfd_drain(int fd);
+
+long gw_ssl_ctx_set_min_proto(SSL_CTX *ctx, int version);
+long gw_ssl_ctx_set_max_proto(SSL_CTX *ctx, int version);
+long gw_ssl_ctx_set_mode(SSL_CTX *ctx, long mode);
+uint64_t gw_ssl_ctx_set_options(SSL_CTX *ctx, uint64_t options);
+long gw_ssl_ctx_set_groups(SSL_CTX *ctx, const char *list);
+long gw_ssl_set_sni(SSL *ssl, const char *name);
+void gw_ssl_ctx_server_alpn_http11(SSL_CTX *ctx);
+int gw_ssl_ctx_client_alpn_http11(SSL_CTX *ctx);
+
+uint64_t gw_ssl_mode_defaults(void);
+uint64_t gw_ssl_op_defaults(void);
+int gw_tls1_2_version(void);
+int gw_tls1_3_version(void);
+
+// Writes the first SAN URI of the peer's verified certificate into buf; returns its
+// length, 0 when there is none, -1 when buf is too small.
+int gw_peer_san_uri(SSL *ssl, char *buf, size_t len);
+int gw_cert_add_san_uri(X509 *cert, X509 *issuer, const char *uri, int is_ca);
+EVP_PKEY *gw_generate_p256(void);
+
+#endif

@@ -1,0 +1,254 @@
+#define _GNU_SOURCE
+#include "CGatewayShims.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <openssl/ec.h>
+#include <openssl/x509v3.h>
+
+// Edge-triggered: the loop must drain a ready socket until EAGAIN, and in return one
+// readiness costs one wakeup however long the peer keeps the socket busy.
+static uint32_t interest(int want_write) {
+    return EPOLLIN | EPOLLRDHUP | EPOLLET | (want_write ? EPOLLOUT : 0);
+}
+
+int gw_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int gw_epoll_add(int epfd, int fd, uint64_t token, int want_write) {
+    struct epoll_event ev = {.events = interest(want_write), .data.u64 = token};
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int gw_epoll_mod(int epfd, int fd, uint64_t token, int want_write) {
+    struct epoll_event ev = {.events = interest(want_write), .data.u64 = token};
+    return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
+int gw_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
+
+int gw_epoll_wait(int epfd, gw_event *out, int max, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (max > 256) max = 256;
+    int n;
+    do {
+        n = epoll_wait(epfd, evs, max, timeout_ms);
+    } while (n < 0 && errno == EINTR);
+    for (int i = 0; i < n; i++) {
+        uint32_t e = evs[i].events, r = 0;
+        if (e & (EPOLLIN | EPOLLRDHUP)) r |= GW_EV_READ;
+        if (e & EPOLLOUT) r |= GW_EV_WRITE;
+        if (e & EPOLLERR) r |= GW_EV_ERROR;
+        if (e & EPOLLHUP) r |= GW_EV_HUP;
+        out[i].token = evs[i].data.u64;
+        out[i].events = r;
+    }
+    return n;
+}
+
+int gw_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL, 0);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+int gw_set_nodelay(int fd) {
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static int resolve(const char *host, int port, int passive, struct addrinfo **res) {
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    return getaddrinfo(host, service, &hints, res);
+}
+
+int gw_listen_tcp(const char *host, int port, int backlog, int *out_port, int *out_errno) {
+    struct addrinfo *res = NULL;
+    if (resolve(host, port, 1, &res) != 0 || res == NULL) {
+        *out_errno = EADDRNOTAVAIL;
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) goto fail;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog) != 0) goto fail;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *out_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    freeaddrinfo(res);
+    return fd;
+fail:
+    *out_errno = errno;
+    if (fd >= 0) close(fd);
+    freeaddrinfo(res);
+    return -1;
+}
+
+// Starts a non-blocking connect; completion is reported by writability.
+int gw_connect_tcp(const char *host, int port, int *out_errno) {
+    struct addrinfo *res = NULL;
+    if (resolve(host, port, 0, &res) != 0 || res == NULL) {
+        *out_errno = EHOSTUNREACH;
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *out_errno = errno;
+        freeaddrinfo(res);
+        return -1;
+    }
+    gw_set_nodelay(fd);
+    if (connect(fd, res->ai_addr, res->ai_addrlen) != 0 && errno != EINPROGRESS) {
+        *out_errno = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int gw_socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+    return err;
+}
+
+long gw_ssl_ctx_set_min_proto(SSL_CTX *ctx, int v) { return SSL_CTX_set_min_proto_version(ctx, v); }
+long gw_ssl_ctx_set_max_proto(SSL_CTX *ctx, int v) { return SSL_CTX_set_max_proto_version(ctx, v); }
+long gw_ssl_ctx_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+uint64_t gw_ssl_ctx_set_options(SSL_CTX *ctx, uint64_t o) { return SSL_CTX_set_options(ctx, o); }
+long gw_ssl_ctx_set_groups(SSL_CTX *ctx, const char *list) { return SSL_CTX_set1_groups_list(ctx, list); }
+long gw_ssl_set_sni(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
+int gw_tls1_2_version(void) { return TLS1_2_VERSION; }
+int gw_tls1_3_version(void) { return TLS1_3_VERSION; }
+
+// Partial writes plus a movable buffer let the connection hand SSL_write whatever is
+// left of its output after a WANT_WRITE; released buffers keep idle connections small.
+uint64_t gw_ssl_mode_defaults(void) {
+    return SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+           SSL_MODE_RELEASE_BUFFERS;
+}
+
+// A peer that drops TCP without close_notify is treated as EOF: HTTP framing, not the
+// TLS alert, says whether a message was complete.
+uint64_t gw_ssl_op_defaults(void) {
+    return SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
+           SSL_OP_CIPHER_SERVER_PREFERENCE;
+}
+
+static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+static int select_http11(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                         const unsigned char *in, unsigned int inlen, void *arg) {
+    (void)ssl;
+    (void)arg;
+    unsigned char *chosen = NULL;
+    if (SSL_select_next_proto(&chosen, outlen, http11, sizeof http11, in, inlen) ==
+        OPENSSL_NPN_NEGOTIATED) {
+        *out = chosen;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+void gw_ssl_ctx_server_alpn_http11(SSL_CTX *ctx) { SSL_CTX_set_alpn_select_cb(ctx, select_http11, NULL); }
+int gw_ssl_ctx_client_alpn_http11(SSL_CTX *ctx) { return SSL_CTX_set_alpn_protos(ctx, http11, sizeof http11); }
+
+int gw_peer_san_uri(SSL *ssl, char *buf, size_t len) {
+    X509 *cert = SSL_get0_peer_certificate(ssl);
+    if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK) return 0;
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    if (names == NULL) return 0;
+    int result = 0;
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+        GENERAL_NAME *name = sk_GENERAL_NAME_value(names, i);
+        if (name->type != GEN_URI) continue;
+        int n = ASN1_STRING_length(name->d.uniformResourceIdentifier);
+        if ((size_t)n >= len) {
+            result = -1;
+            break;
+        }
+        memcpy(buf, ASN1_STRING_get0_data(name->d.uniformResourceIdentifier), (size_t)n);
+        buf[n] = 0;
+        result = n;
+        break;
+    }
+    GENERAL_NAMES_free(names);
+    return result;
+}
+
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (ext == NULL) return 0;
+    int ok = X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+// Extensions for a dev CA (is_ca) or a leaf usable as both TLS client and server.
+int gw_cert_add_san_uri(X509 *cert, X509 *issuer, const char *uri, int is_ca) {
+    if (is_ca) {
+        return add_ext(cert, issuer, NID_basic_constraints, "critical,CA:TRUE") &&
+               add_ext(cert, issuer, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+               add_ext(cert, issuer, NID_subject_key_identifier, "hash");
+    }
+    char san[512];
+    if (snprintf(san, sizeof san, "URI:%s,DNS:localhost,IP:127.0.0.1,IP:::1", uri) >= (int)sizeof san)
+        return 0;
+    return add_ext(cert, issuer, NID_basic_constraints, "critical,CA:FALSE") &&
+           add_ext(cert, issuer, NID_key_usage, "critical,digitalSignature") &&
+           add_ext(cert, issuer, NID_ext_key_usage, "serverAuth,clientAuth") &&
+           add_ext(cert, issuer, NID_authority_key_identifier, "keyid") &&
+           add_ext(cert, issuer, NID_subject_alt_name, san);
+}
+
+EVP_PKEY *gw_generate_p256(void) { return EVP_EC_gen("P-256"); }
+
+int gw_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+
+#include <sys/eventfd.h>
+
+// The loop's doorbell: level-triggered, read interest only, drained on every ring.
+int gw_eventfd_create(int epfd) {
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) return -1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void gw_eventfd_ring(int fd) {
+    uint64_t one = 1;
+    ssize_t r = write(fd, &one, sizeof one);
+    (void)r;
+}
+
+void gw_eventfd_drain(int fd) {
+    uint64_t n;
+    ssize_t r = read(fd, &n, sizeof n);
+    (void)r;
+}

@@ -1,0 +1,185 @@
+/// Header fields in arrival order; names compare case-insensitively (RFC 9110 §5.1).
+public struct HTTPHeaders: Sendable, Sequence {
+    public private(set) var fields: [(name: String, value: String)] = []
+
+    public init(_ fields: [(String, String)] = []) {
+        self.fields = fields.map { (name: $0.0, value: $0.1) }
+    }
+
+    public mutating func add(_ name: String, _ value: String) {
+        fields.append((name: name, value: value))
+    }
+
+    /// Replaces every field of that name with one.
+    public mutating func set(_ name: String, _ value: String) {
+        remove(name)
+        add(name, value)
+    }
+
+    public mutating func remove(_ name: String) {
+        fields.removeAll { $0.name.caseInsensitiveEquals(name) }
+    }
+
+    public subscript(name: String) -> String? {
+        fields.first { $0.name.caseInsensitiveEquals(name) }?.value
+    }
+
+    public func values(_ name: String) -> [String] {
+        fields.filter { $0.name.caseInsensitiveEquals(name) }.map(\.value)
+    }
+
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
+        fields.makeIterator()
+    }
+}
+
+/// Who is calling, from the verified client certificate's SAN URI. The URI's shape
+/// `urn:NAMESPACE:ROLE:ORGANIZATION` is configured by the server, not assumed here.
+public struct PeerIdentity: Sendable, Equatable {
+    public let uri: String
+    public let role: String
+    public let organization: String
+
+    /// Parses `uri` if it starts with `prefix` and has exactly a role and an
+    /// organization after it.
+    public init?(uri: String, prefix: String) {
+        guard uri.hasPrefix(prefix) else { return nil }
+        let parts = uri.dropFirst(prefix.count).split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        self.uri = uri
+        role = String(parts[0])
+        organization = String(parts[1])
+    }
+}
+
+public struct HTTPRequest: Sendable {
+    public var method: String
+    /// The request target as sent: origin-form path and query.
+    public var target: String
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+    public var version: HTTPVersion
+    /// The verified client certificate's identity, nil on plain HTTP or without one.
+    public var peer: PeerIdentity?
+    /// Whether the request arrived over TLS.
+    public var isTLS = false
+    /// Values bound by the route pattern's `{name}` segments.
+    public var pathParameters: [String: String] = [:]
+
+    public init(method: String, target: String, headers: HTTPHeaders = HTTPHeaders(),
+                body: [UInt8] = [], version: HTTPVersion = .http11, peer: PeerIdentity? = nil) {
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.version = version
+        self.peer = peer
+    }
+
+    public var path: Substring {
+        target.firstIndex(of: "?").map { target[..<$0] } ?? target[...]
+    }
+
+    /// Query parameters, percent-decoded; a repeated name keeps every value in order.
+    public var query: [(name: String, value: String)] {
+        guard let q = target.firstIndex(of: "?") else { return [] }
+        return target[target.index(after: q)...].split(separator: "&").map { pair in
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (name: percentDecode(kv[0]), value: kv.count > 1 ? percentDecode(kv[1]) : "")
+        }
+    }
+
+    /// Whether the connection may stay open after this exchange (RFC 9112 §9.3).
+    public var keepAlive: Bool {
+        let connection = headers["Connection"]?.lowercased() ?? ""
+        if connection.contains("close") { return false }
+        return version == .http11 || connection.contains("keep-alive")
+    }
+}
+
+public enum HTTPVersion: Sendable, Equatable {
+    case http10, http11
+}
+
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+
+    public init(status: Int = 200, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A response whose body is `json`, already encoded.
+    public static func json(_ json: String, status: Int = 200) -> HTTPResponse {
+        HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", "application/json")]),
+                     body: Array(json.utf8))
+    }
+}
+
+/// An error that becomes `{"error":{"code":…,"message":…}}` with its status.
+/// `code` is a stable machine code; `message` is for a person and never holds request data
+/// that could carry a patient identifier.
+public struct HTTPError: Error, Sendable, Equatable {
+    public let status: Int
+    public let code: String
+    public let message: String
+
+    public init(_ status: Int, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var response: HTTPResponse {
+        .json("{\"error\":{\"code\":\(jsonString(code)),\"message\":\(jsonString(message))}}",
+              status: status)
+    }
+}
+
+/// Encodes `s` as a JSON string literal.
+public func jsonString(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                + String(scalar.value, radix: 16)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+func percentDecode(_ s: Substring) -> String {
+    guard s.contains("%") || s.contains("+") else { return String(s) }
+    var bytes: [UInt8] = []
+    var it = Array(s.utf8)[...]
+    while let b = it.popFirst() {
+        if b == UInt8(ascii: "+") {
+            bytes.append(UInt8(ascii: " "))
+        } else if b == UInt8(ascii: "%"), it.count >= 2,
+                  let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) {
+            bytes.append(v)
+            it = it.dropFirst(2)
+        } else {
+            bytes.append(b)
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+extension String {
+    func caseInsensitiveEquals(_ other: String) -> Bool {
+        let a = utf8, b = other.utf8
+        guard a.count == b.count else { return false }
+        return zip(a, b).allSatisfy { x, y in x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 97 && (x | 0x20) <= 122) }
+    }
+}

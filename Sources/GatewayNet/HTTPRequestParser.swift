@@ -1,0 +1,273 @@
+/// Size limits the parser and the gzip decoder enforce. A limit answers with its status
+/// (413, 414, 431) before the offending bytes are buffered, so memory stays bounded by
+/// the limits, not by what a client sends.
+public struct HTTPLimits: Sendable {
+    public var maxRequestLine = 8 * 1024
+    public var maxHeaderBytes = 32 * 1024
+    public var maxHeaderCount = 100
+    public var maxBodyBytes = 16 * 1024 * 1024
+    public var maxChunkSizeDigits = 16
+    public var maxDecompressedBytes = 64 * 1024 * 1024
+
+    public init() {}
+}
+
+/// An incremental HTTP/1.1 request parser (RFC 9112). Feed it whatever bytes have
+/// arrived; it consumes what it can and reports at most one event per call, so a caller
+/// loops until it reports `.needMore` with nothing consumed.
+///
+/// Decisions that must stay uniform, because request smuggling lives in the gaps
+/// between two parsers' choices: bare LF is rejected everywhere (400); obs-fold is
+/// rejected; whitespace before a header colon is rejected; Content-Length with
+/// Transfer-Encoding is rejected; a Transfer-Encoding must be exactly `chunked`.
+/// Every error closes the connection, since after one the framing can't be trusted.
+struct HTTPRequestParser {
+    enum Event {
+        case needMore
+        /// The head asked for `100-continue` and a body is still to come.
+        case expectContinue
+        case request(HTTPRequest)
+    }
+
+    private enum State {
+        case head
+        case body(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers(bytes: Int)
+    }
+
+    let limits: HTTPLimits
+    private var state = State.head
+    private var scanned = 0
+    private var pending: HTTPRequest?
+
+    init(limits: HTTPLimits) {
+        self.limits = limits
+    }
+
+    /// True between requests: nothing of a next request has been taken yet.
+    var isIdle: Bool {
+        if case .head = state { return pending == nil && scanned == 0 }
+        return false
+    }
+
+    /// True once a head is parsed and its body is being read.
+    var isReadingBody: Bool { pending != nil }
+
+    mutating func parse(_ buf: UnsafeRawBufferPointer) throws(HTTPError) -> (consumed: Int, event: Event) {
+        switch state {
+        case .head: return try parseHead(buf)
+        case .body(let remaining):
+            let n = min(remaining, buf.count)
+            pending!.body.append(contentsOf: buf[0..<n])
+            if n == remaining { return (n, finish()) }
+            state = .body(remaining: remaining - n)
+            return (n, .needMore)
+        case .chunkSize: return try parseChunkSize(buf)
+        case .chunkData(let remaining):
+            let n = min(remaining, buf.count)
+            pending!.body.append(contentsOf: buf[0..<n])
+            state = n == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - n)
+            return (n, .needMore)
+        case .chunkDataEnd:
+            guard buf.count >= 2 else { return (0, .needMore) }
+            guard buf[0] == cr, buf[1] == lf else { throw Self.badChunk }
+            state = .chunkSize
+            return (2, .needMore)
+        case .trailers(let bytes): return try parseTrailers(buf, seen: bytes)
+        }
+    }
+
+    private mutating func finish() -> Event {
+        let request = pending!
+        pending = nil
+        state = .head
+        scanned = 0
+        return .request(request)
+    }
+
+    // MARK: head
+
+    private mutating func parseHead(_ buf: UnsafeRawBufferPointer) throws(HTTPError) -> (consumed: Int, event: Event) {
+        // RFC 9112 §2.2: empty lines before a request line are ignored.
+        if scanned == 0, buf.count >= 2, buf[0] == cr, buf[1] == lf { return (2, .needMore) }
+        var i = scanned
+        var end = -1
+        while i < buf.count {
+            let b = buf[i]
+            if b == lf {
+                guard i > 0, buf[i - 1] == cr else { throw HTTPError(400, "bare_lf", "Lines must end with CRLF.") }
+                if i >= 3, buf[i - 2] == lf, buf[i - 3] == cr { end = i + 1; break }
+            } else if i > 0, buf[i - 1] == cr {
+                throw HTTPError(400, "bare_cr", "A CR must be followed by LF.")
+            }
+            i += 1
+        }
+        if end < 0 {
+            scanned = buf.count
+            if firstLineEnd(buf) == nil, buf.count > limits.maxRequestLine {
+                throw HTTPError(414, "uri_too_long", "The request line exceeds \(limits.maxRequestLine) bytes.")
+            }
+            if buf.count > limits.maxHeaderBytes {
+                throw HTTPError(431, "headers_too_large", "The request head exceeds \(limits.maxHeaderBytes) bytes.")
+            }
+            return (0, .needMore)
+        }
+        guard end <= limits.maxHeaderBytes else {
+            throw HTTPError(431, "headers_too_large", "The request head exceeds \(limits.maxHeaderBytes) bytes.")
+        }
+        var request = try parseHeadLines(UnsafeRawBufferPointer(rebasing: buf[0..<(end - 2)]))
+        let framing = try Framing(request: request, limits: limits)
+        scanned = 0
+        let expectsContinue = try checkExpect(request, framing: framing)
+        switch framing {
+        case .none:
+            state = .head
+            return (end, .request(request))
+        case .length(let n):
+            request.body.reserveCapacity(n)
+            pending = request
+            state = .body(remaining: n)
+        case .chunked:
+            pending = request
+            state = .chunkSize
+        }
+        return (end, expectsContinue ? .expectContinue : .needMore)
+    }
+
+    private func checkExpect(_ request: HTTPRequest, framing: Framing) throws(HTTPError) -> Bool {
+        guard let expect = request.headers["Expect"] else { return false }
+        guard expect.lowercased() == "100-continue" else {
+            throw HTTPError(417, "expectation_failed", "Only Expect: 100-continue is supported.")
+        }
+        if case .none = framing { return false }
+        return request.version == .http11
+    }
+
+    private func firstLineEnd(_ buf: UnsafeRawBufferPointer) -> Int? {
+        buf.firstIndex(of: lf)
+    }
+
+    private func parseHeadLines(_ head: UnsafeRawBufferPointer) throws(HTTPError) -> HTTPRequest {
+        var lines = LineIterator(head)
+        guard let requestLine = lines.next() else { throw Self.badRequestLine }
+        guard requestLine.count <= limits.maxRequestLine else {
+            throw HTTPError(414, "uri_too_long", "The request line exceeds \(limits.maxRequestLine) bytes.")
+        }
+        let (method, target, version) = try parseRequestLine(requestLine)
+        var headers = HTTPHeaders()
+        var count = 0
+        while let line = lines.next() {
+            count += 1
+            guard count <= limits.maxHeaderCount else {
+                throw HTTPError(431, "too_many_headers", "More than \(limits.maxHeaderCount) header fields.")
+            }
+            let (name, value) = try parseField(line)
+            headers.add(name, value)
+        }
+        return HTTPRequest(method: method, target: target, headers: headers, version: version)
+    }
+
+    private func parseRequestLine(_ line: UnsafeRawBufferPointer) throws(HTTPError) -> (String, String, HTTPVersion) {
+        guard let sp1 = line.firstIndex(of: space), sp1 > 0,
+              line[0..<sp1].allSatisfy(isTokenChar) else { throw Self.badRequestLine }
+        let rest = line[(sp1 + 1)...]
+        guard let sp2 = rest.firstIndex(of: space), sp2 > sp1 + 1 else { throw Self.badRequestLine }
+        let targetBytes = line[(sp1 + 1)..<sp2]
+        guard targetBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw Self.badRequestLine }
+        let versionBytes = line[(sp2 + 1)...]
+        let version: HTTPVersion
+        switch String(decoding: versionBytes, as: UTF8.self) {
+        case "HTTP/1.1": version = .http11
+        case "HTTP/1.0": version = .http10
+        case let v where v.count == 8 && v.hasPrefix("HTTP/") && v.utf8.dropFirst(5).enumerated()
+            .allSatisfy { $0.offset == 1 ? $0.element == UInt8(ascii: ".") : isDigit($0.element) }:
+            throw HTTPError(505, "http_version_not_supported", "Only HTTP/1.1 and HTTP/1.0 are served.")
+        default: throw Self.badRequestLine
+        }
+        let method = String(decoding: line[0..<sp1], as: UTF8.self)
+        var target = String(decoding: targetBytes, as: UTF8.self)
+        if target.hasPrefix("http://") || target.hasPrefix("https://") {
+            let afterScheme = target[target.range(of: "//")!.upperBound...]
+            target = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" })
+                .map { afterScheme[$0] == "/" ? String(afterScheme[$0...]) : "/" + afterScheme[$0...] } ?? "/"
+        } else if target == "*" {
+            guard method == "OPTIONS" else { throw Self.badRequestLine }
+        } else if !target.hasPrefix("/") {
+            throw Self.badRequestLine
+        }
+        return (method, target, version)
+    }
+
+    private func parseField(_ line: UnsafeRawBufferPointer) throws(HTTPError) -> (String, String) {
+        if let first = line.first, first == space || first == tab {
+            throw HTTPError(400, "obs_fold", "Header line folding is not allowed.")
+        }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0,
+              line[0..<colon].allSatisfy(isTokenChar) else {
+            throw HTTPError(400, "invalid_header", "A header field name is malformed.")
+        }
+        var start = colon + 1, end = line.count
+        while start < end, line[start] == space || line[start] == tab { start += 1 }
+        while end > start, line[end - 1] == space || line[end - 1] == tab { end -= 1 }
+        let value = line[start..<end]
+        guard value.allSatisfy({ $0 == tab || ($0 >= 0x20 && $0 != 0x7F) }) else {
+            throw HTTPError(400, "invalid_header", "A header field value holds a control character.")
+        }
+        return (String(decoding: line[0..<colon], as: UTF8.self), String(decoding: value, as: UTF8.self))
+    }
+
+    // MARK: chunked body
+
+    private mutating func parseChunkSize(_ buf: UnsafeRawBufferPointer) throws(HTTPError) -> (consumed: Int, event: Event) {
+        let maxLine = limits.maxChunkSizeDigits + 1024
+        guard let lfAt = buf.firstIndex(of: lf) else {
+            if buf.count > maxLine { throw Self.badChunk }
+            return (0, .needMore)
+        }
+        guard lfAt > 0, buf[lfAt - 1] == cr, lfAt <= maxLine else { throw Self.badChunk }
+        let line = buf[0..<(lfAt - 1)]
+        let digits = line.prefix { hexValue($0) != nil }
+        guard !digits.isEmpty else { throw Self.badChunk }
+        guard digits.count <= limits.maxChunkSizeDigits else {
+            throw HTTPError(400, "invalid_chunk", "A chunk size has more than \(limits.maxChunkSizeDigits) digits.")
+        }
+        let ext = line[(line.startIndex + digits.count)...]
+        guard ext.isEmpty || ext.first == UInt8(ascii: ";") || ext.first == space || ext.first == tab,
+              ext.allSatisfy({ $0 == tab || ($0 >= 0x20 && $0 != 0x7F) }) else { throw Self.badChunk }
+        var size = 0
+        for d in digits {
+            let (shifted, overflow) = size.multipliedReportingOverflow(by: 16)
+            guard !overflow else { throw Self.tooLarge(limits) }
+            size = shifted + Int(hexValue(d)!)
+        }
+        guard size <= limits.maxBodyBytes - pending!.body.count else { throw Self.tooLarge(limits) }
+        state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
+        return (lfAt + 1, .needMore)
+    }
+
+    private mutating func parseTrailers(_ buf: UnsafeRawBufferPointer, seen: Int) throws(HTTPError) -> (consumed: Int, event: Event) {
+        guard let lfAt = buf.firstIndex(of: lf) else {
+            if seen + buf.count > limits.maxHeaderBytes {
+                throw HTTPError(431, "headers_too_large", "Chunked trailers exceed \(limits.maxHeaderBytes) bytes.")
+            }
+            return (0, .needMore)
+        }
+        guard lfAt > 0, buf[lfAt - 1] == cr else { throw HTTPError(400, "bare_lf", "Lines must end with CRLF.") }
+        if lfAt == 1 { return (2, finish()) }
+        _ = try parseField(UnsafeRawBufferPointer(rebasing: buf[0..<(lfAt - 1)]))
+        state = .trailers(bytes: seen + lfAt + 1)
+        if seen + lfAt + 1 > limits.maxHeaderBytes {
+            throw HTTPError(431, "headers_too_large", "Chunked trailers exceed \(limits.maxHeaderBytes) bytes.")
+        }
+        return (lfAt + 1, .needMore)
+    }
+
+    private static let badRequestLine = HTTPError(400, "malformed_request_line", "The request line is malformed.")
+    private static let badChunk = HTTPError(400, "invalid_chunk", "The chunked body is malformed.")
+    private static func tooLarge(_ limits: HTTPLimits) -> HTTPError {
+        HTTPError(413, "body_too_large", "The request body exceeds \(limits.maxBodyBytes) bytes.")
+    }
+}

@@ -1,0 +1,222 @@
+import CGatewayShims
+import Dispatch
+import Foundation
+import Logging
+
+/// One address to listen on; `tls` nil means plain HTTP (only for local metrics and
+/// benchmarks: configure it deliberately).
+public struct ListenerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var tls: TLSContext?
+
+    public init(host: String, port: Int, tls: TLSContext?) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+    }
+}
+
+public struct HTTPServerConfiguration: Sendable {
+    public var listeners: [ListenerConfiguration]
+    public var loopCount = ProcessInfo.processInfo.activeProcessorCount
+    public var limits = HTTPLimits()
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// From a request's first byte until its head is complete; absolute, so a client
+    /// that trickles one byte a second is closed all the same.
+    public var headerTimeout: Duration = .seconds(10)
+    public var bodyTimeout: Duration = .seconds(60)
+    public var idleTimeout: Duration = .seconds(60)
+    public var maxConnections = 16_384
+    /// Output buffered beyond this stops reading a connection until the peer catches up.
+    public var outputHighWater = 1 << 20
+    /// Responses at least this large are gzipped for clients that accept it.
+    public var gzipMinimumBytes = 1024
+
+    public init(listeners: [ListenerConfiguration]) {
+        self.listeners = listeners
+    }
+}
+
+/// Counters an operator reads through /metrics; cheap atomics bumped from any loop.
+public final class HTTPServerStatistics: Sendable {
+    let accepted = Counter()
+    let closed = Counter()
+    let requests = Counter()
+    let rejectedOverCap = Counter()
+    let handshakeFailures = Counter()
+    let timeouts = Counter()
+    let protocolErrors = Counter()
+
+    public struct Snapshot: Sendable {
+        public let accepted, open, requests, rejectedOverCap, handshakeFailures, timeouts, protocolErrors: Int
+    }
+
+    public var snapshot: Snapshot {
+        let a = accepted.current
+        return Snapshot(accepted: a, open: a - closed.current, requests: requests.current,
+                        rejectedOverCap: rejectedOverCap.current, handshakeFailures: handshakeFailures.current,
+                        timeouts: timeouts.current, protocolErrors: protocolErrors.current)
+    }
+}
+
+public enum HTTPServerError: Error, CustomStringConvertible {
+    case bind(host: String, port: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .bind(host, port, reason): return "cannot listen on \(host):\(port): \(reason)"
+        }
+    }
+}
+
+/// The gateway's HTTP/1.1 server: listeners, a group of event loops, connections.
+public final class HTTPServer: @unchecked Sendable {
+    let configuration: HTTPServerConfiguration
+    let router: Router
+    let logger: Logger
+    let group: EventLoopGroup
+    public let statistics = HTTPServerStatistics()
+    private let drainingFlag = Counter()
+    private var listeners: [Listener] = []
+
+    public init(configuration: HTTPServerConfiguration, router: Router, logger: Logger) {
+        self.configuration = configuration
+        self.router = router
+        self.logger = logger
+        group = EventLoopGroup(count: configuration.loopCount)
+    }
+
+    var draining: Bool { drainingFlag.current > 0 }
+
+    /// Binds every listener; returns the bound ports in configuration order (useful
+    /// with port 0).
+    @discardableResult
+    public func start() throws(HTTPServerError) -> [Int] {
+        var ports: [Int] = []
+        for l in configuration.listeners {
+            var port: Int32 = 0, err: Int32 = 0
+            let fd = gw_listen_tcp(l.host, Int32(l.port), SOMAXCONN, &port, &err)
+            guard fd >= 0 else {
+                listeners.forEach { $0.stop() }
+                throw .bind(host: l.host, port: l.port, reason: String(cString: strerror(err)))
+            }
+            let listener = Listener(fd: fd, tls: l.tls, server: self, loop: group.loops[listeners.count % group.loops.count])
+            listeners.append(listener)
+            ports.append(Int(port))
+            logger.info("listening", metadata: ["address": "\(l.host):\(port)", "tls": "\(l.tls != nil)"])
+        }
+        listeners.forEach { $0.begin() }
+        return ports
+    }
+
+    /// Stops accepting, lets in-flight requests finish (their responses say
+    /// `Connection: close`), closes idle connections, and returns once every connection
+    /// is gone or `grace` has passed, closing whatever remains.
+    public func shutdown(grace: Duration = .seconds(10)) {
+        drainingFlag.add(1)
+        listeners.forEach { $0.stop() }
+        let deadline = ContinuousClock.now + grace
+        for loop in group.loops {
+            loop.execute { loop.forEachHandler { ($0 as? ServerConnection)?.closeIfIdle() } }
+        }
+        while statistics.snapshot.open > 0, ContinuousClock.now < deadline {
+            usleep(20_000)
+        }
+        let done = DispatchGroup()
+        for loop in group.loops {
+            done.enter()
+            loop.execute {
+                loop.forEachHandler { ($0 as? ServerConnection)?.close() }
+                done.leave()
+            }
+        }
+        done.wait()
+        logger.info("stopped", metadata: ["requests": "\(statistics.snapshot.requests)"])
+    }
+
+    func admit(fd: Int32, tls: TLSContext?) {
+        let open = statistics.snapshot.open
+        if open >= configuration.maxConnections || draining {
+            statistics.rejectedOverCap.add(1)
+            if tls == nil {
+                var out: [UInt8] = []
+                let busy = HTTPError(503, "over_capacity", "The gateway is at its connection limit; retry shortly.")
+                ResponseEncoder.encode(busy.response, into: &out, date: group.loops[0].httpDate,
+                                       keepAlive: false, headRequest: false)
+                _ = out.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            Glibc.close(fd)
+            return
+        }
+        statistics.accepted.add(1)
+        _ = gw_set_nodelay(fd)
+        let loop = group.next()
+        loop.execute { [self] in
+            ServerConnection.open(fd: fd, tls: tls, server: self, loop: loop)
+        }
+    }
+}
+
+/// A listening socket on one loop. Accepts until EAGAIN on every readiness, and again
+/// on every tick, because an edge-triggered listener that hit EMFILE gets no new edge
+/// for the connections already queued.
+final class Listener: EventHandler, @unchecked Sendable {
+    private let fd: Int32
+    private let tls: TLSContext?
+    private unowned let server: HTTPServer
+    private let loop: EventLoop
+    private var token: UInt64?
+
+    init(fd: Int32, tls: TLSContext?, server: HTTPServer, loop: EventLoop) {
+        self.fd = fd
+        self.tls = tls
+        self.server = server
+        self.loop = loop
+    }
+
+    func begin() {
+        loop.execute { [self] in
+            token = loop.add(fd: fd, handler: self)
+            acceptAll()
+        }
+    }
+
+    func stop() {
+        let done = DispatchSemaphore(value: 0)
+        loop.execute { [self] in
+            if let token {
+                loop.remove(fd: fd, token: token)
+                Glibc.close(fd)
+                self.token = nil
+            }
+            done.signal()
+        }
+        done.wait()
+    }
+
+    func ready(readable: Bool, writable: Bool, failed: Bool) {
+        if readable { acceptAll() }
+    }
+
+    func tick(now: UInt64) {
+        if token != nil { acceptAll() }
+    }
+
+    private func acceptAll() {
+        while true {
+            let conn = gw_accept(fd)
+            if conn >= 0 {
+                server.admit(fd: conn, tls: tls)
+                continue
+            }
+            switch errno {
+            case EINTR, ECONNABORTED: continue
+            case EAGAIN, EWOULDBLOCK: return
+            default:
+                server.logger.warning("accept failed", metadata: ["error": "\(String(cString: strerror(errno)))"])
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+/// What runs a route. `inline` runs on the connection's event loop and must not block
+/// (no disk, no network): it is for answers computed from memory. `async` runs as a
+/// task, and its response is written back on the loop; use it for anything that waits.
+public enum RouteHandler: Sendable {
+    case inline(@Sendable (HTTPRequest) throws -> HTTPResponse)
+    case async(@Sendable (HTTPRequest) async throws -> HTTPResponse)
+}
+
+/// Method + path-pattern routing. Patterns are `/`-separated; a `{name}` segment binds
+/// one path segment (percent-decoded) into `HTTPRequest.pathParameters`.
+/// A route with `roles` admits only callers whose verified certificate carries one of
+/// them: no certificate gives 401, another role gives 403. `plainListener: true` also
+/// admits requests from a plain-HTTP listener, which exists only when an operator
+/// configured it on a local address (metrics scrapes, benchmarks).
+public struct Router: Sendable {
+    private struct Route: Sendable {
+        let method: String
+        let segments: [Segment]
+        let roles: Set<String>?
+        let plainListener: Bool
+        let handler: RouteHandler
+    }
+
+    private enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    private var routes: [Route] = []
+
+    public init() {}
+
+    public mutating func add(_ method: String, _ pattern: String, roles: Set<String>? = nil,
+                             plainListener: Bool = false, _ handler: RouteHandler) {
+        let segments = pattern.split(separator: "/").map { part -> Segment in
+            part.hasPrefix("{") && part.hasSuffix("}")
+                ? .parameter(String(part.dropFirst().dropLast())) : .literal(String(part))
+        }
+        routes.append(Route(method: method, segments: segments, roles: roles, plainListener: plainListener,
+                            handler: handler))
+    }
+
+    enum Resolution {
+        case handler(RouteHandler)
+        case refused(HTTPResponse)
+    }
+
+    /// Finds the route for `request`, binding its path parameters, or the error answer.
+    func resolve(_ request: inout HTTPRequest) -> Resolution {
+        let parts = request.path.split(separator: "/")
+        var allowed: [String] = []
+        for route in routes {
+            guard let params = match(route.segments, parts) else { continue }
+            let method = request.method == "HEAD" && route.method == "GET" ? "GET" : request.method
+            guard route.method == method else {
+                allowed.append(route.method)
+                continue
+            }
+            if let roles = route.roles, request.isTLS || !route.plainListener {
+                guard let peer = request.peer else {
+                    return .refused(HTTPError(401, "client_certificate_required",
+                                              "This resource needs a client certificate with one of the roles: \(roles.sorted().joined(separator: ", ")).").response)
+                }
+                guard roles.contains(peer.role) else {
+                    return .refused(HTTPError(403, "role_forbidden",
+                                              "Role '\(peer.role)' may not call \(route.method) on this resource; allowed roles: \(roles.sorted().joined(separator: ", ")).").response)
+                }
+            }
+            request.pathParameters = params
+            return .handler(route.handler)
+        }
+        if !allowed.isEmpty {
+            var response = HTTPError(405, "method_not_allowed", "Use one of: \(allowed.joined(separator: ", ")).").response
+            response.headers.add("Allow", allowed.joined(separator: ", "))
+            return .refused(response)
+        }
+        return .refused(HTTPError(404, "not_found", "No resource at this path.").response)
+    }
+
+    private func match(_ segments: [Segment], _ parts: [Substring]) -> [String: String]? {
+        guard segments.count == parts.count else { return nil }
+        var params: [String: String] = [:]
+        for (segment, part) in zip(segments, parts) {
+            switch segment {
+            case .literal(let text): guard part == text else { return nil }
+            case .parameter(let name): params[name] = percentDecode(part)
+            }
+        }
+        return params
+    }
+}

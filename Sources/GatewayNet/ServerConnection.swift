@@ -1,0 +1,330 @@
+import Foundation
+
+/// One accepted connection: TLS handshake, request parsing, dispatch to the router,
+/// ordered responses, timeouts. Lives on one loop; every method runs on its queue.
+///
+/// What must stay true: responses leave in request order (one request is handled at a
+/// time; pipelined ones wait parsed-but-unanswered in `inbound`); a connection whose
+/// output is over the high-water mark reads nothing more; the fd is closed exactly once,
+/// after it left the epoll set.
+final class ServerConnection: EventHandler, @unchecked Sendable {
+    private enum Phase {
+        case handshake, header, body, handling, idle, closing
+    }
+
+    private unowned let server: HTTPServer
+    private let loop: EventLoop
+    private let fd: Int32
+    private let transport: Transport
+    private var token: UInt64 = 0
+    private var handshaking: Bool
+    private var peer: PeerIdentity?
+    private let identityPrefix: String
+    private var parser: HTTPRequestParser
+    private var inbound: [UInt8] = []
+    private var outbound: [UInt8] = []
+    private var outOffset = 0
+    private var phase: Phase
+    private var deadline: UInt64 = 0
+    private var inFlight = false
+    private var closeAfterFlush = false
+    private var closed = false
+
+    static func open(fd: Int32, tls: TLSContext?, server: HTTPServer, loop: EventLoop) {
+        var transport = Transport.plain(fd)
+        if let tls {
+            guard let session = TLSSession(context: tls, fd: fd) else {
+                server.statistics.closed.add(1)
+                Glibc.close(fd)
+                return
+            }
+            transport = .tls(session)
+        }
+        let connection = ServerConnection(fd: fd, transport: transport, identityPrefix: tls?.identityPrefix ?? "",
+                                          server: server, loop: loop)
+        guard let token = loop.add(fd: fd, handler: connection) else {
+            server.statistics.closed.add(1)
+            Glibc.close(fd)
+            return
+        }
+        connection.token = token
+        connection.ready(readable: true, writable: true, failed: false)
+    }
+
+    private init(fd: Int32, transport: Transport, identityPrefix: String, server: HTTPServer, loop: EventLoop) {
+        self.fd = fd
+        self.identityPrefix = identityPrefix
+        self.transport = transport
+        self.server = server
+        self.loop = loop
+        parser = HTTPRequestParser(limits: server.configuration.limits)
+        if case .tls = transport { handshaking = true } else { handshaking = false }
+        phase = .idle
+        enter(handshaking ? .handshake : .header)
+    }
+
+    // MARK: readiness
+
+    func ready(readable: Bool, writable: Bool, failed: Bool) {
+        if closed { return }
+        if handshaking {
+            guard case .tls(let session) = transport else { return }
+            switch session.handshake() {
+            case .done:
+                handshaking = false
+                peer = session.peerURI().flatMap { PeerIdentity(uri: $0, prefix: identityPrefix) }
+                enter(.header)
+            case .wantRead, .wantWrite:
+                return
+            case .eof:
+                server.statistics.handshakeFailures.add(1)
+                return close()
+            case .failed(let reason):
+                server.statistics.handshakeFailures.add(1)
+                server.logger.debug("TLS handshake failed", metadata: ["reason": "\(reason)"])
+                return close()
+            }
+        }
+        if outOffset < outbound.count { flush() }
+        readAndProcess()
+    }
+
+    func tick(now: UInt64) {
+        guard !closed, now > deadline else {
+            if !closed, server.draining, phase == .idle, outOffset == outbound.count { close() }
+            return
+        }
+        switch phase {
+        case .handling:
+            return
+        case .header, .body:
+            server.statistics.timeouts.add(1)
+            if !handshaking, parser.isIdle == false || !inbound.isEmpty {
+                inbound = []
+                respond(HTTPError(408, "request_timeout", "The request was not received in time.").response,
+                        keepAlive: false, headRequest: false, acceptsGzip: false)
+                enter(.closing)
+                flush()
+            } else {
+                close()
+            }
+        case .handshake:
+            server.statistics.timeouts.add(1)
+            close()
+        case .idle, .closing:
+            close()
+        }
+    }
+
+    private func enter(_ next: Phase) {
+        guard next != phase else { return }
+        phase = next
+        let c = server.configuration
+        let timeout: Duration
+        switch next {
+        case .handshake: timeout = c.handshakeTimeout
+        case .header: timeout = c.headerTimeout
+        case .body: timeout = c.bodyTimeout
+        case .idle: timeout = c.idleTimeout
+        case .handling: timeout = .zero
+        case .closing: timeout = .seconds(2)
+        }
+        deadline = EventLoop.now() + UInt64(timeout.components.seconds) * 1_000_000_000
+            + UInt64(timeout.components.attoseconds / 1_000_000_000)
+    }
+
+    private var paused: Bool {
+        inFlight || closeAfterFlush || outbound.count - outOffset >= server.configuration.outputHighWater
+    }
+
+    /// Reads until EAGAIN (edge triggering gives no second notice), answering every
+    /// complete request on the way, then sends all the answers in one flush.
+    private func readAndProcess() {
+        process()
+        reading: while !closed && !paused {
+            switch transport.read(into: loop.readBuffer) {
+            case .done(let n):
+                inbound.append(contentsOf: UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<n]))
+                process()
+            case .wantRead, .wantWrite:
+                break reading
+            case .eof:
+                if inFlight || outOffset < outbound.count { closeAfterFlush = true } else { return close() }
+                break reading
+            case .failed:
+                return close()
+            }
+        }
+        if !closed { flush() }
+    }
+
+    // MARK: requests
+
+    private func process() {
+        var offset = 0
+        defer { consume(offset) }
+        while !closed && !paused && offset < inbound.count {
+            let result = inbound.withUnsafeBytes { bytes in
+                Result { () throws(HTTPError) in try parser.parse(UnsafeRawBufferPointer(rebasing: bytes[offset...])) }
+            }
+            let step: (consumed: Int, event: HTTPRequestParser.Event)
+            switch result {
+            case .success(let s): step = s
+            case .failure(let error):
+                server.statistics.protocolErrors.add(1)
+                respond(error.response, keepAlive: false, headRequest: false, acceptsGzip: false)
+                offset = inbound.count
+                return
+            }
+            offset += step.consumed
+            switch step.event {
+            case .needMore:
+                if step.consumed == 0 { return }
+            case .expectContinue:
+                outbound.append(contentsOf: ResponseEncoder.continueLine)
+                flush()
+            case .request(let request):
+                handle(request)
+            }
+        }
+    }
+
+    private func consume(_ offset: Int) {
+        if offset == inbound.count {
+            inbound = inbound.capacity > 64 * 1024 ? [] : { inbound.removeAll(keepingCapacity: true); return inbound }()
+        } else if offset > 0 {
+            inbound.removeFirst(offset)
+        }
+        if closed || inFlight || closeAfterFlush { return }
+        if parser.isReadingBody {
+            enter(.body)
+        } else if !parser.isIdle || !inbound.isEmpty {
+            enter(.header)
+        } else {
+            enter(.idle)
+        }
+    }
+
+    private func handle(_ incoming: HTTPRequest) {
+        server.statistics.requests.add(1)
+        var request = incoming
+        request.peer = peer
+        if case .tls = transport { request.isTLS = true }
+        let keepAlive = request.keepAlive && !server.draining
+        let head = request.method == "HEAD"
+        let acceptsGzip = request.headers["Accept-Encoding"]?.lowercased().contains("gzip") ?? false
+        do throws(HTTPError) {
+            try decodeBody(&request)
+        } catch {
+            return respond(error.response, keepAlive: false, headRequest: head, acceptsGzip: false)
+        }
+        switch server.router.resolve(&request) {
+        case .refused(let response):
+            respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip)
+        case .handler(.inline(let body)):
+            respond(Self.run { try body(request) }, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip)
+        case .handler(.async(let body)):
+            inFlight = true
+            enter(.handling)
+            let logger = server.logger
+            Task { [self] in
+                let response: HTTPResponse
+                do {
+                    response = try await body(request)
+                } catch let error as HTTPError {
+                    response = error.response
+                } catch {
+                    logger.error("handler failed", metadata: ["error": "\(error)"])
+                    response = Self.internalError
+                }
+                loop.execute { [self] in
+                    inFlight = false
+                    guard !closed else { return }
+                    respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip)
+                    readAndProcess()
+                }
+            }
+        }
+    }
+
+    private static let internalError = HTTPError(500, "internal_error", "The gateway failed to handle this request; it has been logged.").response
+
+    private static func run(_ body: () throws -> HTTPResponse) -> HTTPResponse {
+        do {
+            return try body()
+        } catch let error as HTTPError {
+            return error.response
+        } catch {
+            return internalError
+        }
+    }
+
+    /// Undoes a gzip or deflate Content-Encoding within the decompressed-size limit.
+    private func decodeBody(_ request: inout HTTPRequest) throws(HTTPError) {
+        guard let coding = request.headers["Content-Encoding"]?.trimmingOWS().lowercased(), coding != "identity" else {
+            return
+        }
+        guard ["gzip", "x-gzip", "deflate"].contains(coding) else {
+            throw HTTPError(415, "unsupported_content_encoding", "Request bodies may be gzip or deflate encoded only.")
+        }
+        let limit = server.configuration.limits.maxDecompressedBytes
+        do {
+            request.body = try Gzip.decompress(request.body, limit: limit)
+        } catch .tooLarge {
+            throw HTTPError(413, "decompressed_too_large", "The decompressed body exceeds \(limit) bytes.")
+        } catch {
+            throw HTTPError(400, "corrupt_encoding", "The \(coding) body could not be decoded.")
+        }
+        request.headers.remove("Content-Encoding")
+        request.headers.set("Content-Length", String(request.body.count))
+    }
+
+    private func respond(_ response: HTTPResponse, keepAlive: Bool, headRequest: Bool, acceptsGzip: Bool) {
+        var response = response
+        if acceptsGzip, response.body.count >= server.configuration.gzipMinimumBytes,
+           response.headers["Content-Encoding"] == nil {
+            response.body = Gzip.compress(response.body)
+            response.headers.add("Content-Encoding", "gzip")
+            response.headers.add("Vary", "Accept-Encoding")
+        }
+        ResponseEncoder.encode(response, into: &outbound, date: loop.httpDate, keepAlive: keepAlive,
+                               headRequest: headRequest)
+        if !keepAlive { closeAfterFlush = true }
+    }
+
+    // MARK: output and close
+
+    private func flush() {
+        while outOffset < outbound.count {
+            let result = outbound.withUnsafeBytes {
+                transport.write(UnsafeRawBufferPointer(rebasing: $0[outOffset...]))
+            }
+            switch result {
+            case .done(let n): outOffset += n
+            case .wantRead, .wantWrite: return
+            case .eof, .failed: return close()
+            }
+        }
+        let wasPaused = outbound.count >= server.configuration.outputHighWater
+        if outbound.capacity > 256 * 1024 { outbound = [] } else { outbound.removeAll(keepingCapacity: true) }
+        outOffset = 0
+        if closeAfterFlush && !inFlight { return close() }
+        if wasPaused { readAndProcess() }
+    }
+
+    /// Closes the connection if no request is in progress on it (graceful shutdown).
+    func closeIfIdle() {
+        if phase == .idle || phase == .handshake, outOffset == outbound.count { close() }
+    }
+
+    func close() {
+        if closed { return }
+        closed = true
+        if case .tls(let session) = transport, !handshaking { session.shutdown() }
+        loop.remove(fd: fd, token: token)
+        Glibc.close(fd)
+        server.statistics.closed.add(1)
+        inbound = []
+        outbound = []
+    }
+}

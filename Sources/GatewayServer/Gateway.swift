@@ -1,0 +1,134 @@
+import Foundation
+import GatewayNet
+import Logging
+import Prometheus
+
+/// A running node: the HTTP server with the gateway's routes, built from a config.
+public final class Gateway: @unchecked Sendable {
+    public let config: GatewayConfig
+    public let server: HTTPServer
+    public let logger: Logger
+    /// Where development certificates were put, when the config named none.
+    public let devCertificateDirectory: String?
+    private let metrics: GatewayMetrics
+
+    public enum StartError: Error, CustomStringConvertible {
+        case certificates(String)
+        case tls(String)
+        case listen(String)
+
+        public var description: String {
+            switch self {
+            case .certificates(let m), .tls(let m), .listen(let m): return m
+            }
+        }
+    }
+
+    public init(config: GatewayConfig, logger: Logger) throws(StartError) {
+        var config = config
+        do {
+            try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+            devCertificateDirectory = try DevCertificates.ensure(&config)
+        } catch let error as DevCertificateAuthority.Failure {
+            throw .certificates(error.description)
+        } catch {
+            throw .certificates("cannot create data directory \(config.dataDirectory): \(error)")
+        }
+        self.config = config
+        self.logger = logger
+        var tlsConfig = TLSConfiguration(certificateChainPath: config.tls.certificate, privateKeyPath: config.tls.privateKey,
+                                         trustedCAPath: config.tls.clientCA, crlPath: config.tls.crl)
+        tlsConfig.allowTLS12 = config.tls.allowTLS12
+        tlsConfig.identityPrefix = Role.uriPrefix
+        let tls: TLSContext?
+        do {
+            tls = config.listen.isEmpty ? nil : try TLSContext(configuration: tlsConfig, server: true)
+        } catch {
+            throw .tls(error.description)
+        }
+        var listeners: [ListenerConfiguration] = []
+        for address in config.listen {
+            let (host, port) = GatewayConfig.split(address)!
+            listeners.append(ListenerConfiguration(host: host, port: port, tls: tls))
+        }
+        for address in config.plainListen {
+            let (host, port) = GatewayConfig.split(address)!
+            listeners.append(ListenerConfiguration(host: host, port: port, tls: nil))
+        }
+        var serverConfig = HTTPServerConfiguration(listeners: listeners)
+        if config.loops > 0 { serverConfig.loopCount = config.loops }
+        serverConfig.maxConnections = config.maxConnections
+        serverConfig.handshakeTimeout = .seconds(config.timeouts.handshakeSeconds)
+        serverConfig.headerTimeout = .seconds(config.timeouts.headerSeconds)
+        serverConfig.bodyTimeout = .seconds(config.timeouts.bodySeconds)
+        serverConfig.idleTimeout = .seconds(config.timeouts.idleSeconds)
+        serverConfig.limits.maxBodyBytes = config.limits.maxBodyBytes
+        serverConfig.limits.maxHeaderBytes = config.limits.maxHeaderBytes
+        serverConfig.limits.maxDecompressedBytes = config.limits.maxDecompressedBytes
+        metrics = GatewayMetrics()
+        var router = Router()
+        Self.addOperationalRoutes(to: &router, config: config, metrics: metrics)
+        server = HTTPServer(configuration: serverConfig, router: router, logger: logger)
+        metrics.server = server
+    }
+
+    /// Binds the listeners; returns the bound ports in config order (TLS, then plain).
+    @discardableResult
+    public func start() throws(StartError) -> [Int] {
+        do {
+            return try server.start()
+        } catch {
+            throw .listen(error.description)
+        }
+    }
+
+    public func shutdown() {
+        server.shutdown(grace: .seconds(config.timeouts.shutdownGraceSeconds))
+    }
+
+    private static func addOperationalRoutes(to router: inout Router, config: GatewayConfig, metrics: GatewayMetrics) {
+        let health = "{\"status\":\"ok\",\"region\":\(jsonString(config.region)),\"role\":\(jsonString(config.role))}"
+        router.add("GET", "/healthz", .inline { _ in .json(health) })
+        router.add("GET", "/readyz", .inline { _ in .json("{\"status\":\"ready\"}") })
+        router.add("GET", "/metrics", roles: .roles(.operator), plainListener: true, .inline { _ in
+            HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4")]),
+                         body: metrics.scrape())
+        })
+    }
+}
+
+/// The node's Prometheus registry. Server counters are read at scrape time from the
+/// server's atomics, so the request path pays nothing for them.
+final class GatewayMetrics: @unchecked Sendable {
+    let registry = PrometheusCollectorRegistry()
+    weak var server: HTTPServer?
+    private let accepted, requests, rejected, handshakeFailures, timeouts, protocolErrors: Gauge
+    private let open: Gauge
+
+    init() {
+        let registry = registry
+        func gauge(_ name: String, _ help: String) -> Gauge {
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "gateway", metricName: name, unitName: "", helpText: help))
+        }
+        accepted = gauge("connections_accepted_total", "Connections accepted.")
+        open = gauge("connections_open", "Connections open now.")
+        requests = gauge("http_requests_total", "HTTP requests parsed.")
+        rejected = gauge("connections_rejected_total", "Connections refused at the connection cap.")
+        handshakeFailures = gauge("tls_handshake_failures_total", "TLS handshakes that failed.")
+        timeouts = gauge("timeouts_total", "Connections closed by a handshake, header, body or idle timeout.")
+        protocolErrors = gauge("http_protocol_errors_total", "Requests refused by the HTTP parser.")
+    }
+
+    func scrape() -> [UInt8] {
+        if let s = server?.statistics.snapshot {
+            accepted.set(Double(s.accepted))
+            open.set(Double(s.open))
+            requests.set(Double(s.requests))
+            rejected.set(Double(s.rejectedOverCap))
+            handshakeFailures.set(Double(s.handshakeFailures))
+            timeouts.set(Double(s.timeouts))
+            protocolErrors.set(Double(s.protocolErrors))
+        }
+        return registry.emitToBuffer()
+    }
+}

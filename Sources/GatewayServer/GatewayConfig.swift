@@ -1,0 +1,173 @@
+import Foundation
+
+/// The one configuration type of a node. Read from a JSON file, then overridden by
+/// environment variables (`IMAGING_GATEWAY_*`), then by command-line flags.
+/// Every field has a default that gives a working development node.
+public struct GatewayConfig: Codable, Sendable, Equatable {
+    /// Six-digit administrative region code of this node (GB/T 2260), e.g. 610000.
+    public var region = "000000"
+    /// `regional` or `national`.
+    public var role = "regional"
+    public var dataDirectory = "./data"
+    /// TLS listeners, `host:port` or `[v6]:port`.
+    public var listen = ["0.0.0.0:8443", "[::]:8443"]
+    /// Plain-HTTP listeners: none unless configured; keep them on loopback.
+    public var plainListen: [String] = []
+    public var tls = TLSFiles()
+    /// Event loops; 0 means one per core.
+    public var loops = 0
+    public var maxConnections = 16_384
+    public var timeouts = Timeouts()
+    public var limits = Limits()
+    /// trace, debug, info, notice, warning, error, critical.
+    public var logLevel = "info"
+
+    public struct TLSFiles: Codable, Sendable, Equatable {
+        /// Unset paths are filled with development certificates made on first start.
+        public var certificate: String?
+        public var privateKey: String?
+        public var clientCA: String?
+        public var crl: String?
+        public var allowTLS12 = false
+    }
+
+    public struct Timeouts: Codable, Sendable, Equatable {
+        public var handshakeSeconds = 10
+        public var headerSeconds = 10
+        public var bodySeconds = 60
+        public var idleSeconds = 60
+        public var shutdownGraceSeconds = 10
+    }
+
+    public struct Limits: Codable, Sendable, Equatable {
+        public var maxBodyBytes = 16 << 20
+        public var maxHeaderBytes = 32 << 10
+        public var maxDecompressedBytes = 64 << 20
+    }
+
+    public init() {}
+
+    public enum LoadError: Error, CustomStringConvertible {
+        case unreadable(path: String, reason: String)
+        case invalid(String)
+
+        public var description: String {
+            switch self {
+            case let .unreadable(path, reason): return "cannot read config \(path): \(reason)"
+            case let .invalid(message): return "invalid configuration: \(message)"
+            }
+        }
+    }
+
+    /// Loads `path` (if given) over the defaults, then applies `environment`.
+    public static func load(path: String?, environment: [String: String]) throws(LoadError) -> GatewayConfig {
+        var config = GatewayConfig()
+        if let path {
+            do {
+                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+                config = try JSONDecoder().decode(GatewayConfig.self, from: data)
+            } catch let error as DecodingError {
+                throw .unreadable(path: path, reason: Self.describe(error))
+            } catch {
+                throw .unreadable(path: path, reason: error.localizedDescription)
+            }
+        }
+        config.apply(environment: environment)
+        try config.validate()
+        return config
+    }
+
+    mutating func apply(environment env: [String: String]) {
+        let list = { (s: String) in s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if let v = env["IMAGING_GATEWAY_REGION"] { region = v }
+        if let v = env["IMAGING_GATEWAY_ROLE"] { role = v }
+        if let v = env["IMAGING_GATEWAY_DATA_DIR"] { dataDirectory = v }
+        if let v = env["IMAGING_GATEWAY_LISTEN"] { listen = list(v) }
+        if let v = env["IMAGING_GATEWAY_PLAIN_LISTEN"] { plainListen = list(v) }
+        if let v = env["IMAGING_GATEWAY_LOG_LEVEL"] { logLevel = v }
+        if let v = env["IMAGING_GATEWAY_LOOPS"], let n = Int(v) { loops = n }
+    }
+
+    public func validate() throws(LoadError) {
+        guard region.count == 6, region.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            throw .invalid("region must be a six-digit region code, got '\(region)'")
+        }
+        guard role == "regional" || role == "national" else {
+            throw .invalid("role must be 'regional' or 'national', got '\(role)'")
+        }
+        for address in listen + plainListen where Self.split(address) == nil {
+            throw .invalid("listen address '\(address)' is not host:port or [v6]:port")
+        }
+        guard !listen.isEmpty || !plainListen.isEmpty else { throw .invalid("no listener configured") }
+        guard (tls.certificate == nil) == (tls.privateKey == nil) else {
+            throw .invalid("tls.certificate and tls.privateKey go together")
+        }
+        guard maxConnections > 0, loops >= 0 else { throw .invalid("maxConnections and loops must be positive") }
+    }
+
+    /// Splits `host:port` or `[v6]:port`.
+    public static func split(_ address: String) -> (host: String, port: Int)? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case let .typeMismatch(_, c), let .valueNotFound(_, c), let .keyNotFound(_, c), let .dataCorrupted(c):
+            let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? c.debugDescription : "\(path): \(c.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = GatewayConfig()
+        region = try c.decodeIfPresent(String.self, forKey: .region) ?? d.region
+        role = try c.decodeIfPresent(String.self, forKey: .role) ?? d.role
+        dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory) ?? d.dataDirectory
+        listen = try c.decodeIfPresent([String].self, forKey: .listen) ?? d.listen
+        plainListen = try c.decodeIfPresent([String].self, forKey: .plainListen) ?? d.plainListen
+        tls = try c.decodeIfPresent(TLSFiles.self, forKey: .tls) ?? d.tls
+        loops = try c.decodeIfPresent(Int.self, forKey: .loops) ?? d.loops
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? d.maxConnections
+        timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? d.timeouts
+        limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
+        logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
+    }
+}
+
+extension GatewayConfig.Timeouts {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        handshakeSeconds = try c.decodeIfPresent(Int.self, forKey: .handshakeSeconds) ?? 10
+        headerSeconds = try c.decodeIfPresent(Int.self, forKey: .headerSeconds) ?? 10
+        bodySeconds = try c.decodeIfPresent(Int.self, forKey: .bodySeconds) ?? 60
+        idleSeconds = try c.decodeIfPresent(Int.self, forKey: .idleSeconds) ?? 60
+        shutdownGraceSeconds = try c.decodeIfPresent(Int.self, forKey: .shutdownGraceSeconds) ?? 10
+    }
+}
+
+extension GatewayConfig.Limits {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? 16 << 20
+        maxHeaderBytes = try c.decodeIfPresent(Int.self, forKey: .maxHeaderBytes) ?? 32 << 10
+        maxDecompressedBytes = try c.decodeIfPresent(Int.self, forKey: .maxDecompressedBytes) ?? 64 << 20
+    }
+}
+
+extension GatewayConfig.TLSFiles {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        certificate = try c.decodeIfPresent(String.self, forKey: .certificate)
+        privateKey = try c.decodeIfPresent(String.self, forKey: .privateKey)
+        clientCA = try c.decodeIfPresent(String.self, forKey: .clientCA)
+        crl = try c.decodeIfPresent(String.self, forKey: .crl)
+        allowTLS12 = try c.decodeIfPresent(Bool.self, forKey: .allowTLS12) ?? false
+    }
+}

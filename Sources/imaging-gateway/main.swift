@@ -1,0 +1,80 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import GatewayServer
+import Logging
+
+@main
+struct ImagingGatewayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "imaging-gateway",
+        abstract: "A regional or national node of the ImagingGateway medical-imaging index.",
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a node until SIGTERM or SIGINT.",
+        discussion: "Settings come from --config (JSON), then IMAGING_GATEWAY_* environment variables, then flags.")
+
+    @Option(help: "JSON config file.") var config: String?
+    @Option(help: "Data directory (store, dev certificates).") var dataDir: String?
+    @Option(help: "TLS listen addresses, comma-separated host:port.") var listen: String?
+    @Option(help: "Plain-HTTP listen addresses (keep on loopback).") var plainListen: String?
+    @Option(help: "Six-digit region code.") var region: String?
+    @Option(help: "Log level.") var logLevel: String?
+    @Option(help: "Event loops (default: one per core).") var loops: Int?
+
+    func run() throws {
+        var cfg: GatewayConfig
+        do {
+            cfg = try GatewayConfig.load(path: config, environment: ProcessInfo.processInfo.environment)
+            let list = { (s: String) in s.split(separator: ",").map(String.init) }
+            if let dataDir { cfg.dataDirectory = dataDir }
+            if let listen { cfg.listen = list(listen) }
+            if let plainListen { cfg.plainListen = list(plainListen) }
+            if let region { cfg.region = region }
+            if let logLevel { cfg.logLevel = logLevel }
+            if let loops { cfg.loops = loops }
+            try cfg.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let level = Logger.Level(rawValue: cfg.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "imaging-gateway")
+        signal(SIGPIPE, SIG_IGN)
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(config: cfg, logger: logger)
+            if let dir = gateway.devCertificateDirectory {
+                logger.notice("using development certificates (not for production)", metadata: [
+                    "directory": "\(dir)", "ca": "\(dir)/ca.pem",
+                    "clients": "\(dir)/<role>.pem and <role>-key.pem"])
+            }
+            try gateway.start()
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error.description)"])
+            throw ExitCode(1)
+        }
+        let stop = DispatchSemaphore(value: 0)
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.activate()
+            sources.append(source)
+        }
+        logger.info("ready", metadata: ["region": "\(cfg.region)", "role": "\(cfg.role)"])
+        stop.wait()
+        logger.info("shutting down")
+        gateway.shutdown()
+        sources.forEach { $0.cancel() }
+    }
+}
