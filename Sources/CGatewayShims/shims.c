@@ -252,3 +252,4 @@ void gw_eventfd_drain(int fd) {
     ssize_t r = read(fd, &n, sizeof n);
     (void)r;
 }
+void gw_ssl_ctx_set_read_ahead(SSL_CTX *ctx) { SSL_CTX_set_read_ahead(ctx, 1); }

@@ -5,13 +5,21 @@ enum Framing {
     case chunked
 
     init(request: HTTPRequest, limits: HTTPLimits) throws(HTTPError) {
-        if request.headers.values("Host").count != 1, request.version == .http11 {
+        var hosts = 0
+        var lengths: [String] = []
+        var codings: [String] = []
+        for (name, value) in request.headers {
+            if name.caseInsensitiveEquals("Host") {
+                hosts += 1
+            } else if name.caseInsensitiveEquals("Content-Length") {
+                lengths.append(value)
+            } else if name.caseInsensitiveEquals("Transfer-Encoding") {
+                codings += value.split(separator: ",").map { $0.trimmingOWS().lowercased() }
+            }
+        }
+        if hosts != 1, request.version == .http11 {
             throw HTTPError(400, "invalid_host", "An HTTP/1.1 request needs exactly one Host header.")
         }
-        let lengths = request.headers.values("Content-Length")
-        let codings = request.headers.values("Transfer-Encoding")
-            .flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingOWS().lowercased() }
         if !codings.isEmpty {
             guard lengths.isEmpty else {
                 throw HTTPError(400, "conflicting_framing", "Content-Length and Transfer-Encoding must not both be sent.")

@@ -25,11 +25,14 @@ enum ResponseEncoder {
 
     static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
+    private static let statusLines: [Int: [UInt8]] = Dictionary(uniqueKeysWithValues:
+        (100...599).compactMap { status in reason(status).map { (status, Array("HTTP/1.1 \(status) \($0)\r\n".utf8)) } })
+
     private static func statusLine(_ status: Int) -> [UInt8] {
-        Array("HTTP/1.1 \(status) \(reason(status))\r\n".utf8)
+        statusLines[status] ?? Array("HTTP/1.1 \(status) Status\r\n".utf8)
     }
 
-    static func reason(_ status: Int) -> String {
+    static func reason(_ status: Int) -> String? {
         switch status {
         case 100: return "Continue"
         case 200: return "OK"
@@ -60,7 +63,7 @@ enum ResponseEncoder {
         case 504: return "Gateway Timeout"
         case 505: return "HTTP Version Not Supported"
         case 507: return "Insufficient Storage"
-        default: return "Status"
+        default: return nil
         }
     }
 }

@@ -27,6 +27,9 @@ public struct Router: Sendable {
     }
 
     private var routes: [Route] = []
+    /// Routes without parameters by "METHOD /path": most requests resolve with one hash
+    /// lookup and no path splitting.
+    private var exact: [String: Route] = [:]
 
     public init() {}
 
@@ -36,8 +39,12 @@ public struct Router: Sendable {
             part.hasPrefix("{") && part.hasSuffix("}")
                 ? .parameter(String(part.dropFirst().dropLast())) : .literal(String(part))
         }
-        routes.append(Route(method: method, segments: segments, roles: roles, plainListener: plainListener,
-                            handler: handler))
+        let route = Route(method: method, segments: segments, roles: roles, plainListener: plainListener,
+                          handler: handler)
+        routes.append(route)
+        if !segments.contains(where: { if case .parameter = $0 { true } else { false } }) {
+            exact["\(method) /\(segments.map { if case .literal(let l) = $0 { l } else { "" } }.joined(separator: "/"))"] = route
+        }
     }
 
     enum Resolution {
@@ -47,6 +54,9 @@ public struct Router: Sendable {
 
     /// Finds the route for `request`, binding its path parameters, or the error answer.
     func resolve(_ request: inout HTTPRequest) -> Resolution {
+        if let route = exact[request.method + " " + request.path] {
+            return admit(route, &request, params: [:])
+        }
         let parts = request.path.split(separator: "/")
         var allowed: [String] = []
         for route in routes {
@@ -56,18 +66,7 @@ public struct Router: Sendable {
                 allowed.append(route.method)
                 continue
             }
-            if let roles = route.roles, request.isTLS || !route.plainListener {
-                guard let peer = request.peer else {
-                    return .refused(HTTPError(401, "client_certificate_required",
-                                              "This resource needs a client certificate with one of the roles: \(roles.sorted().joined(separator: ", ")).").response)
-                }
-                guard roles.contains(peer.role) else {
-                    return .refused(HTTPError(403, "role_forbidden",
-                                              "Role '\(peer.role)' may not call \(route.method) on this resource; allowed roles: \(roles.sorted().joined(separator: ", ")).").response)
-                }
-            }
-            request.pathParameters = params
-            return .handler(route.handler)
+            return admit(route, &request, params: params)
         }
         if !allowed.isEmpty {
             var response = HTTPError(405, "method_not_allowed", "Use one of: \(allowed.joined(separator: ", ")).").response
@@ -75,6 +74,21 @@ public struct Router: Sendable {
             return .refused(response)
         }
         return .refused(HTTPError(404, "not_found", "No resource at this path.").response)
+    }
+
+    private func admit(_ route: Route, _ request: inout HTTPRequest, params: [String: String]) -> Resolution {
+        if let roles = route.roles, request.isTLS || !route.plainListener {
+            guard let peer = request.peer else {
+                return .refused(HTTPError(401, "client_certificate_required",
+                                          "This resource needs a client certificate with one of the roles: \(roles.sorted().joined(separator: ", ")).").response)
+            }
+            guard roles.contains(peer.role) else {
+                return .refused(HTTPError(403, "role_forbidden",
+                                          "Role '\(peer.role)' may not call \(route.method) on this resource; allowed roles: \(roles.sorted().joined(separator: ", ")).").response)
+            }
+        }
+        request.pathParameters = params
+        return .handler(route.handler)
     }
 
     private func match(_ segments: [Segment], _ parts: [Substring]) -> [String: String]? {

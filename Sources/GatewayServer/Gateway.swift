@@ -5,6 +5,7 @@ import Prometheus
 
 /// A running node: the HTTP server with the gateway's routes, built from a config.
 public final class Gateway: @unchecked Sendable {
+    public static let version = "0.1.0"
     public let config: GatewayConfig
     public let server: HTTPServer
     public let logger: Logger
@@ -87,9 +88,14 @@ public final class Gateway: @unchecked Sendable {
     }
 
     private static func addOperationalRoutes(to router: inout Router, config: GatewayConfig, metrics: GatewayMetrics) {
-        let health = "{\"status\":\"ok\",\"region\":\(jsonString(config.region)),\"role\":\(jsonString(config.role))}"
-        router.add("GET", "/healthz", .inline { _ in .json(health) })
-        router.add("GET", "/readyz", .inline { _ in .json("{\"status\":\"ready\"}") })
+        let started = ISO8601DateFormatter().string(from: Date())
+        let health = "{\"status\":\"ok\",\"service\":\"imaging-gateway\",\"version\":\(jsonString(Gateway.version)),"
+            + "\"region\":\(jsonString(config.region)),\"role\":\(jsonString(config.role)),\"started\":\(jsonString(started)),"
+            + "\"listeners\":{\"tls\":\(config.listen.count),\"plain\":\(config.plainListen.count)}}"
+        let healthResponse = HTTPResponse.json(health)
+        let readyResponse = HTTPResponse.json("{\"status\":\"ready\"}")
+        router.add("GET", "/healthz", .inline { _ in healthResponse })
+        router.add("GET", "/readyz", .inline { _ in readyResponse })
         router.add("GET", "/metrics", roles: .roles(.operator), plainListener: true, .inline { _ in
             HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4")]),
                          body: metrics.scrape())

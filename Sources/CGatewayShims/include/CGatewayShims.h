@@ -44,6 +44,7 @@ long gw_ssl_ctx_set_mode(SSL_CTX *ctx, long mode);
 uint64_t gw_ssl_ctx_set_options(SSL_CTX *ctx, uint64_t options);
 long gw_ssl_ctx_set_groups(SSL_CTX *ctx, const char *list);
 long gw_ssl_set_sni(SSL *ssl, const char *name);
+void gw_ssl_ctx_set_read_ahead(SSL_CTX *ctx);
 void gw_ssl_ctx_server_alpn_http11(SSL_CTX *ctx);
 int gw_ssl_ctx_client_alpn_http11(SSL_CTX *ctx);
 
