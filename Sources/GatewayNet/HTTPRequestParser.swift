@@ -92,7 +92,10 @@ struct HTTPRequestParser {
 
     private mutating func parseHead(_ buf: UnsafeRawBufferPointer) throws(HTTPError) -> (consumed: Int, event: Event) {
         // RFC 9112 §2.2: empty lines before a request line are ignored.
-        if scanned == 0, buf.count >= 2, buf[0] == cr, buf[1] == lf { return (2, .needMore) }
+        if scanned == 0, buf.first == cr {
+            if buf.count < 2 { return (0, .needMore) }
+            if buf[1] == lf { return (2, .needMore) }
+        }
         var i = scanned
         var end = -1
         while i < buf.count {

@@ -240,7 +240,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
                 loop.execute { [self] in
                     inFlight = false
                     guard !closed else { return }
-                    respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip)
+                    respond(response, keepAlive: keepAlive && !server.draining, headRequest: head, acceptsGzip: acceptsGzip)
                     readAndProcess()
                 }
             }
