@@ -1,0 +1,44 @@
+import Foundation
+@testable import GatewayServer
+import XCTest
+
+final class GatewayConfigTests: XCTestCase {
+    private func write(_ json: String) throws -> String {
+        let path = NSTemporaryDirectory() + "gw-config-\(UUID().uuidString).json"
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testFileOverDefaultsThenEnvironment() throws {
+        let path = try write(#"{"region":"610000","timeouts":{"idleSeconds":5},"limits":{"maxBodyBytes":1024}}"#)
+        let config = try GatewayConfig.load(path: path, environment: [
+            "IMAGING_GATEWAY_LISTEN": "127.0.0.1:9443, [::1]:9443", "IMAGING_GATEWAY_ROLE": "national"])
+        XCTAssertEqual(config.region, "610000")
+        XCTAssertEqual(config.role, "national")
+        XCTAssertEqual(config.listen, ["127.0.0.1:9443", "[::1]:9443"])
+        XCTAssertEqual(config.timeouts.idleSeconds, 5)
+        XCTAssertEqual(config.timeouts.headerSeconds, 10, "unset keys keep their defaults")
+        XCTAssertEqual(config.limits.maxBodyBytes, 1024)
+        XCTAssertEqual(config.limits.maxDecompressedBytes, 64 << 20)
+    }
+
+    func testInvalidValuesAreNamed() throws {
+        XCTAssertThrowsError(try GatewayConfig.load(path: try write(#"{"region":"61"}"#), environment: [:])) {
+            XCTAssertTrue("\($0)".contains("six-digit"), "\($0)")
+        }
+        XCTAssertThrowsError(try GatewayConfig.load(path: try write(#"{"listen":["nohost"]}"#), environment: [:])) {
+            XCTAssertTrue("\($0)".contains("nohost"), "\($0)")
+        }
+        XCTAssertThrowsError(try GatewayConfig.load(path: try write(#"{"loops":"two"}"#), environment: [:])) {
+            XCTAssertTrue("\($0)".contains("loops"), "\($0)")
+        }
+        XCTAssertThrowsError(try GatewayConfig.load(path: "/nonexistent/gw.json", environment: [:]))
+    }
+
+    func testAddressSplitting() {
+        XCTAssertEqual(GatewayConfig.split("[::]:8443")?.host, "::")
+        XCTAssertEqual(GatewayConfig.split("0.0.0.0:80")?.port, 80)
+        XCTAssertNil(GatewayConfig.split(":80"))
+        XCTAssertNil(GatewayConfig.split("host:99999"))
+    }
+}

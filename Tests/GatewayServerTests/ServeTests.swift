@@ -1,0 +1,90 @@
+import Foundation
+import XCTest
+
+/// The real binary: first start makes dev certificates, the operational routes answer
+/// real clients, SIGTERM stops it cleanly.
+final class ServeTests: XCTestCase {
+    /// The executable built beside the test bundle (swift test builds every product).
+    private var binary: String {
+        let here = Bundle(for: Self.self).bundleURL
+        return [here, here.deletingLastPathComponent()].map { $0.appendingPathComponent("imaging-gateway").path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "imaging-gateway-not-built"
+    }
+
+    private func freePort() -> Int { Int.random(in: 20000..<40000) }
+
+    private func curl(_ args: [String]) -> (status: Int32, out: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["curl", "-sS", "--http1.1", "-w", "\n%{http_code}"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = Pipe()
+        try! p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testFirstStartServesAndStopsOnSIGTERM() throws {
+        let data = NSTemporaryDirectory() + "gw-serve-\(UUID().uuidString)"
+        let tlsPort = freePort(), plainPort = tlsPort + 1
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(tlsPort),[::1]:\(tlsPort)",
+                       "--plain-listen", "127.0.0.1:\(plainPort)", "--region", "610000"]
+        let log = Pipe()
+        p.standardError = log
+        try p.run()
+        var up = false
+        for _ in 0..<100 where !up {
+            Thread.sleep(forTimeInterval: 0.1)
+            up = curl(["http://127.0.0.1:\(plainPort)/readyz"]).status == 0
+        }
+        XCTAssertTrue(up, "the node did not come up")
+        let certs = data + "/dev-certs"
+        for role in ["ca", "node", "hospital", "clinic", "reader", "ai-worker", "operator", "token-client"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(certs)/\(role).pem"), role)
+        }
+        let keyMode = try FileManager.default.attributesOfItem(atPath: certs + "/clinic-key.pem")[.posixPermissions] as? Int
+        XCTAssertEqual(keyMode, 0o600)
+
+        let health = curl(["--cacert", certs + "/ca.pem", "https://localhost:\(tlsPort)/healthz"])
+        XCTAssertTrue(health.out.contains("\"region\":\"610000\""), health.out)
+        XCTAssertTrue(health.out.hasSuffix("200"))
+        let v6 = curl(["--cacert", certs + "/ca.pem", "https://[::1]:\(tlsPort)/healthz"])
+        XCTAssertTrue(v6.out.hasSuffix("200"), "IPv6 listener: \(v6.out)")
+        let asOperator = curl(["--cacert", certs + "/ca.pem", "--cert", certs + "/operator.pem", "--key",
+                               certs + "/operator-key.pem", "https://localhost:\(tlsPort)/metrics"])
+        XCTAssertTrue(asOperator.out.contains("gateway_http_requests_total"), asOperator.out)
+        let asClinic = curl(["--cacert", certs + "/ca.pem", "--cert", certs + "/clinic.pem", "--key",
+                             certs + "/clinic-key.pem", "https://localhost:\(tlsPort)/metrics"])
+        XCTAssertTrue(asClinic.out.hasSuffix("403"), asClinic.out)
+        let plain = curl(["http://127.0.0.1:\(plainPort)/metrics"])
+        XCTAssertTrue(plain.out.contains("gateway_connections_open"), plain.out)
+        let missing = curl(["http://127.0.0.1:\(plainPort)/nope"])
+        XCTAssertEqual(missing.out, "{\"error\":{\"code\":\"not_found\",\"message\":\"No resource at this path.\"}}\n404")
+
+        kill(p.processIdentifier, SIGTERM)
+        let stopped = Date()
+        p.waitUntilExit()
+        XCTAssertLessThan(Date().timeIntervalSince(stopped), 5)
+        XCTAssertEqual(p.terminationStatus, 0)
+        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(output.contains("development certificates"), output)
+        XCTAssertTrue(output.contains("stopped"), output)
+    }
+
+    func testBadConfigExitsWithAClearMessage() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["serve", "--region", "abc"]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(text.contains("six-digit region code"), text)
+    }
+}
