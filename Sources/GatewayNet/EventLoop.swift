@@ -156,6 +156,10 @@ public final class EventLoopGroup: @unchecked Sendable {
     }
 
     public func next() -> EventLoop {
-        loops[counter.next() % loops.count]
+        loops[nextIndex()]
+    }
+
+    func nextIndex() -> Int {
+        counter.next() % loops.count
     }
 }

@@ -31,11 +31,7 @@ struct HTTPRequestParser {
 
     private enum State {
         case head
-        case body(remaining: Int)
-        case chunkSize
-        case chunkData(remaining: Int)
-        case chunkDataEnd
-        case trailers(bytes: Int)
+        case body(HTTPBodyDecoder)
     }
 
     let limits: HTTPLimits
@@ -58,25 +54,19 @@ struct HTTPRequestParser {
 
     mutating func parse(_ buf: UnsafeRawBufferPointer) throws(HTTPError) -> (consumed: Int, event: Event) {
         switch state {
-        case .head: return try parseHead(buf)
-        case .body(let remaining):
-            let n = min(remaining, buf.count)
-            pending!.body.append(contentsOf: buf[0..<n])
-            if n == remaining { return (n, finish()) }
-            state = .body(remaining: remaining - n)
-            return (n, .needMore)
-        case .chunkSize: return try parseChunkSize(buf)
-        case .chunkData(let remaining):
-            let n = min(remaining, buf.count)
-            pending!.body.append(contentsOf: buf[0..<n])
-            state = n == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - n)
-            return (n, .needMore)
-        case .chunkDataEnd:
-            guard buf.count >= 2 else { return (0, .needMore) }
-            guard buf[0] == cr, buf[1] == lf else { throw Self.badChunk }
-            state = .chunkSize
-            return (2, .needMore)
-        case .trailers(let bytes): return try parseTrailers(buf, seen: bytes)
+        case .head:
+            return try parseHead(buf)
+        case .body(var decoder):
+            // Leave no second reference to the body while appending to it, or every
+            // append would copy the whole body.
+            state = .head
+            let n = try decoder.feed(buf)
+            guard decoder.isDone else {
+                state = .body(decoder)
+                return (n, .needMore)
+            }
+            pending!.body = decoder.body
+            return (n, finish())
         }
     }
 
@@ -96,21 +86,9 @@ struct HTTPRequestParser {
             if buf.count < 2 { return (0, .needMore) }
             if buf[1] == lf { return (2, .needMore) }
         }
-        var i = scanned
-        var end = -1
-        while i < buf.count {
-            let b = buf[i]
-            if b == lf {
-                guard i > 0, buf[i - 1] == cr else { throw HTTPError(400, "bare_lf", "Lines must end with CRLF.") }
-                if i >= 3, buf[i - 2] == lf, buf[i - 3] == cr { end = i + 1; break }
-            } else if i > 0, buf[i - 1] == cr {
-                throw HTTPError(400, "bare_cr", "A CR must be followed by LF.")
-            }
-            i += 1
-        }
-        if end < 0 {
-            scanned = buf.count
-            if firstLineEnd(buf) == nil, buf.count > limits.maxRequestLine {
+        let found = try findHeadEnd(buf, scanned: &scanned)
+        guard let end = found else {
+            if buf.firstIndex(of: lf) == nil, buf.count > limits.maxRequestLine {
                 throw HTTPError(414, "uri_too_long", "The request line exceeds \(limits.maxRequestLine) bytes.")
             }
             if buf.count > limits.maxHeaderBytes {
@@ -121,7 +99,7 @@ struct HTTPRequestParser {
         guard end <= limits.maxHeaderBytes else {
             throw HTTPError(431, "headers_too_large", "The request head exceeds \(limits.maxHeaderBytes) bytes.")
         }
-        var request = try parseHeadLines(UnsafeRawBufferPointer(rebasing: buf[0..<(end - 2)]))
+        let request = try parseHeadLines(UnsafeRawBufferPointer(rebasing: buf[0..<(end - 2)]))
         let framing = try Framing(request: request, limits: limits)
         scanned = 0
         let expectsContinue = try checkExpect(request, framing: framing)
@@ -130,12 +108,11 @@ struct HTTPRequestParser {
             state = .head
             return (end, .request(request))
         case .length(let n):
-            request.body.reserveCapacity(n)
             pending = request
-            state = .body(remaining: n)
+            state = .body(HTTPBodyDecoder(.length(n), limits: limits))
         case .chunked:
             pending = request
-            state = .chunkSize
+            state = .body(HTTPBodyDecoder(.chunked, limits: limits))
         }
         return (end, expectsContinue ? .expectContinue : .needMore)
     }
@@ -147,10 +124,6 @@ struct HTTPRequestParser {
         }
         if case .none = framing { return false }
         return request.version == .http11
-    }
-
-    private func firstLineEnd(_ buf: UnsafeRawBufferPointer) -> Int? {
-        buf.firstIndex(of: lf)
     }
 
     private func parseHeadLines(_ head: UnsafeRawBufferPointer) throws(HTTPError) -> HTTPRequest {
@@ -167,7 +140,7 @@ struct HTTPRequestParser {
             guard count <= limits.maxHeaderCount else {
                 throw HTTPError(431, "too_many_headers", "More than \(limits.maxHeaderCount) header fields.")
             }
-            let (name, value) = try parseField(line)
+            let (name, value) = try parseHeaderField(line)
             headers.add(name, value)
         }
         return HTTPRequest(method: method, target: target, headers: headers, version: version)
@@ -204,73 +177,5 @@ struct HTTPRequestParser {
         return (method, target, version)
     }
 
-    private func parseField(_ line: UnsafeRawBufferPointer) throws(HTTPError) -> (String, String) {
-        if let first = line.first, first == space || first == tab {
-            throw HTTPError(400, "obs_fold", "Header line folding is not allowed.")
-        }
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0,
-              line[0..<colon].allSatisfy(isTokenChar) else {
-            throw HTTPError(400, "invalid_header", "A header field name is malformed.")
-        }
-        var start = colon + 1, end = line.count
-        while start < end, line[start] == space || line[start] == tab { start += 1 }
-        while end > start, line[end - 1] == space || line[end - 1] == tab { end -= 1 }
-        let value = line[start..<end]
-        guard value.allSatisfy({ $0 == tab || ($0 >= 0x20 && $0 != 0x7F) }) else {
-            throw HTTPError(400, "invalid_header", "A header field value holds a control character.")
-        }
-        return (String(decoding: line[0..<colon], as: UTF8.self), String(decoding: value, as: UTF8.self))
-    }
-
-    // MARK: chunked body
-
-    private mutating func parseChunkSize(_ buf: UnsafeRawBufferPointer) throws(HTTPError) -> (consumed: Int, event: Event) {
-        let maxLine = limits.maxChunkSizeDigits + 1024
-        guard let lfAt = buf.firstIndex(of: lf) else {
-            if buf.count > maxLine { throw Self.badChunk }
-            return (0, .needMore)
-        }
-        guard lfAt > 0, buf[lfAt - 1] == cr, lfAt <= maxLine else { throw Self.badChunk }
-        let line = buf[0..<(lfAt - 1)]
-        let digits = line.prefix { hexValue($0) != nil }
-        guard !digits.isEmpty else { throw Self.badChunk }
-        guard digits.count <= limits.maxChunkSizeDigits else {
-            throw HTTPError(400, "invalid_chunk", "A chunk size has more than \(limits.maxChunkSizeDigits) digits.")
-        }
-        let ext = line[(line.startIndex + digits.count)...]
-        guard ext.isEmpty || ext.first == UInt8(ascii: ";") || ext.first == space || ext.first == tab,
-              ext.allSatisfy({ $0 == tab || ($0 >= 0x20 && $0 != 0x7F) }) else { throw Self.badChunk }
-        var size = 0
-        for d in digits {
-            let (shifted, overflow) = size.multipliedReportingOverflow(by: 16)
-            guard !overflow else { throw Self.tooLarge(limits) }
-            size = shifted + Int(hexValue(d)!)
-        }
-        guard size <= limits.maxBodyBytes - pending!.body.count else { throw Self.tooLarge(limits) }
-        state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
-        return (lfAt + 1, .needMore)
-    }
-
-    private mutating func parseTrailers(_ buf: UnsafeRawBufferPointer, seen: Int) throws(HTTPError) -> (consumed: Int, event: Event) {
-        guard let lfAt = buf.firstIndex(of: lf) else {
-            if seen + buf.count > limits.maxHeaderBytes {
-                throw HTTPError(431, "headers_too_large", "Chunked trailers exceed \(limits.maxHeaderBytes) bytes.")
-            }
-            return (0, .needMore)
-        }
-        guard lfAt > 0, buf[lfAt - 1] == cr else { throw HTTPError(400, "bare_lf", "Lines must end with CRLF.") }
-        if lfAt == 1 { return (2, finish()) }
-        _ = try parseField(UnsafeRawBufferPointer(rebasing: buf[0..<(lfAt - 1)]))
-        state = .trailers(bytes: seen + lfAt + 1)
-        if seen + lfAt + 1 > limits.maxHeaderBytes {
-            throw HTTPError(431, "headers_too_large", "Chunked trailers exceed \(limits.maxHeaderBytes) bytes.")
-        }
-        return (lfAt + 1, .needMore)
-    }
-
     private static let badRequestLine = HTTPError(400, "malformed_request_line", "The request line is malformed.")
-    private static let badChunk = HTTPError(400, "invalid_chunk", "The chunked body is malformed.")
-    private static func tooLarge(_ limits: HTTPLimits) -> HTTPError {
-        HTTPError(413, "body_too_large", "The request body exceeds \(limits.maxBodyBytes) bytes.")
-    }
 }

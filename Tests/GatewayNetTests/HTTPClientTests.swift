@@ -1,0 +1,107 @@
+import Foundation
+import GatewayNet
+import XCTest
+
+/// The client against the project's own server, over TLS with a client certificate.
+final class HTTPClientTests: XCTestCase {
+    private func client(role: String = "clinic", certs: String = Fixtures.certs,
+                        configure: (inout HTTPClientConfiguration) -> Void = { _ in }) throws -> HTTPClient {
+        let tls = try TLSContext(configuration: TLSConfiguration(
+            certificateChainPath: "\(certs)/\(role).pem", privateKeyPath: "\(certs)/\(role)-key.pem",
+            trustedCAPath: Fixtures.certs + "/ca.pem"), server: false)
+        var config = HTTPClientConfiguration(tls: tls)
+        configure(&config)
+        return HTTPClient(configuration: config)
+    }
+
+    func testMutualTLSIdentityAndKeepAlive() async throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let c = try client()
+        for _ in 0..<10 {
+            let r = try await c.execute(HTTPRequest(method: "GET", target: "/"), url: "https://localhost:\(s.tlsPort)/whoami")
+            XCTAssertEqual(r.status, 200)
+            XCTAssertEqual(String(decoding: r.body, as: UTF8.self), "{\"role\":\"clinic\",\"org\":\"91610000DEV0000001\"}")
+        }
+        XCTAssertEqual(s.server.statistics.snapshot.accepted, 1, "ten sequential requests share one connection")
+    }
+
+    func testPostBodyAndGzipResponse() async throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let c = try client()
+        let body = (0..<5000).map { UInt8($0 % 200) }
+        let echoed = try await c.execute(HTTPRequest(method: "POST", target: "/", body: body),
+                                         url: "https://localhost:\(s.tlsPort)/echo")
+        XCTAssertEqual(echoed.body, body)
+        let big = try await c.execute(HTTPRequest(method: "GET", target: "/"), url: "https://localhost:\(s.tlsPort)/big?n=300000")
+        XCTAssertEqual(big.body.count, 300_000, "gzip decoded transparently")
+        XCTAssertNil(big.headers["Content-Encoding"])
+    }
+
+    func testDeadlinePasses() async throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let c = try client()
+        let started = ContinuousClock.now
+        do {
+            _ = try await c.execute(HTTPRequest(method: "GET", target: "/"), url: "http://127.0.0.1:\(s.plainPort)/slow",
+                                    deadline: .now + .milliseconds(200))
+            XCTFail("the deadline should have passed")
+        } catch {
+            XCTAssertEqual(error, .timedOut)
+        }
+        XCTAssertLessThan(ContinuousClock.now - started, .milliseconds(550))
+    }
+
+    func testConnectAndTLSFailuresAreNamed() async throws {
+        let c = try client()
+        do {
+            _ = try await c.execute(HTTPRequest(method: "GET", target: "/"), url: "http://127.0.0.1:1/x")
+            XCTFail("nothing listens on port 1")
+        } catch {
+            guard case .connectFailed = error else { return XCTFail("\(error)") }
+        }
+        let other = try TestServer(certs: Fixtures.expiredCRLCerts)
+        defer { other.stop() }
+        do {
+            _ = try await c.execute(HTTPRequest(method: "GET", target: "/"), url: "https://localhost:\(other.tlsPort)/hello")
+            XCTFail("a server from another CA must not be trusted")
+        } catch {
+            guard case .tlsFailed = error else { return XCTFail("\(error)") }
+        }
+        do {
+            _ = try await c.execute(HTTPRequest(method: "GET", target: "/"), url: "ftp://x/y")
+            XCTFail()
+        } catch {
+            guard case .invalidURL = error else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testPoolCapsConnectionsAndQueuesTheRest() async throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let c = try client { $0.maxConnectionsPerOrigin = 3 }
+        let url = "https://localhost:\(s.tlsPort)/path/x"
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<60 {
+                group.addTask { try await c.execute(HTTPRequest(method: "GET", target: "/"), url: url).status }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        XCTAssertEqual(statuses, Array(repeating: 200, count: 60))
+        XCTAssertLessThanOrEqual(s.server.statistics.snapshot.accepted, 3)
+    }
+
+    func testStaleKeepAliveConnectionIsRetried() async throws {
+        let s = try TestServer { $0.idleTimeout = .seconds(1) }
+        defer { s.stop() }
+        let c = try client()
+        let url = "http://127.0.0.1:\(s.plainPort)/hello"
+        _ = try await c.execute(HTTPRequest(method: "GET", target: "/"), url: url)
+        try await Task.sleep(for: .milliseconds(1600))
+        let again = try await c.execute(HTTPRequest(method: "GET", target: "/"), url: url)
+        XCTAssertEqual(again.status, 200)
+        XCTAssertEqual(s.server.statistics.snapshot.accepted, 2)
+    }
+}
