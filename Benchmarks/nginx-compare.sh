@@ -5,7 +5,7 @@
 # TLS connections. Not a test: figures vary by machine; compare only within one run.
 #
 # usage: Benchmarks/nginx-compare.sh            (builds release first)
-#   LOOPS=N      gateway event loops (default: one per core)
+#   LOOPS=N      gateway event loops (default 1: wrk needs the other core)
 #   DURATION=10s wrk duration; RUNS=3 runs each, median reported
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +25,14 @@ bin=$root/.build/release/imaging-gateway
 cleanup() { [ -n "${gw_pid:-}" ] && kill "$gw_pid" 2>/dev/null; [ -f "$out/nginx.pid" ] && kill "$(cat "$out/nginx.pid")" 2>/dev/null; true; }
 trap cleanup EXIT
 
-loops_flag=(); [ -n "${LOOPS:-}" ] && loops_flag=(--loops "$LOOPS")
-"$bin" serve --data-dir "$out/gw" --listen "127.0.0.1:$gw_port" --plain-listen "127.0.0.1:$gw_plain" \
-  --log-level warning "${loops_flag[@]}" 2>"$out/gateway.log" &
-gw_pid=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gw_plain/healthz" >/dev/null && break; sleep 0.1; done
+start_gateway() {
+  [ -n "${gw_pid:-}" ] && kill "$gw_pid" && wait "$gw_pid" 2>/dev/null || true
+  "$bin" serve --data-dir "$out/gw" --listen "127.0.0.1:$gw_port" --plain-listen "127.0.0.1:$gw_plain" \
+    --log-level warning --loops "${LOOPS:-1}" 2>>"$out/gateway.log" &
+  gw_pid=$!
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gw_plain/healthz" >/dev/null && break; sleep 0.1; done
+}
+start_gateway
 certs=$out/gw/dev-certs
 body=$(curl -sf "http://127.0.0.1:$gw_plain/healthz")
 
@@ -87,6 +90,7 @@ requests() { curl -sf "http://127.0.0.1:$gw_plain/metrics" | awk '$1=="gateway_h
 run_until() { # total requests
   while [ "$(requests)" -lt "$1" ]; do wrk -t1 -c64 -d2s "https://127.0.0.1:$gw_port/healthz" >/dev/null; done
 }
+start_gateway   # a fresh process, so the 100 k mark is really 100 k
 run_until 100000; rss100k=$(rss_kib); n100k=$(requests)
 run_until 1000000; rss1m=$(rss_kib); n1m=$(requests)
 python3 - "$rss100k" "$n100k" "$rss1m" "$n1m" <<'PY'

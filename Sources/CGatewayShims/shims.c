@@ -141,10 +141,11 @@ int gw_tls1_2_version(void) { return TLS1_2_VERSION; }
 int gw_tls1_3_version(void) { return TLS1_3_VERSION; }
 
 // Partial writes plus a movable buffer let the connection hand SSL_write whatever is
-// left of its output after a WANT_WRITE; released buffers keep idle connections small.
+// left of its output after a WANT_WRITE. SSL_MODE_RELEASE_BUFFERS is left off: it frees
+// and reallocates both record buffers on every request; connections instead release
+// them from their tick once they sit idle.
 uint64_t gw_ssl_mode_defaults(void) {
-    return SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-           SSL_MODE_RELEASE_BUFFERS;
+    return SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
 }
 
 // A peer that drops TCP without close_notify is treated as EOF: HTTP framing, not the

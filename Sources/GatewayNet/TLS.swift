@@ -167,6 +167,12 @@ final class TLSSession {
         if SSL_is_init_finished(ssl) == 1 { _ = SSL_shutdown(ssl) }
     }
 
+    /// Returns the record buffers (about 33 KiB) to the allocator while the connection
+    /// waits; OpenSSL refuses if they hold unread or unsent bytes.
+    func releaseBuffers() {
+        _ = SSL_free_buffers(ssl)
+    }
+
     /// The verified peer certificate's first SAN URI.
     func peerURI() -> String? {
         var buf = [UInt8](repeating: 0, count: 512)
