@@ -88,7 +88,7 @@ PY
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status"; }
 requests() { curl -sf "http://127.0.0.1:$gw_plain/metrics" | awk '$1=="gateway_http_requests_total" {printf "%d", $2}'; }
 run_until() { # total requests
-  while [ "$(requests)" -lt "$1" ]; do wrk -t1 -c64 -d2s "https://127.0.0.1:$gw_port/healthz" >/dev/null; done
+  while [ "$(requests)" -lt "$1" ]; do wrk -t1 -c64 -d1s "https://127.0.0.1:$gw_port/healthz" >/dev/null; done
 }
 start_gateway   # a fresh process, so the 100 k mark is really 100 k
 run_until 100000; rss100k=$(rss_kib); n100k=$(requests)
