@@ -72,7 +72,9 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
 
     func ready(readable: Bool, writable: Bool, failed: Bool) {
         switch phase {
-        case .closed, .idle where !readable && !failed:
+        case .closed:
+            return
+        case .idle where !readable && !failed:
             return
         case .connecting:
             guard writable || failed else { return }
