@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "imaging-gateway", targets: ["imaging-gateway"]),
+        .executable(name: "gateway-bench", targets: ["gateway-bench"]),
         .library(name: "GatewayNet", targets: ["GatewayNet"]),
     ],
     dependencies: [
@@ -15,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
@@ -44,7 +46,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .target(
+            name: "BenchCore",
+            dependencies: ["GatewayNet", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            path: "Benchmarks/BenchCore"),
+        .executableTarget(
+            name: "gateway-bench",
+            dependencies: ["BenchCore", "GatewayNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet"]),
+        .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet"]),
         .testTarget(name: "GatewayServerTests", dependencies: ["GatewayServer", "GatewayNet"]),
     ]
 )
