@@ -20,6 +20,7 @@ for tool in wrk nginx python3; do
   command -v $tool >/dev/null || { echo "needs $tool: apt-get install wrk nginx-light" >&2; exit 1; }
 done
 swift build -c release --product imaging-gateway >/dev/null
+swift build -c release --product gateway-bench >/dev/null
 bin=$root/.build/release/imaging-gateway
 
 cleanup() { [ -n "${gw_pid:-}" ] && kill "$gw_pid" 2>/dev/null; [ -f "$out/nginx.pid" ] && kill "$(cat "$out/nginx.pid")" 2>/dev/null; true; }
@@ -83,6 +84,17 @@ python3 - "${rps[gateway]}" "${rps[nginx]}" "${p99[gateway]}" "${p99[nginx]}" <<
 import sys
 g, n, gp, np_ = map(float, sys.argv[1:])
 print(f"ratio    req/s gateway/nginx = {g/n:.2f} (target >= 0.80)   p99 gateway/nginx = {gp/np_:.2f} (target <= 2.00)")
+PY
+
+# The harness's own client against nginx, beside wrk's figure from above: gateway-bench
+# must reach 0.9 x wrk's rate (issue #8).
+"$root/.build/release/gateway-bench" "https://127.0.0.1:$ng_port" --mode closed --connections 64 \
+  --duration "${duration%s}" --warmup 2 --ca "$certs/ca.pem" --out "$out/bench-vs-wrk" 2>/dev/null > /dev/null
+bench=$(python3 -c "import json; print(json.load(open('$out/bench-vs-wrk/results.json'))['stages'][0]['achievedRate'])")
+python3 - "$bench" "${rps[nginx]}" <<'PY'
+import sys
+b, w = map(float, sys.argv[1:])
+print(f"client   gateway-bench closed-64c against nginx {b:.0f} req/s, wrk {w:.0f}: ratio {b/w:.2f} (target >= 0.90)")
 PY
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status"; }

@@ -5,12 +5,16 @@ import Synchronization
 /// Where and how to send: the target, the client, the scenario mix.
 public struct Target: Sendable {
     public let baseURL: String
+    let endpoint: HTTPEndpoint
     public let client: HTTPClient
     public let mix: ScenarioMix
     public let requestTimeout: Duration
 
-    public init(baseURL: String, client: HTTPClient, mix: ScenarioMix, requestTimeout: Duration = .seconds(10)) {
+    /// Nil when `baseURL` is not an absolute http(s) URL.
+    public init?(baseURL: String, client: HTTPClient, mix: ScenarioMix, requestTimeout: Duration = .seconds(10)) {
+        guard let endpoint = HTTPEndpoint(baseURL) else { return nil }
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.endpoint = endpoint
         self.client = client
         self.mix = mix
         self.requestTimeout = requestTimeout
@@ -47,8 +51,9 @@ public enum LoadRun {
                 continue
             }
             inFlight.add(1, ordering: .relaxed)
-            let (request, path) = target.mix.request(n)
-            target.client.execute(request, url: target.baseURL + path, deadline: intended + target.requestTimeout) { outcome in
+            var (request, path) = target.mix.request(n)
+            request.target = path
+            target.client.execute(request, at: target.endpoint, deadline: intended + target.requestTimeout) { outcome in
                 let elapsed = clock.now - intended
                 inFlight.subtract(1, ordering: .relaxed)
                 if measured { recorder.record(micros: elapsed.micros, outcome: outcome) }
@@ -84,9 +89,10 @@ public enum LoadRun {
 
         @Sendable func send() {
             let n = counter.add(1, ordering: .relaxed).newValue
-            let (request, path) = target.mix.request(n)
+            var (request, path) = target.mix.request(n)
+            request.target = path
             let sentAt = clock.now
-            client.execute(request, url: target.baseURL + path, deadline: sentAt + target.requestTimeout) { outcome in
+            client.execute(request, at: target.endpoint, deadline: sentAt + target.requestTimeout) { outcome in
                 let now = clock.now
                 if sentAt >= measureFrom && now <= end { recorder.record(micros: (now - sentAt).micros, outcome: outcome) }
                 if now < end { send() } else { running.subtract(1, ordering: .relaxed) }

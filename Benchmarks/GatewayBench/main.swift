@@ -71,7 +71,7 @@ struct Run: ParsableCommand {
         }
         let sampler = serverPid.map { ProcessSampler(pid: $0) }
         let before = metricsURL.flatMap { scrape($0, tls: tlsContext) }
-        let (stages, histograms) = runStages(at: url, mix: mix, tls: tlsContext, sampler: sampler)
+        let (stages, histograms) = try runStages(at: url, mix: mix, tls: tlsContext, sampler: sampler)
         var report = RunReport(target: url, scenario: mix.name, mode: mode,
                                environment: .current(targetURL: url, arguments: CommandLine.arguments),
                                stages: stages, saturation: nil, sloP99Ms: mode == "sweep" ? sloMs : nil)
@@ -82,7 +82,7 @@ struct Run: ParsableCommand {
         }
         var referenceHistograms: [(name: String, histogram: Histogram)] = []
         if let compare {
-            let (refStages, refHistograms) = runStages(at: compare, mix: mix, tls: tlsContext, sampler: nil)
+            let (refStages, refHistograms) = try runStages(at: compare, mix: mix, tls: tlsContext, sampler: nil)
             report.reference = refStages
             referenceHistograms = refHistograms
             report.comparison = zip(stages, refStages).map {
@@ -97,13 +97,15 @@ struct Run: ParsableCommand {
 
     typealias Histogram = BenchCore.LatencyHistogram
 
-    private func runStages(at base: String, mix: ScenarioMix, tls: TLSContext?, sampler: ProcessSampler?)
+    private func runStages(at base: String, mix: ScenarioMix, tls: TLSContext?, sampler: ProcessSampler?) throws
         -> ([StageResult], [(name: String, histogram: Histogram)]) {
         var config = HTTPClientConfiguration(tls: tls)
         config.maxConnectionsPerOrigin = max(connections, 64)
         config.acceptGzip = false
         let client = HTTPClient(configuration: config, group: EventLoopGroup(count: loops))
-        let target = Target(baseURL: base, client: client, mix: mix, requestTimeout: .milliseconds(Int(timeout * 1000)))
+        guard let target = Target(baseURL: base, client: client, mix: mix, requestTimeout: .milliseconds(Int(timeout * 1000))) else {
+            throw ValidationError("\(base) is not an http(s) URL")
+        }
         var results: [StageResult] = []
         var histograms: [(name: String, histogram: Histogram)] = []
         func keep(_ r: (StageResult, Recorder)) {

@@ -67,7 +67,9 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
         parser = HTTPResponseParser(limits: pool.configuration.limits, requestWasHead: next.request.method == "HEAD")
         encode(next.request)
         flush()
-        if phase == .busy { readResponse() }
+        // The answer can't be there yet, except for bytes OpenSSL read ahead earlier;
+        // otherwise the next edge says when it comes.
+        if phase == .busy, case .tls(let session) = transport, session.hasPending { readResponse() }
     }
 
     func ready(readable: Bool, writable: Bool, failed: Bool) {
@@ -120,7 +122,11 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
     }
 
     private func encode(_ request: HTTPRequest) {
-        outbound.append(contentsOf: "\(request.method) \(request.target) HTTP/1.1\r\nHost: \(pool.origin.hostHeader)\r\n".utf8)
+        outbound.append(contentsOf: request.method.utf8)
+        outbound.append(space)
+        outbound.append(contentsOf: request.target.utf8)
+        outbound.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        outbound.append(contentsOf: pool.hostLine)
         for (name, value) in request.headers
         where !name.caseInsensitiveEquals("Host") && !name.caseInsensitiveEquals("Content-Length") {
             outbound.append(contentsOf: "\(name): \(value)\r\n".utf8)
@@ -186,7 +192,7 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
             parser = p
             if let response {
                 inbound.removeFirst(offset)
-                let reusable = !p.closeDelimited && !(response.headers["Connection"]?.lowercased().contains("close") ?? false)
+                let reusable = !p.closeDelimited && !response.headers.hasToken("Connection", "close")
                 return complete(response, reusable: reusable)
             }
             if consumed == 0 { break }
@@ -196,7 +202,7 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
 
     private func complete(_ response: HTTPResponse, reusable: Bool) {
         var response = response
-        if response.headers["Content-Encoding"]?.lowercased() == "gzip" {
+        if response.headers["Content-Encoding"]?.caseInsensitiveEquals("gzip") == true {
             do {
                 response.body = try Gzip.decompress(response.body, limit: pool.configuration.limits.maxDecompressedBytes)
                 response.headers.remove("Content-Encoding")

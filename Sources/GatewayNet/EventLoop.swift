@@ -35,9 +35,12 @@ public final class EventLoop: @unchecked Sendable {
     private let posted = Mutex<[@Sendable () -> Void]>([])
     private let rung = Atomic<Bool>(false)
     private var handlers: [UInt64: EventHandler] = [:]
+    /// Work queued from the loop's own thread, run after the current batch of events.
+    private var soon: [() -> Void] = []
     private var nextToken: UInt64 = 1
     private var events = [gw_event](repeating: gw_event(), count: 256)
     private var nextTick: UInt64 = 0
+    private let threadID = Atomic<UInt>(0)
     private static let tickInterval: UInt64 = 250_000_000
     /// Read scratch shared by every connection of this loop: a connection keeps only
     /// the bytes it could not consume yet, so idle connections hold no buffer.
@@ -90,10 +93,21 @@ public final class EventLoop: @unchecked Sendable {
         for handler in Array(handlers.values) { body(handler) }
     }
 
+    /// Runs `work` on this loop after the events being handled now, without the doorbell.
+    /// Must be called on the loop's thread. A completion that starts the next request
+    /// goes through here, so a chain of ready answers never grows the stack.
+    func runSoon(_ work: @escaping () -> Void) {
+        soon.append(work)
+    }
+
+    /// True on this loop's own thread: work may then run at once instead of being posted.
+    var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(pthread_self()) }
+
     private func run() {
+        threadID.store(UInt(pthread_self()), ordering: .relaxed)
         nextTick = Self.now() + Self.tickInterval
         while true {
-            let wait = Int32((nextTick &- min(nextTick, Self.now())) / 1_000_000) + 1
+            let wait = soon.isEmpty ? Int32((nextTick &- min(nextTick, Self.now())) / 1_000_000) + 1 : 0
             let n = events.withUnsafeMutableBufferPointer {
                 gw_epoll_wait(epfd, $0.baseAddress, Int32($0.count), wait)
             }
@@ -109,6 +123,11 @@ public final class EventLoop: @unchecked Sendable {
                     readable: bits & UInt32(GW_EV_READ) != 0,
                     writable: bits & UInt32(GW_EV_WRITE) != 0,
                     failed: bits & UInt32(GW_EV_ERROR | GW_EV_HUP) != 0)
+            }
+            while !soon.isEmpty {
+                let work = soon
+                soon.removeAll(keepingCapacity: true)
+                for item in work { item() }
             }
             let now = Self.now()
             if now >= nextTick {

@@ -43,6 +43,20 @@ public struct HTTPClientConfiguration: Sendable {
     }
 }
 
+/// A parsed base URL (`https://host:port`), for callers that send many requests to one
+/// place and should not parse the URL each time.
+public struct HTTPEndpoint: Sendable {
+    let origin: Origin
+    /// Path prefix of the base URL, without a trailing slash.
+    let prefix: String
+
+    public init?(_ baseURL: String) {
+        guard let (origin, target) = Origin.parse(baseURL) else { return nil }
+        self.origin = origin
+        prefix = target == "/" ? "" : (target.hasSuffix("/") ? String(target.dropLast()) : target)
+    }
+}
+
 /// Where a request goes: scheme, host and port.
 struct Origin: Hashable, Sendable {
     let tls: Bool
@@ -104,14 +118,36 @@ public final class HTTPClient: Sendable {
     public func execute(_ request: HTTPRequest, url: String, deadline: ContinuousClock.Instant? = nil,
                         completion: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void) {
         guard let (origin, target) = Origin.parse(url) else { return completion(.failure(.invalidURL(url))) }
-        if origin.tls && configuration.tls == nil { return completion(.failure(.invalidURL("https needs a TLS context: \(url)"))) }
         var request = request
         request.target = target
+        send(request, origin: origin, deadline: deadline, completion: completion)
+    }
+
+    /// Sends `request` to `endpoint`; the request's target is appended to the endpoint's
+    /// path. Called on one of the client's loop threads (say, from a completion), the
+    /// request starts right after the current events instead of going through the
+    /// loop's doorbell.
+    public func execute(_ request: HTTPRequest, at endpoint: HTTPEndpoint, deadline: ContinuousClock.Instant? = nil,
+                        completion: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void) {
+        var request = request
+        if !endpoint.prefix.isEmpty { request.target = endpoint.prefix + request.target }
+        send(request, origin: endpoint.origin, deadline: deadline, completion: completion)
+    }
+
+    private func send(_ request: HTTPRequest, origin: Origin, deadline: ContinuousClock.Instant?,
+                      completion: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void) {
+        if origin.tls && configuration.tls == nil {
+            return completion(.failure(.invalidURL("https needs a TLS context: \(origin.host)")))
+        }
         let timeout = deadline.map { max(.zero, $0 - .now) } ?? configuration.requestTimeout
         let task = ClientTask(request: request, origin: origin, deadline: EventLoop.now() + timeout.nanoseconds,
                               completion: completion)
         let set = pools[group.nextIndex()]
-        set.loop.execute { [self] in set.pool(for: origin, client: self).submit(task) }
+        if set.loop.inLoop {
+            set.loop.runSoon { [self] in set.pool(for: origin, client: self).submit(task) }
+        } else {
+            set.loop.execute { [self] in set.pool(for: origin, client: self).submit(task) }
+        }
     }
 
     public func execute(_ request: HTTPRequest, url: String,
@@ -175,6 +211,8 @@ final class OriginPool {
     let origin: Origin
     let loop: EventLoop
     let configuration: HTTPClientConfiguration
+    /// `Host: …\r\n`, encoded once for every request of this pool.
+    let hostLine: [UInt8]
     private var idle: [ClientConnection] = []
     private var open = 0
     private var waiting: [ClientTask] = []
@@ -184,6 +222,7 @@ final class OriginPool {
         self.origin = origin
         self.loop = loop
         self.configuration = configuration
+        hostLine = Array("Host: \(origin.hostHeader)\r\n".utf8)
     }
 
     func submit(_ task: ClientTask) {

@@ -24,6 +24,29 @@ public struct HTTPHeaders: Sendable, Sequence {
         fields.first { $0.name.caseInsensitiveEquals(name) }?.value
     }
 
+    /// Whether a comma-separated field (Connection, Accept-Encoding…) lists `token`,
+    /// ignoring case and parameters (`gzip;q=1`). Allocates nothing: it runs per request.
+    public func hasToken(_ name: String, _ token: String) -> Bool {
+        fields.contains { $0.name.caseInsensitiveEquals(name) && Self.listContains($0.value, token) }
+    }
+
+    private static func listContains(_ list: String, _ token: String) -> Bool {
+        let bytes = Array(list.utf8), want = Array(token.utf8)
+        var i = 0
+        while i < bytes.count {
+            while i < bytes.count, bytes[i] == space || bytes[i] == tab || bytes[i] == UInt8(ascii: ",") { i += 1 }
+            var j = 0
+            while i < bytes.count, j < want.count, bytes[i] | 0x20 == want[j] | 0x20 { i += 1; j += 1 }
+            var k = i
+            while k < bytes.count, bytes[k] == space || bytes[k] == tab { k += 1 }
+            if j == want.count, k == bytes.count || bytes[k] == UInt8(ascii: ",") || bytes[k] == UInt8(ascii: ";") {
+                return true
+            }
+            while i < bytes.count, bytes[i] != UInt8(ascii: ",") { i += 1 }
+        }
+        return false
+    }
+
     public func values(_ name: String) -> [String] {
         fields.filter { $0.name.caseInsensitiveEquals(name) }.map(\.value)
     }
@@ -91,9 +114,8 @@ public struct HTTPRequest: Sendable {
 
     /// Whether the connection may stay open after this exchange (RFC 9112 §9.3).
     public var keepAlive: Bool {
-        let connection = headers["Connection"]?.lowercased() ?? ""
-        if connection.contains("close") { return false }
-        return version == .http11 || connection.contains("keep-alive")
+        if headers.hasToken("Connection", "close") { return false }
+        return version == .http11 || headers.hasToken("Connection", "keep-alive")
     }
 }
 
@@ -159,7 +181,7 @@ public func jsonString(_ s: String) -> String {
 }
 
 func percentDecode(_ s: Substring) -> String {
-    guard s.contains("%") || s.contains("+") else { return String(s) }
+    guard s.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(s) }
     var bytes: [UInt8] = []
     var it = Array(s.utf8)[...]
     while let b = it.popFirst() {
@@ -176,10 +198,22 @@ func percentDecode(_ s: Substring) -> String {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-extension String {
+extension StringProtocol {
+    /// ASCII case-insensitive equality, without Foundation (header names and tokens are
+    /// ASCII; a non-ASCII byte compares exactly).
     func caseInsensitiveEquals(_ other: String) -> Bool {
-        let a = utf8, b = other.utf8
-        guard a.count == b.count else { return false }
-        return zip(a, b).allSatisfy { x, y in x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 97 && (x | 0x20) <= 122) }
+        if let native = self as? String, native.utf8.count != other.utf8.count { return false }
+        var a = utf8.makeIterator(), b = other.utf8.makeIterator()
+        while true {
+            switch (a.next(), b.next()) {
+            case (nil, nil): return true
+            case let (x?, y?):
+                if x != y {
+                    let lx = x | 0x20
+                    guard lx == y | 0x20, lx >= 97, lx <= 122 else { return false }
+                }
+            default: return false
+            }
+        }
     }
 }

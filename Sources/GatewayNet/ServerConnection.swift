@@ -222,7 +222,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         if case .tls = transport { request.isTLS = true }
         let keepAlive = request.keepAlive && !server.draining
         let head = request.method == "HEAD"
-        let acceptsGzip = request.headers["Accept-Encoding"]?.lowercased().contains("gzip") ?? false
+        let acceptsGzip = request.headers.hasToken("Accept-Encoding", "gzip")
         do throws(HTTPError) {
             try decodeBody(&request)
         } catch {

@@ -173,6 +173,9 @@ final class TLSSession {
         _ = SSL_free_buffers(ssl)
     }
 
+    /// Whether OpenSSL holds bytes already read from the socket but not yet returned.
+    var hasPending: Bool { SSL_has_pending(ssl) == 1 }
+
     /// The verified peer certificate's first SAN URI.
     func peerURI() -> String? {
         var buf = [UInt8](repeating: 0, count: 512)

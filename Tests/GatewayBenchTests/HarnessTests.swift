@@ -44,7 +44,7 @@ final class BenchTarget {
         var config = HTTPClientConfiguration()
         config.maxConnectionsPerOrigin = connections
         return Target(baseURL: url, client: HTTPClient(configuration: config), mix: ScenarioMix([(Scenarios.healthz, 1)]),
-                      requestTimeout: .seconds(5))
+                      requestTimeout: .seconds(5))!
     }
 
     func stop() { server.shutdown(grace: .seconds(1)) }
