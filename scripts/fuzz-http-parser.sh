@@ -5,7 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-600}
 export SWIFT_BACKTRACE=enable=no
-swift build --package-path Tests/Fuzz --scratch-path .build-fuzz --sanitize=fuzzer -c debug >/dev/null
+mkdir -p .build-fuzz
+if ! swift build --package-path Tests/Fuzz --scratch-path .build-fuzz --sanitize=fuzzer -c debug > .build-fuzz/build.log 2>&1; then
+  tail -n 40 .build-fuzz/build.log >&2
+  exit 1
+fi
 corpus=.build-fuzz/corpus
 mkdir -p "$corpus"
 echo "fuzzing the HTTP parser for ${seconds}s"
