@@ -30,6 +30,7 @@ let package = Package(
                 "COpenSSL", "CZlib", "CGatewayShims",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .target(name: "ImagingIndex"),
         .target(
             name: "GatewayServer",
             dependencies: [
@@ -53,6 +54,7 @@ let package = Package(
             dependencies: ["BenchCore", "GatewayNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet"]),
+        .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet"]),
         .testTarget(name: "GatewayServerTests", dependencies: ["GatewayServer", "GatewayNet"]),
     ]

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 out=${1:?usage: make-dev-certs.sh OUT_DIR [ORG_CODE]}
-org=${2:-91610000DEV0000001}
+org=${2:-91610000MA6TG0001A}
 crl_days=${CRL_DAYS:-30}
 roles="node hospital clinic reader ai-worker operator token-client"
 

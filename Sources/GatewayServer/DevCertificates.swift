@@ -6,7 +6,7 @@ import GatewayNet
 /// `DATA/dev-certs/`. Kept across restarts; delete the folder to make new ones.
 enum DevCertificates {
     /// A placeholder organization code (18 characters, as a unified social credit code).
-    static let devOrganization = "91610000DEV0000001"
+    static let devOrganization = "91610000MA6TG0001A"
 
     struct Paths {
         let directory: String

@@ -21,7 +21,7 @@ final class HTTPClientTests: XCTestCase {
         for _ in 0..<10 {
             let r = try await c.execute(HTTPRequest(method: "GET", target: "/"), url: "https://localhost:\(s.tlsPort)/whoami")
             XCTAssertEqual(r.status, 200)
-            XCTAssertEqual(String(decoding: r.body, as: UTF8.self), "{\"role\":\"clinic\",\"org\":\"91610000DEV0000001\"}")
+            XCTAssertEqual(String(decoding: r.body, as: UTF8.self), "{\"role\":\"clinic\",\"org\":\"91610000MA6TG0001A\"}")
         }
         XCTAssertEqual(s.server.statistics.snapshot.accepted, 1, "ten sequential requests share one connection")
     }

@@ -30,7 +30,7 @@ final class TLSTests: XCTestCase {
 
     func testPeerIdentityReachesHandler() {
         let r = curl("/whoami", role: "clinic")
-        XCTAssertEqual(r.stdout, "{\"role\":\"clinic\",\"org\":\"91610000DEV0000001\"}\n200", r.stderr)
+        XCTAssertEqual(r.stdout, "{\"role\":\"clinic\",\"org\":\"91610000MA6TG0001A\"}\n200", r.stderr)
     }
 
     func testWrongRoleIsForbidden() {
