@@ -31,6 +31,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "ImagingIndex"),
+        .target(name: "IndexStore", dependencies: ["ImagingIndex", "CSQLite"]),
         .target(
             name: "GatewayServer",
             dependencies: [
@@ -55,6 +56,7 @@ let package = Package(
             path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet"]),
         .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
+        .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet"]),
         .testTarget(name: "GatewayServerTests", dependencies: ["GatewayServer", "GatewayNet"]),
     ]

@@ -1,0 +1,61 @@
+import ImagingIndex
+
+/// Where the index lives. Callers (the upload and lookup routes, federation) see only
+/// this protocol; SQLite is the embedded default and PostgreSQL can follow without
+/// touching them.
+///
+/// The contract every implementation must pass is `IndexStoreContract` in
+/// Tests/IndexStoreTests: run it against a new implementation by subclassing it and
+/// returning the store from `makeStore()`. In short:
+/// - `upsert` returns only after the records are durable (committed and synced); a crash
+///   after it returned loses none of them.
+/// - Identity is (studyInstanceUID, storageUnit): the same identity again is `.updated`,
+///   never a second row.
+/// - Batches are atomic: all records of a batch are stored, or the call throws and none is.
+/// - Queries see every acknowledged upsert (read-your-writes across callers).
+/// - Results come in a stable order: study date, then time, newest first, then UID.
+public protocol IndexStore: Sendable {
+    func upsert(_ records: [StudyRecord]) async throws(StoreError) -> [UpsertOutcome]
+    func query(_ query: StudyQuery) async throws(StoreError) -> [StudyRecord]
+    func count() async throws(StoreError) -> Int
+}
+
+public enum UpsertOutcome: String, Sendable, Equatable, Codable {
+    case inserted
+    case updated
+}
+
+/// A search over the index; every set field narrows it.
+public struct StudyQuery: Sendable, Equatable {
+    public var patientToken: String?
+    public var studyInstanceUIDs: [String] = []
+    public var accessionNumber: String?
+    public var storageUnit: String?
+    /// Inclusive YYYYMMDD bounds.
+    public var dateFrom: String?
+    public var dateTo: String?
+    /// Studies having any of these modalities.
+    public var modalities: [String] = []
+    public var limit = 100
+    public var offset = 0
+
+    public init(patientToken: String? = nil) {
+        self.patientToken = patientToken
+    }
+}
+
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The disk is full: nothing of the failed call was stored.
+    case full
+    /// Another failure of the storage engine, with its message.
+    case engine(String)
+    case closed
+
+    public var description: String {
+        switch self {
+        case .full: return "the index store's disk is full"
+        case .engine(let m): return "index store: \(m)"
+        case .closed: return "the index store is closed"
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import CSQLite
+import Foundation
+
+/// One SQLite connection, used from one thread at a time (the caller's queue confines it).
+final class SQLiteConnection: @unchecked Sendable {
+    let db: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+
+    init(path: String, readOnly: Bool) throws(StoreError) {
+        var handle: OpaquePointer?
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
+        guard sqlite3_open_v2(path, &handle, flags, nil) == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            sqlite3_close(handle)
+            throw .engine("\(path): \(message)")
+        }
+        db = handle
+        sqlite3_busy_timeout(db, 10_000)
+    }
+
+    deinit {
+        statements.values.forEach { sqlite3_finalize($0) }
+        sqlite3_close(db)
+    }
+
+    func exec(_ sql: String) throws(StoreError) {
+        guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw error() }
+    }
+
+    /// A cached prepared statement, reset and cleared for a new use.
+    func statement(_ sql: String) throws(StoreError) -> Statement {
+        if let s = statements[sql] {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)
+            return Statement(s, self)
+        }
+        var s: OpaquePointer?
+        guard sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil) == SQLITE_OK, let s else { throw error() }
+        statements[sql] = s
+        return Statement(s, self)
+    }
+
+    func error() -> StoreError {
+        let code = sqlite3_errcode(db)
+        if code == SQLITE_FULL { return .full }
+        return .engine(String(cString: sqlite3_errmsg(db)))
+    }
+}
+
+/// A prepared statement: bind by position (1-based), step, read columns.
+struct Statement {
+    private let s: OpaquePointer
+    private let connection: SQLiteConnection
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    init(_ s: OpaquePointer, _ connection: SQLiteConnection) {
+        self.s = s
+        self.connection = connection
+    }
+
+    func reset() {
+        sqlite3_reset(s)
+    }
+
+    func bind(_ i: Int32, _ v: String?) {
+        if let v { sqlite3_bind_text(s, i, v, -1, Self.transient) } else { sqlite3_bind_null(s, i) }
+    }
+
+    func bind(_ i: Int32, _ v: Int?) {
+        if let v { sqlite3_bind_int64(s, i, Int64(v)) } else { sqlite3_bind_null(s, i) }
+    }
+
+    /// True while a row is available.
+    func step() throws(StoreError) -> Bool {
+        switch sqlite3_step(s) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw connection.error()
+        }
+    }
+
+    func string(_ i: Int32) -> String? {
+        guard let p = sqlite3_column_text(s, i) else { return nil }
+        return String(cString: p)
+    }
+
+    func int(_ i: Int32) -> Int? {
+        sqlite3_column_type(s, i) == SQLITE_NULL ? nil : Int(sqlite3_column_int64(s, i))
+    }
+}

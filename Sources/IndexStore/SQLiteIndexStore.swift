@@ -1,0 +1,133 @@
+import CSQLite
+import Dispatch
+import Foundation
+import ImagingIndex
+import Synchronization
+
+/// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit
+/// is on disk when it returns. One writer thread takes every batch waiting at once into
+/// a single transaction (group commit): under concurrent uploads one fsync serves many
+/// batches. Readers use their own connections on their own queues; WAL lets them run
+/// beside the writer.
+public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
+    private struct Pending {
+        let records: [StudyRecord]
+        let done: @Sendable (Result<[UpsertOutcome], StoreError>) -> Void
+    }
+
+    private let writer: SQLiteConnection
+    private let writeQueue = DispatchQueue(label: "index-store.writer")
+    private let pending = Mutex<(batches: [Pending], draining: Bool)>(([], false))
+    private let readers: [(SQLiteConnection, DispatchQueue)]
+    private let nextReader = Atomic<Int>(0)
+
+    /// Opens (creating and migrating if needed) the store at `path`.
+    public init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount) throws(StoreError) {
+        writer = try SQLiteConnection(path: path, readOnly: false)
+        try writer.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        try SQLiteSchema.migrate(writer)
+        var list: [(SQLiteConnection, DispatchQueue)] = []
+        for i in 0..<max(1, readers) {
+            let c = try SQLiteConnection(path: path, readOnly: true)
+            list.append((c, DispatchQueue(label: "index-store.reader.\(i)")))
+        }
+        self.readers = list
+    }
+
+    public func upsert(_ records: [StudyRecord]) async throws(StoreError) -> [UpsertOutcome] {
+        guard !records.isEmpty else { return [] }
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[UpsertOutcome], StoreError>, Never>) in
+            enqueue(Pending(records: records) { c.resume(returning: $0) })
+        }
+        return try result.get()
+    }
+
+    public func query(_ query: StudyQuery) async throws(StoreError) -> [StudyRecord] {
+        try await read { db throws(StoreError) in try SQLiteQuery.run(query, on: db) }
+    }
+
+    public func count() async throws(StoreError) -> Int {
+        try await read { db throws(StoreError) in
+            let s = try db.statement("SELECT count(*) FROM studies")
+            _ = try s.step()
+            return s.int(0) ?? 0
+        }
+    }
+
+    /// Checks the file's integrity (`PRAGMA integrity_check`); "ok" when sound.
+    public func integrityCheck() async throws(StoreError) -> String {
+        try await read { db throws(StoreError) in
+            let s = try db.statement("PRAGMA integrity_check")
+            _ = try s.step()
+            return s.string(0) ?? ""
+        }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T) async throws(StoreError) -> T {
+        let (db, queue) = readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
+            queue.async { c.resume(returning: Result { () throws(StoreError) in try body(db) }) }
+        }
+        return try result.get()
+    }
+
+    // MARK: group commit
+
+    private func enqueue(_ batch: Pending) {
+        let start = pending.withLock { state -> Bool in
+            state.batches.append(batch)
+            if state.draining { return false }
+            state.draining = true
+            return true
+        }
+        if start { writeQueue.async { self.drain() } }
+    }
+
+    /// Commits everything waiting, then whatever arrived during that commit, until none.
+    private func drain() {
+        while true {
+            let group = pending.withLock { state -> [Pending] in
+                let taken = state.batches
+                state.batches.removeAll()
+                if taken.isEmpty { state.draining = false }
+                return taken
+            }
+            if group.isEmpty { return }
+            commit(group)
+        }
+    }
+
+    /// One transaction for the group; each batch inside a savepoint, so a batch that
+    /// fails is undone alone while the others still commit.
+    private func commit(_ group: [Pending]) {
+        var results: [Result<[UpsertOutcome], StoreError>] = []
+        do {
+            try writer.exec("BEGIN IMMEDIATE")
+        } catch {
+            group.forEach { $0.done(.failure(error)) }
+            return
+        }
+        let now = Int(Date().timeIntervalSince1970)
+        for batch in group {
+            do {
+                try writer.exec("SAVEPOINT batch")
+                var outcomes: [UpsertOutcome] = []
+                outcomes.reserveCapacity(batch.records.count)
+                for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
+                try writer.exec("RELEASE batch")
+                results.append(.success(outcomes))
+            } catch {
+                try? writer.exec("ROLLBACK TO batch; RELEASE batch")
+                results.append(.failure(error))
+            }
+        }
+        do {
+            try writer.exec("COMMIT")
+        } catch {
+            try? writer.exec("ROLLBACK")
+            group.forEach { $0.done(.failure(error)) }
+            return
+        }
+        for (batch, result) in zip(group, results) { batch.done(result) }
+    }
+}

@@ -1,0 +1,71 @@
+/// Versioned schema of the SQLite store: `PRAGMA user_version` says which migrations ran;
+/// each runs once, in its own transaction, in order. Append new ones; never edit one
+/// that has shipped.
+enum SQLiteSchema {
+    static let migrations: [String] = [
+        """
+        CREATE TABLE studies (
+            id INTEGER PRIMARY KEY,
+            study_uid TEXT NOT NULL,
+            storage_unit TEXT NOT NULL,
+            patient_token TEXT NOT NULL,
+            study_date TEXT NOT NULL,
+            study_time TEXT,
+            timezone_offset TEXT,
+            accession TEXT,
+            modalities TEXT NOT NULL,
+            body_part TEXT,
+            description TEXT,
+            exam_item_code TEXT,
+            series_count INTEGER,
+            instance_count INTEGER,
+            patient_sex TEXT,
+            birth_year INTEGER,
+            institution_name TEXT,
+            institution_code TEXT,
+            retrieve_url TEXT NOT NULL,
+            availability TEXT,
+            region TEXT NOT NULL,
+            nhsa_index_code TEXT,
+            updated_at INTEGER NOT NULL,
+            UNIQUE (study_uid, storage_unit)
+        );
+        CREATE INDEX studies_by_token ON studies (patient_token, study_date);
+        CREATE INDEX studies_by_storage ON studies (storage_unit, study_date);
+        CREATE INDEX studies_by_accession ON studies (accession) WHERE accession IS NOT NULL;
+        CREATE TABLE study_modalities (
+            modality TEXT NOT NULL,
+            study_date TEXT NOT NULL,
+            study_id INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE,
+            PRIMARY KEY (modality, study_date, study_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX study_modalities_by_study ON study_modalities (study_id);
+        """,
+    ]
+
+    static func migrate(_ db: SQLiteConnection) throws(StoreError) {
+        let version = try db.statement("PRAGMA user_version")
+        _ = try version.step()
+        let current = version.int(0) ?? 0
+        guard current <= migrations.count else {
+            throw .engine("the database has schema version \(current), newer than this build's \(migrations.count)")
+        }
+        for (i, sql) in migrations.enumerated().dropFirst(current) {
+            try db.exec("BEGIN IMMEDIATE")
+            do {
+                try db.exec(sql)
+                try db.exec("PRAGMA user_version = \(i + 1)")
+                try db.exec("COMMIT")
+            } catch {
+                try? db.exec("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    static let columns = """
+        study_uid, storage_unit, patient_token, study_date, study_time, timezone_offset, accession, modalities, \
+        body_part, description, exam_item_code, series_count, instance_count, patient_sex, birth_year, \
+        institution_name, institution_code, retrieve_url, availability, region, nhsa_index_code
+        """
+}

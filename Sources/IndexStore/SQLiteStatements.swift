@@ -1,0 +1,134 @@
+import ImagingIndex
+
+/// Writing one record: find its identity, then update that row or insert a new one, and
+/// keep its modality rows (the date + modality index) in step.
+enum SQLiteWrite {
+    static func upsert(_ r: StudyRecord, on db: SQLiteConnection, now: Int) throws(StoreError) -> UpsertOutcome {
+        let find = try db.statement("SELECT id FROM studies WHERE study_uid = ?1 AND storage_unit = ?2")
+        find.bind(1, r.studyInstanceUID)
+        find.bind(2, r.storageUnit)
+        let existing = try find.step() ? find.int(0) : nil
+        let outcome: UpsertOutcome
+        let id: Int
+        if let existing {
+            let s = try db.statement("""
+                UPDATE studies SET patient_token = ?3, study_date = ?4, study_time = ?5, timezone_offset = ?6, accession = ?7,
+                modalities = ?8, body_part = ?9, description = ?10, exam_item_code = ?11, series_count = ?12,
+                instance_count = ?13, patient_sex = ?14, birth_year = ?15, institution_name = ?16, institution_code = ?17,
+                retrieve_url = ?18, availability = ?19, region = ?20, nhsa_index_code = ?21, updated_at = ?22
+                WHERE id = ?23
+                """)
+            bind(r, s, now: now)
+            s.bind(23, existing)
+            _ = try s.step()
+            let clear = try db.statement("DELETE FROM study_modalities WHERE study_id = ?1")
+            clear.bind(1, existing)
+            _ = try clear.step()
+            id = existing
+            outcome = .updated
+        } else {
+            let s = try db.statement("""
+                INSERT INTO studies (\(SQLiteSchema.columns), updated_at)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
+                RETURNING id
+                """)
+            bind(r, s, now: now)
+            guard try s.step(), let newID = s.int(0) else { throw .engine("insert returned no id") }
+            _ = try s.step()
+            id = newID
+            outcome = .inserted
+        }
+        let m = try db.statement("INSERT OR IGNORE INTO study_modalities (modality, study_date, study_id) VALUES (?1, ?2, ?3)")
+        for modality in r.modalitiesInStudy {
+            m.reset()
+            m.bind(1, modality)
+            m.bind(2, r.studyDate)
+            m.bind(3, id)
+            _ = try m.step()
+        }
+        return outcome
+    }
+
+    private static func bind(_ r: StudyRecord, _ s: Statement, now: Int) {
+        s.bind(1, r.studyInstanceUID)
+        s.bind(2, r.storageUnit)
+        s.bind(3, r.patientToken)
+        s.bind(4, r.studyDate)
+        s.bind(5, r.studyTime)
+        s.bind(6, r.timezoneOffset)
+        s.bind(7, r.accessionNumber)
+        s.bind(8, r.modalitiesInStudy.joined(separator: "\\"))
+        s.bind(9, r.bodyPartExamined)
+        s.bind(10, r.studyDescription)
+        s.bind(11, r.examItemCode)
+        s.bind(12, r.numberOfStudyRelatedSeries)
+        s.bind(13, r.numberOfStudyRelatedInstances)
+        s.bind(14, r.patientSex)
+        s.bind(15, r.patientBirthYear)
+        s.bind(16, r.institutionName)
+        s.bind(17, r.institutionCode)
+        s.bind(18, r.retrieveURL)
+        s.bind(19, r.instanceAvailability)
+        s.bind(20, r.region)
+        s.bind(21, r.nhsaIndexCode)
+        s.bind(22, now)
+    }
+}
+
+/// Reading: one SQL statement per query shape, built from the fields that are set, so
+/// that SQLite picks the index that fits (token, UID, storage unit, or modality + date).
+enum SQLiteQuery {
+    static func run(_ q: StudyQuery, on db: SQLiteConnection) throws(StoreError) -> [StudyRecord] {
+        var clauses: [String] = []
+        var args: [String] = []
+        func arg(_ v: String) -> String {
+            args.append(v)
+            return "?\(args.count)"
+        }
+        var from = "studies s"
+        if let t = q.patientToken { clauses.append("s.patient_token = \(arg(t))") }
+        if !q.studyInstanceUIDs.isEmpty {
+            clauses.append("s.study_uid IN (\(q.studyInstanceUIDs.map { arg($0) }.joined(separator: ", ")))")
+        }
+        if let a = q.accessionNumber { clauses.append("s.accession = \(arg(a))") }
+        if let u = q.storageUnit { clauses.append("s.storage_unit = \(arg(u))") }
+        if !q.modalities.isEmpty {
+            // The modality table carries the date too, so "CT in November" is one index range.
+            var inner = ["m.modality IN (\(q.modalities.map { arg($0) }.joined(separator: ", ")))"]
+            if let f = q.dateFrom { inner.append("m.study_date >= \(arg(f))") }
+            if let t = q.dateTo { inner.append("m.study_date <= \(arg(t))") }
+            from += " JOIN (SELECT DISTINCT m.study_id FROM study_modalities m WHERE \(inner.joined(separator: " AND "))) mm ON mm.study_id = s.id"
+        }
+        if let f = q.dateFrom { clauses.append("s.study_date >= \(arg(f))") }
+        if let t = q.dateTo { clauses.append("s.study_date <= \(arg(t))") }
+        let sql = "SELECT \(SQLiteSchema.columns) FROM \(from)"
+            + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
+            + " ORDER BY s.study_date DESC, s.study_time DESC, s.study_uid LIMIT \(max(0, q.limit)) OFFSET \(max(0, q.offset))"
+        let s = try db.statement(sql)
+        for (i, a) in args.enumerated() { s.bind(Int32(i + 1), a) }
+        var out: [StudyRecord] = []
+        while try s.step() { out.append(record(s)) }
+        return out
+    }
+
+    private static func record(_ s: Statement) -> StudyRecord {
+        var r = StudyRecord(patientToken: s.string(2) ?? "", studyInstanceUID: s.string(0) ?? "", studyDate: s.string(3) ?? "",
+                            modalitiesInStudy: (s.string(7) ?? "").split(separator: "\\").map(String.init),
+                            storageUnit: s.string(1) ?? "", retrieveURL: s.string(17) ?? "", region: s.string(19) ?? "")
+        r.studyTime = s.string(4)
+        r.timezoneOffset = s.string(5)
+        r.accessionNumber = s.string(6)
+        r.bodyPartExamined = s.string(8)
+        r.studyDescription = s.string(9)
+        r.examItemCode = s.string(10)
+        r.numberOfStudyRelatedSeries = s.int(11)
+        r.numberOfStudyRelatedInstances = s.int(12)
+        r.patientSex = s.string(13)
+        r.patientBirthYear = s.int(14)
+        r.institutionName = s.string(15)
+        r.institutionCode = s.string(16)
+        r.instanceAvailability = s.string(18)
+        r.nhsaIndexCode = s.string(20)
+        return r
+    }
+}

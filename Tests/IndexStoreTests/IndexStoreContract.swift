@@ -1,0 +1,108 @@
+import Foundation
+import ImagingIndex
+import IndexStore
+import XCTest
+
+/// The tests every `IndexStore` must pass. An implementation's test case subclasses this
+/// and returns a fresh, empty store from `makeStore()`; XCTest then runs every test here
+/// against it. (This base class itself runs nothing.)
+class IndexStoreContract: XCTestCase {
+    func makeStore() throws -> IndexStore? { nil }
+
+    private func store() throws -> IndexStore {
+        guard let s = try makeStore() else { throw XCTSkip("the contract runs in subclasses") }
+        return s
+    }
+
+    static let storage = "91610000MA6TG0001A"
+    static let otherStorage = "12610000435200100J"
+
+    static func token(_ n: Int) -> String {
+        "v1:" + Data((0..<32).map { UInt8(($0 + n * 31) % 256) }).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func record(_ n: Int, patient: Int = 1, date: String = "20241122", modalities: [String] = ["CT"],
+                       storage: String = storage) -> StudyRecord {
+        var r = StudyRecord(patientToken: token(patient), studyInstanceUID: "1.2.156.1.\(n)", studyDate: date,
+                            modalitiesInStudy: modalities, storageUnit: storage,
+                            retrieveURL: "https://pacs.example/dicomweb", region: "610100")
+        r.accessionNumber = "A\(n)"
+        r.studyTime = String(format: "%02d0000", n % 24)
+        r.numberOfStudyRelatedInstances = n
+        return r
+    }
+
+    func testUpsertThenQueryByToken() async throws {
+        let s = try store()
+        let records = (1...5).map { Self.record($0, date: "2024110\($0)") } + [Self.record(6, patient: 2)]
+        let outcomes = try await s.upsert(records)
+        XCTAssertEqual(outcomes, Array(repeating: .inserted, count: 6))
+        let found = try await s.query(StudyQuery(patientToken: Self.token(1)))
+        XCTAssertEqual(found.map(\.studyInstanceUID), (1...5).reversed().map { "1.2.156.1.\($0)" }, "newest first")
+        XCTAssertEqual(found.first, records[4], "every field comes back as stored")
+        let count = try await s.count()
+        XCTAssertEqual(count, 6)
+    }
+
+    func testSameIdentityUpdatesAndOtherStorageUnitIsAnotherStudy() async throws {
+        let s = try store()
+        _ = try await s.upsert([Self.record(1)])
+        var changed = Self.record(1, modalities: ["MR"])
+        changed.studyDescription = "re-sent"
+        let again = try await s.upsert([changed, Self.record(1, storage: Self.otherStorage)])
+        XCTAssertEqual(again, [.updated, .inserted])
+        let count = try await s.count()
+        XCTAssertEqual(count, 2)
+        var q = StudyQuery(patientToken: Self.token(1))
+        q.storageUnit = Self.storage
+        let found = try await s.query(q)
+        XCTAssertEqual(found.map(\.studyDescription), ["re-sent"])
+        var byModality = StudyQuery()
+        byModality.modalities = ["CT"]
+        let ct = try await s.query(byModality)
+        XCTAssertEqual(ct.map(\.storageUnit), [Self.otherStorage], "the update replaced CT by MR")
+    }
+
+    func testQueryFilters() async throws {
+        let s = try store()
+        _ = try await s.upsert([
+            Self.record(1, date: "20241001", modalities: ["CT"]), Self.record(2, date: "20241015", modalities: ["MR", "CT"]),
+            Self.record(3, date: "20241101", modalities: ["US"]), Self.record(4, patient: 2, date: "20241020", modalities: ["CT"]),
+        ])
+        var q = StudyQuery()
+        q.modalities = ["CT"]
+        q.dateFrom = "20241010"
+        q.dateTo = "20241031"
+        let ids = try await s.query(q).map(\.studyInstanceUID)
+        XCTAssertEqual(ids, ["1.2.156.1.4", "1.2.156.1.2"])
+        var byUID = StudyQuery()
+        byUID.studyInstanceUIDs = ["1.2.156.1.1", "1.2.156.1.3", "9.9"]
+        let uids = try await s.query(byUID).map(\.studyInstanceUID)
+        XCTAssertEqual(uids, ["1.2.156.1.3", "1.2.156.1.1"])
+        var byAccession = StudyQuery()
+        byAccession.accessionNumber = "A2"
+        let accession = try await s.query(byAccession).map(\.studyInstanceUID)
+        XCTAssertEqual(accession, ["1.2.156.1.2"])
+        var paged = StudyQuery(patientToken: Self.token(1))
+        paged.limit = 2
+        paged.offset = 1
+        let page = try await s.query(paged).map(\.studyInstanceUID)
+        XCTAssertEqual(page, ["1.2.156.1.2", "1.2.156.1.1"])
+    }
+
+    func testConcurrentBatchesAllLand() async throws {
+        let s = try store()
+        try await withThrowingTaskGroup(of: [UpsertOutcome].self) { group in
+            for b in 0..<20 {
+                group.addTask { try await s.upsert((0..<50).map { Self.record(b * 50 + $0, patient: b) }) }
+            }
+            for try await outcomes in group { XCTAssertEqual(outcomes.count, 50) }
+        }
+        let count = try await s.count()
+        XCTAssertEqual(count, 1000)
+        let one = try await s.query(StudyQuery(patientToken: Self.token(7)))
+        XCTAssertEqual(one.count, 50)
+    }
+}
