@@ -1,5 +1,6 @@
 import Foundation
 import GatewayNet
+import IndexStore
 import Logging
 import Prometheus
 
@@ -16,11 +17,12 @@ public final class Gateway: @unchecked Sendable {
     public enum StartError: Error, CustomStringConvertible {
         case certificates(String)
         case tls(String)
+        case store(String)
         case listen(String)
 
         public var description: String {
             switch self {
-            case .certificates(let m), .tls(let m), .listen(let m): return m
+            case .certificates(let m), .tls(let m), .store(let m), .listen(let m): return m
             }
         }
     }
@@ -66,9 +68,16 @@ public final class Gateway: @unchecked Sendable {
         serverConfig.limits.maxBodyBytes = config.limits.maxBodyBytes
         serverConfig.limits.maxHeaderBytes = config.limits.maxHeaderBytes
         serverConfig.limits.maxDecompressedBytes = config.limits.maxDecompressedBytes
+        let store: SQLiteIndexStore
+        do {
+            store = try SQLiteIndexStore(path: config.dataDirectory + "/index.sqlite")
+        } catch {
+            throw .store("cannot open the index store in \(config.dataDirectory): \(error)")
+        }
         metrics = GatewayMetrics()
         var router = Router()
         Self.addOperationalRoutes(to: &router, config: config, metrics: metrics)
+        IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords)
         server = HTTPServer(configuration: serverConfig, router: router, logger: logger)
         metrics.server = server
     }

@@ -19,6 +19,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public var maxConnections = 16_384
     public var timeouts = Timeouts()
     public var limits = Limits()
+    public var index = Index()
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
 
@@ -43,6 +44,11 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var maxBodyBytes = 16 << 20
         public var maxHeaderBytes = 32 << 10
         public var maxDecompressedBytes = 64 << 20
+    }
+
+    public struct Index: Codable, Sendable, Equatable {
+        /// Records one upload may carry.
+        public var maxBatchRecords = 10_000
     }
 
     public init() {}
@@ -103,6 +109,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
             throw .invalid("tls.certificate and tls.privateKey go together")
         }
         guard maxConnections > 0, loops >= 0 else { throw .invalid("maxConnections and loops must be positive") }
+        guard (1...100_000).contains(index.maxBatchRecords) else { throw .invalid("index.maxBatchRecords must be 1 to 100000") }
     }
 
     /// Splits `host:port` or `[v6]:port`.
@@ -137,6 +144,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? d.maxConnections
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? d.timeouts
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
+        index = try c.decodeIfPresent(Index.self, forKey: .index) ?? d.index
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
     }
 }

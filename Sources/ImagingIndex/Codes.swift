@@ -2,10 +2,12 @@
 /// whether its input is valid; callers turn a `false` into a named field error.
 public enum Codes {
     /// DICOM UI (PS3.5 §9.1): 1–64 chars, components of digits separated by dots, no
-    /// empty component, no leading zero unless the component is "0".
+    /// empty component, no leading zero unless the component is "0". At least two
+    /// components, as every registered root has: a lone number is more likely an
+    /// identifier pasted into the wrong field.
     public static func isUID(_ s: String) -> Bool {
         let b = Array(s.utf8)
-        guard !b.isEmpty, b.count <= 64 else { return false }
+        guard !b.isEmpty, b.count <= 64, b.contains(UInt8(ascii: ".")) else { return false }
         var start = 0
         for i in 0...b.count {
             if i == b.count || b[i] == UInt8(ascii: ".") {

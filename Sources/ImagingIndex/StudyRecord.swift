@@ -51,6 +51,10 @@ public struct StudyRecord: Codable, Sendable, Equatable {
 public struct RecordRejection: Error, Sendable, Equatable {
     public let errors: [FieldError]
 
+    public init(errors: [FieldError]) {
+        self.errors = errors
+    }
+
     /// The codes, for callers that only need to know which rules failed.
     public var codes: [String] { errors.map(\.code) }
 }

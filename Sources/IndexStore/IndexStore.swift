@@ -14,10 +14,27 @@ import ImagingIndex
 /// - Batches are atomic: all records of a batch are stored, or the call throws and none is.
 /// - Queries see every acknowledged upsert (read-your-writes across callers).
 /// - Results come in a stable order: study date, then time, newest first, then UID.
+/// - A response saved under an idempotency key is returned for that key (within its
+///   scope) until the store is wiped; saving a key twice keeps the first.
 public protocol IndexStore: Sendable {
     func upsert(_ records: [StudyRecord]) async throws(StoreError) -> [UpsertOutcome]
     func query(_ query: StudyQuery) async throws(StoreError) -> [StudyRecord]
     func count() async throws(StoreError) -> Int
+    /// The response first given to (scope, key), if any.
+    func savedResponse(scope: String, key: String) async throws(StoreError) -> SavedResponse?
+    func saveResponse(_ response: SavedResponse, scope: String, key: String) async throws(StoreError)
+}
+
+/// What an upload answered, kept so that a retry with the same Idempotency-Key gets the
+/// same answer and changes nothing.
+public struct SavedResponse: Sendable, Equatable {
+    public let status: Int
+    public let body: [UInt8]
+
+    public init(status: Int, body: [UInt8]) {
+        self.status = status
+        self.body = body
+    }
 }
 
 public enum UpsertOutcome: String, Sendable, Equatable, Codable {

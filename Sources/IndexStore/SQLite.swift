@@ -23,6 +23,13 @@ final class SQLiteConnection: @unchecked Sendable {
         sqlite3_close(db)
     }
 
+    /// Resets every cached statement. A statement left mid-result keeps its read
+    /// transaction open, and the connection then keeps seeing the snapshot it started:
+    /// every unit of work ends here, so no snapshot outlives it.
+    func resetAll() {
+        for s in statements.values { sqlite3_reset(s) }
+    }
+
     func exec(_ sql: String) throws(StoreError) {
         guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw error() }
     }
@@ -68,6 +75,16 @@ struct Statement {
 
     func bind(_ i: Int32, _ v: Int?) {
         if let v { sqlite3_bind_int64(s, i, Int64(v)) } else { sqlite3_bind_null(s, i) }
+    }
+
+    func bind(_ i: Int32, _ v: [UInt8]) {
+        _ = v.withUnsafeBytes { sqlite3_bind_blob(s, i, $0.baseAddress, Int32($0.count), Self.transient) }
+    }
+
+    func blob(_ i: Int32) -> [UInt8] {
+        let n = Int(sqlite3_column_bytes(s, i))
+        guard n > 0, let p = sqlite3_column_blob(s, i) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: n))
     }
 
     /// True while a row is available.

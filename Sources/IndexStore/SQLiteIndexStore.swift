@@ -26,6 +26,7 @@ public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
         writer = try SQLiteConnection(path: path, readOnly: false)
         try writer.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         try SQLiteSchema.migrate(writer)
+        writer.resetAll()
         var list: [(SQLiteConnection, DispatchQueue)] = []
         for i in 0..<max(1, readers) {
             let c = try SQLiteConnection(path: path, readOnly: true)
@@ -54,6 +55,38 @@ public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
         }
     }
 
+    public func savedResponse(scope: String, key: String) async throws(StoreError) -> SavedResponse? {
+        try await read { db throws(StoreError) in
+            let s = try db.statement("SELECT status, body FROM idempotency WHERE scope = ?1 AND key = ?2")
+            s.bind(1, scope)
+            s.bind(2, key)
+            return try s.step() ? SavedResponse(status: s.int(0) ?? 0, body: s.blob(1)) : nil
+        }
+    }
+
+    /// Its own small transaction on the writer queue, after the records it describes were
+    /// committed: a crash in between only means a retry stores the same records again,
+    /// which identity makes harmless.
+    public func saveResponse(_ response: SavedResponse, scope: String, key: String) async throws(StoreError) {
+        let writer = self.writer
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, StoreError>, Never>) in
+            writeQueue.async {
+                defer { writer.resetAll() }
+                c.resume(returning: Result { () throws(StoreError) in
+                    let s = try writer.statement(
+                        "INSERT OR IGNORE INTO idempotency (scope, key, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                    s.bind(1, scope)
+                    s.bind(2, key)
+                    s.bind(3, response.status)
+                    s.bind(4, response.body)
+                    s.bind(5, Int(Date().timeIntervalSince1970))
+                    _ = try s.step()
+                })
+            }
+        }
+        try result.get()
+    }
+
     /// Checks the file's integrity (`PRAGMA integrity_check`); "ok" when sound.
     public func integrityCheck() async throws(StoreError) -> String {
         try await read { db throws(StoreError) in
@@ -66,7 +99,11 @@ public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
     private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T) async throws(StoreError) -> T {
         let (db, queue) = readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
-            queue.async { c.resume(returning: Result { () throws(StoreError) in try body(db) }) }
+            queue.async {
+                let result = Result { () throws(StoreError) in try body(db) }
+                db.resetAll()
+                c.resume(returning: result)
+            }
         }
         return try result.get()
     }
@@ -100,6 +137,7 @@ public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
     /// One transaction for the group; each batch inside a savepoint, so a batch that
     /// fails is undone alone while the others still commit.
     private func commit(_ group: [Pending]) {
+        defer { writer.resetAll() }
         var results: [Result<[UpsertOutcome], StoreError>] = []
         do {
             try writer.exec("BEGIN IMMEDIATE")

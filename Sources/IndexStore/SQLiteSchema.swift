@@ -41,6 +41,16 @@ enum SQLiteSchema {
         ) WITHOUT ROWID;
         CREATE INDEX study_modalities_by_study ON study_modalities (study_id);
         """,
+        """
+        CREATE TABLE idempotency (
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (scope, key)
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static func migrate(_ db: SQLiteConnection) throws(StoreError) {

@@ -62,6 +62,7 @@ final class RecordValidationTests: XCTestCase {
         ("studyInstanceUID", .string("1.2..3"), "invalid-uid"),
         ("studyInstanceUID", .string("1.2.3."), "invalid-uid"),
         ("studyInstanceUID", .string("1.2.abc"), "invalid-uid"),
+        ("studyInstanceUID", .string("110105194912310021"), "invalid-uid"),
         ("studyInstanceUID", .string("1." + String(repeating: "2", count: 63)), "too-long"),
         ("accessionNumber", .string("ACC-0123456789ABCDEF"), "too-long"),
         ("accessionNumber", .string("11010519491231002X"), "plain-identifier"),

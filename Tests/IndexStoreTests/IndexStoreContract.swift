@@ -77,6 +77,10 @@ class IndexStoreContract: XCTestCase {
         q.dateTo = "20241031"
         let ids = try await s.query(q).map(\.studyInstanceUID)
         XCTAssertEqual(ids, ["1.2.156.1.4", "1.2.156.1.2"])
+        var mine = StudyQuery(patientToken: Self.token(1))
+        mine.modalities = ["CT"]
+        let mineCT = try await s.query(mine).map(\.studyInstanceUID)
+        XCTAssertEqual(mineCT, ["1.2.156.1.2", "1.2.156.1.1"])
         var byUID = StudyQuery()
         byUID.studyInstanceUIDs = ["1.2.156.1.1", "1.2.156.1.3", "9.9"]
         let uids = try await s.query(byUID).map(\.studyInstanceUID)
@@ -90,6 +94,33 @@ class IndexStoreContract: XCTestCase {
         paged.offset = 1
         let page = try await s.query(paged).map(\.studyInstanceUID)
         XCTAssertEqual(page, ["1.2.156.1.2", "1.2.156.1.1"])
+    }
+
+    func testSavedResponsesByScopeAndKey() async throws {
+        let s = try store()
+        let none = try await s.savedResponse(scope: "org-a", key: "k1")
+        XCTAssertNil(none)
+        try await s.saveResponse(SavedResponse(status: 202, body: Array("first".utf8)), scope: "org-a", key: "k1")
+        try await s.saveResponse(SavedResponse(status: 200, body: Array("second".utf8)), scope: "org-a", key: "k1")
+        let saved = try await s.savedResponse(scope: "org-a", key: "k1")
+        XCTAssertEqual(saved, SavedResponse(status: 202, body: Array("first".utf8)), "the first answer stands")
+        let otherScope = try await s.savedResponse(scope: "org-b", key: "k1")
+        XCTAssertNil(otherScope, "keys are per scope")
+    }
+
+    /// Reads that ended on a row (a count, a found key) must not pin an old snapshot.
+    func testQueriesSeeEveryAcknowledgedWrite() async throws {
+        let s = try store()
+        try await s.saveResponse(SavedResponse(status: 200, body: []), scope: "o", key: "k")
+        for n in 1...6 {
+            _ = try await s.savedResponse(scope: "o", key: "k")
+            let before = try await s.count()
+            _ = try await s.upsert([Self.record(n)])
+            let after = try await s.count()
+            XCTAssertEqual(after, before + 1)
+            let found = try await s.query(StudyQuery(patientToken: Self.token(1)))
+            XCTAssertEqual(found.count, n)
+        }
     }
 
     func testConcurrentBatchesAllLand() async throws {

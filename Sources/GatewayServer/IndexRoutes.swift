@@ -1,0 +1,123 @@
+import Foundation
+import GatewayNet
+import ImagingIndex
+import IndexStore
+
+/// The index's native API: hospitals upload, clinics and peers look up.
+enum IndexRoutes {
+    /// HL7 PurposeOfUse codes a lookup may name.
+    static let purposes: Set<String> = ["TREAT", "ETREAT", "CAREMGT", "HPAYMT", "HOPERAT", "HQUALIMP", "PUBHLTH",
+                                        "HRESCH", "PATRQT", "HSYSADMIN", "COC"]
+    static let lookupRoles: Set<String> = .roles(.clinic, .reader, .node, .operator)
+
+    static func add(to router: inout Router, store: IndexStore, maxBatch: Int) {
+        router.add("POST", "/v1/index/studies", roles: .roles(.hospital), .async { request in
+            try await upload(request, store: store, maxBatch: maxBatch)
+        })
+        router.add("GET", "/v1/patients/{token}/studies", roles: lookupRoles, .async { request in
+            try await patientStudies(request, store: store)
+        })
+    }
+
+    // MARK: upload
+
+    static func upload(_ request: HTTPRequest, store: IndexStore, maxBatch: Int) async throws -> HTTPResponse {
+        let organization = request.peer?.organization ?? ""
+        let key = request.headers["Idempotency-Key"]
+        if let key {
+            guard (1...128).contains(key.utf8.count), key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw HTTPError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 visible ASCII characters.")
+            }
+            if let saved = try await storeCall({ () throws(StoreError) in try await store.savedResponse(scope: organization, key: key) }) {
+                var response = HTTPResponse(status: saved.status, headers: HTTPHeaders([("Content-Type", "application/json")]),
+                                            body: saved.body)
+                response.headers.add("Idempotent-Replayed", "true")
+                return response
+            }
+        }
+        let objects = try UploadBody.objects(request, maxBatch: maxBatch)
+        var results = [UploadResult?](repeating: nil, count: objects.count)
+        var accepted: [(index: Int, record: StudyRecord)] = []
+        for (i, parsed) in objects.enumerated() {
+            switch parsed.result.flatMap(StudyRecord.validate) {
+            case .failure(let rejection):
+                results[i] = UploadResult(index: i, studyInstanceUID: parsed.uid, status: "rejected", errors: rejection.errors)
+            case .success(let record) where record.storageUnit != organization:
+                results[i] = UploadResult(index: i, studyInstanceUID: record.studyInstanceUID, status: "rejected", errors: [
+                    FieldError("storageUnit", "forbidden-storage-unit",
+                               "A hospital uploads only for its own storage unit, the organization code of its certificate."),
+                ])
+            case .success(let record):
+                accepted.append((i, record))
+            }
+        }
+        let outcomes = try await storeCall { () throws(StoreError) in try await store.upsert(accepted.map(\.record)) }
+        for ((i, record), outcome) in zip(accepted, outcomes) {
+            results[i] = UploadResult(index: i, studyInstanceUID: record.studyInstanceUID,
+                                      status: outcome == .inserted ? "accepted" : "updated", errors: nil)
+        }
+        let all = results.compactMap { $0 }
+        let rejected = all.filter { $0.status == "rejected" }.count
+        let body = try JSONEncoder().encode(UploadResponse(stored: accepted.count, rejected: rejected, results: all))
+        let response = HTTPResponse(status: rejected == 0 ? 200 : 202,
+                                    headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body))
+        if let key {
+            let saved = SavedResponse(status: response.status, body: response.body)
+            try await storeCall { () throws(StoreError) in try await store.saveResponse(saved, scope: organization, key: key) }
+        }
+        return response
+    }
+
+    struct UploadResult: Encodable {
+        let index: Int
+        let studyInstanceUID: String?
+        let status: String
+        let errors: [FieldError]?
+    }
+
+    struct UploadResponse: Encodable {
+        let stored: Int
+        let rejected: Int
+        let results: [UploadResult]
+    }
+
+    // MARK: lookup
+
+    static func patientStudies(_ request: HTTPRequest, store: IndexStore) async throws -> HTTPResponse {
+        let params = try QueryParameters(request, allowed: ["purpose", "from", "to", "modality", "limit", "offset"])
+        _ = try params.purpose()
+        let token = request.pathParameters["token"] ?? ""
+        guard Codes.isPatientToken(token) else {
+            throw HTTPError(400, "invalid_token", "The path must carry a patient token v<keyVersion>:<base64url of 32 bytes>.")
+        }
+        var query = StudyQuery(patientToken: token)
+        query.dateFrom = try params.date("from")
+        query.dateTo = try params.date("to")
+        query.modalities = try params.modalities()
+        query.limit = try params.integer("limit", default: 100, in: 1...1000)
+        query.offset = try params.integer("offset", default: 0, in: 0...1_000_000)
+        let studies = try await storeCall { () throws(StoreError) in try await store.query(query) }
+        let body = try JSONEncoder().encode(LookupResponse(patientToken: token, count: studies.count, limit: query.limit,
+                                                           offset: query.offset, studies: studies))
+        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body))
+    }
+
+    struct LookupResponse: Encodable {
+        let patientToken: String
+        let count: Int
+        let limit: Int
+        let offset: Int
+        let studies: [StudyRecord]
+    }
+
+    /// Store failures become answers that say nothing was acknowledged.
+    static func storeCall<T>(_ body: () async throws(StoreError) -> T) async throws(HTTPError) -> T {
+        do {
+            return try await body()
+        } catch .full {
+            throw HTTPError(507, "insufficient_storage", "The index store is full; nothing from this request was stored.")
+        } catch {
+            throw HTTPError(503, "store_unavailable", "The index store failed; nothing from this request was stored. Retry later.")
+        }
+    }
+}

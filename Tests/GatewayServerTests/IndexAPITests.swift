@@ -1,0 +1,137 @@
+import Foundation
+import GatewayServer
+import Logging
+import XCTest
+
+/// The native index API over mTLS with curl: upload as a hospital, look up as a clinic.
+final class IndexAPITests: XCTestCase {
+    nonisolated(unsafe) static var gateway: Gateway!
+    nonisolated(unsafe) static var port = 0
+    static var certs: String { gateway.config.dataDirectory + "/dev-certs" }
+    static let org = "91610000MA6TG0001A"
+    static func token(_ seed: Int) -> String {
+        "v1:" + Data((0..<32).map { UInt8(($0 * 5 + seed) % 256) }).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+    static let token = token(0)
+    /// The lookup test's own patient, so other tests' uploads don't show up in it.
+    static let looked = token(1)
+
+    override class func setUp() {
+        var config = GatewayConfig()
+        config.dataDirectory = NSTemporaryDirectory() + "gw-index-\(UUID().uuidString)"
+        config.listen = ["127.0.0.1:0"]
+        config.index.maxBatchRecords = 50
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        gateway = try! Gateway(config: config, logger: logger)
+        port = try! gateway.start()[0]
+    }
+
+    override class func tearDown() { gateway.shutdown() }
+
+    static func record(_ n: Int, storage: String = org, extra: String = "", patient: String = token) -> String {
+        "{\"patientToken\":\"\(patient)\",\"studyInstanceUID\":\"1.2.156.7.\(n)\",\"studyDate\":\"2024110\(n % 9 + 1)\","
+            + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"\(storage)\",\"retrieveURL\":\"https://pacs.example/dicomweb\","
+            + "\"region\":\"610100\"\(extra)}"
+    }
+
+    private func curl(_ role: String, _ args: [String]) -> (status: Int, body: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["curl", "-sS", "--http1.1", "--cacert", Self.certs + "/ca.pem", "--cert", "\(Self.certs)/\(role).pem",
+                       "--key", "\(Self.certs)/\(role)-key.pem", "-w", "\n%{http_code}"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        try! p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    private func upload(_ body: String, role: String = "hospital", type: String = "application/x-ndjson",
+                        headers: [String] = [], gzip: Bool = false) throws -> (status: Int, body: String) {
+        let file = NSTemporaryDirectory() + "upload-\(UUID().uuidString)"
+        try body.write(toFile: file, atomically: true, encoding: .utf8)
+        var args = ["-H", "Content-Type: \(type)"] + headers.flatMap { ["-H", $0] }
+        if gzip {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["gzip", "-f", file]
+            try p.run()
+            p.waitUntilExit()
+            args += ["-H", "Content-Encoding: gzip", "--data-binary", "@\(file).gz"]
+        } else {
+            args += ["--data-binary", "@\(file)"]
+        }
+        return curl(role, args + ["https://localhost:\(Self.port)/v1/index/studies"])
+    }
+
+    private func json(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    func testUploadGzipNDJSONWithPerRecordResultsThenLookUp() throws {
+        let p = Self.looked
+        let lines = [Self.record(1, patient: p), Self.record(2, patient: p),
+                     Self.record(3, extra: ",\"PatientName\":\"张三\"", patient: p),
+                     Self.record(4, storage: "12610000435200100J", patient: p), "not json", Self.record(5, patient: p)]
+        let r = try upload(lines.joined(separator: "\n"), gzip: true)
+        XCTAssertEqual(r.status, 202, r.body)
+        let body = json(r.body)
+        XCTAssertEqual(body["stored"] as? Int, 3)
+        XCTAssertEqual(body["rejected"] as? Int, 3)
+        let results = body["results"] as? [[String: Any]] ?? []
+        XCTAssertEqual(results.map { $0["status"] as? String }, ["accepted", "accepted", "rejected", "rejected", "rejected", "accepted"])
+        let codes = results.map { (($0["errors"] as? [[String: Any]])?.first?["code"] as? String) ?? "" }
+        XCTAssertEqual(codes, ["", "", "plain-identifier", "forbidden-storage-unit", "invalid-json", ""])
+        XCTAssertFalse(r.body.contains("张三"), "an identifier is never echoed")
+
+        let again = try upload(Self.record(1, patient: p))
+        XCTAssertEqual(again.status, 200)
+        XCTAssertTrue(again.body.contains("\"updated\""), again.body)
+
+        let found = curl("clinic", ["https://localhost:\(Self.port)/v1/patients/\(p)/studies?purpose=TREAT&modality=CT"])
+        XCTAssertEqual(found.status, 200, found.body)
+        let studies = json(found.body)["studies"] as? [[String: Any]] ?? []
+        XCTAssertEqual(Set(studies.compactMap { $0["studyInstanceUID"] as? String }), ["1.2.156.7.1", "1.2.156.7.2", "1.2.156.7.5"])
+        let ranged = curl("clinic", ["https://localhost:\(Self.port)/v1/patients/\(p)/studies?purpose=TREAT&from=2024-11-03&to=20241130"])
+        XCTAssertEqual((json(ranged.body)["studies"] as? [Any])?.count, 2, ranged.body)
+    }
+
+    func testIdempotencyKeyMakesARetryANoOp() throws {
+        let key = "batch-\(UUID().uuidString)"
+        let first = try upload(Self.record(7), headers: ["Idempotency-Key: \(key)"])
+        XCTAssertEqual(first.status, 200)
+        XCTAssertTrue(first.body.contains("\"accepted\""), first.body)
+        let retry = try upload(Self.record(7), headers: ["Idempotency-Key: \(key)"])
+        XCTAssertEqual(retry.status, 200)
+        XCTAssertEqual(retry.body, first.body, "the same answer, not 'updated'")
+    }
+
+    func testBadRequestsAreRefusedWhole() throws {
+        XCTAssertEqual(try upload(Self.record(1), role: "clinic").status, 403)
+        XCTAssertEqual(try upload("[1,", type: "application/json").status, 400)
+        XCTAssertEqual(try upload(Self.record(1), type: "text/csv").status, 415)
+        XCTAssertEqual(try upload("\n\n").status, 400)
+        let big = (0..<51).map { Self.record($0) }.joined(separator: "\n")
+        let tooMany = try upload(big)
+        XCTAssertEqual(tooMany.status, 413)
+        XCTAssertTrue(tooMany.body.contains("batch_too_large"))
+        let array = try upload("[" + Self.record(8) + "]", type: "application/json")
+        XCTAssertEqual(array.status, 200, array.body)
+    }
+
+    func testLookupNeedsPurposeValidTokenAndRole() {
+        let base = "https://localhost:\(Self.port)/v1/patients/\(Self.token)/studies"
+        let noPurpose = curl("clinic", [base])
+        XCTAssertEqual(noPurpose.status, 400)
+        XCTAssertTrue(noPurpose.body.contains("purpose_required"), noPurpose.body)
+        XCTAssertEqual(curl("clinic", ["https://localhost:\(Self.port)/v1/patients/11010519491231002X/studies?purpose=TREAT"]).status, 400)
+        XCTAssertEqual(curl("clinic", [base + "?purpose=TREAT&colour=red"]).status, 400)
+        XCTAssertEqual(curl("clinic", [base + "?purpose=TREAT&from=2024-02-30"]).status, 400)
+        XCTAssertEqual(curl("hospital", [base + "?purpose=TREAT"]).status, 403)
+        XCTAssertEqual(curl("reader", [base + "?purpose=TREAT"]).status, 200)
+    }
+}
