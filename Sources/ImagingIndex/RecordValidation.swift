@@ -15,7 +15,7 @@ extension StudyRecord {
         let bodyPart = v.string("bodyPartExamined", max: 16, freeText: true)
         let description = v.string("studyDescription", max: 64, freeText: true)
         let examItem = v.string("examItemCode", max: 16, freeText: true)
-        let series = v.integer("numberOfStudyRelatedSeries", in: 0...100_000)
+        let seriesCount = v.integer("numberOfStudyRelatedSeries", in: 0...100_000)
         let instances = v.integer("numberOfStudyRelatedInstances", in: 0...10_000_000)
         let sex = v.string("patientSex", max: 1) { ["M", "F", "O"].contains($0) ? nil : "invalid-value" }
         let birthYear = v.integer("patientBirthYear", in: 1900...2199)
@@ -28,6 +28,7 @@ extension StudyRecord {
         }
         let region = v.string("region", required: true, max: 6) { Codes.isRegion($0) ? nil : "invalid-region" }
         let indexCode = v.string("nhsaIndexCode", max: 200)
+        let series = v.series()
         v.rejectUnknownFields()
         if let indexCode, let token, let storage, let date {
             v.checkIndexCode(indexCode, token: token, storageUnit: storage, studyDate: date)
@@ -43,7 +44,7 @@ extension StudyRecord {
         record.bodyPartExamined = bodyPart
         record.studyDescription = description
         record.examItemCode = examItem
-        record.numberOfStudyRelatedSeries = series
+        record.numberOfStudyRelatedSeries = seriesCount
         record.numberOfStudyRelatedInstances = instances
         record.patientSex = sex
         record.patientBirthYear = birthYear
@@ -51,6 +52,7 @@ extension StudyRecord {
         record.institutionCode = institutionCode
         record.instanceAvailability = availability
         record.nhsaIndexCode = indexCode
+        record.series = series
         return .success(record)
     }
 
@@ -135,6 +137,46 @@ struct FieldReader {
             if !out.contains(m) { out.append(m) }
         }
         return out
+    }
+
+    /// `series`: at most 10 000 objects, each checked like a record of its own; an error's
+    /// field is named `series[i].field`.
+    mutating func series() -> [SeriesRecord]? {
+        let key = "series"
+        seen.insert(key)
+        switch object[key] {
+        case nil, .null?: return nil
+        case .array(let items)? where items.count <= 10_000:
+            var out: [SeriesRecord] = []
+            var uids: Set<String> = []
+            for (i, item) in items.enumerated() {
+                guard case .object(let o) = item else {
+                    fail("\(key)[\(i)]", "wrong-type", "Each series must be an object.")
+                    continue
+                }
+                var r = FieldReader(o)
+                let uid = r.string("seriesInstanceUID", required: true, max: 64) { Codes.isUID($0) ? nil : "invalid-uid" }
+                let modality = r.string("modality", required: true, max: 16) { Codes.modalities.contains($0) ? nil : "invalid-modality" }
+                let number = r.integer("seriesNumber", in: 0...2_147_483_647)
+                let description = r.string("seriesDescription", max: 64, freeText: true)
+                let bodyPart = r.string("bodyPartExamined", max: 16, freeText: true)
+                let instances = r.integer("numberOfSeriesRelatedInstances", in: 0...1_000_000)
+                r.rejectUnknownFields()
+                if let uid, !uids.insert(uid).inserted { r.fail("seriesInstanceUID", "duplicate-series", "seriesInstanceUID appears twice.") }
+                errors += r.errors.map { FieldError("\(key)[\(i)].\($0.field)", $0.code, $0.message) }
+                guard r.errors.isEmpty, let uid, let modality else { continue }
+                var s = SeriesRecord(seriesInstanceUID: uid, modality: modality)
+                s.seriesNumber = number
+                s.seriesDescription = description
+                s.bodyPartExamined = bodyPart
+                s.numberOfSeriesRelatedInstances = instances
+                out.append(s)
+            }
+            return out
+        default:
+            fail(key, "wrong-type", "series must be an array of at most 10000 objects.")
+            return nil
+        }
     }
 
     /// Fields this version does not know are refused, not dropped: a field named like a

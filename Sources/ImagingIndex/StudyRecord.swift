@@ -34,6 +34,8 @@ public struct StudyRecord: Codable, Sendable, Equatable {
     public var region: String
     /// `<patientToken>-YYYYMMDDhhmm-<9>-<13>-<storageUnit>`.
     public var nhsaIndexCode: String?
+    /// The study's series, when the uploader sends them (QIDO-RS series level).
+    public var series: [SeriesRecord]?
 
     public init(patientToken: String, studyInstanceUID: String, studyDate: String, modalitiesInStudy: [String],
                 storageUnit: String, retrieveURL: String, region: String) {
@@ -44,6 +46,21 @@ public struct StudyRecord: Codable, Sendable, Equatable {
         self.storageUnit = storageUnit
         self.retrieveURL = retrieveURL
         self.region = region
+    }
+}
+
+/// One series of a study, as QIDO-RS answers at series level.
+public struct SeriesRecord: Codable, Sendable, Equatable {
+    public var seriesInstanceUID: String
+    public var modality: String
+    public var seriesNumber: Int?
+    public var seriesDescription: String?
+    public var bodyPartExamined: String?
+    public var numberOfSeriesRelatedInstances: Int?
+
+    public init(seriesInstanceUID: String, modality: String) {
+        self.seriesInstanceUID = seriesInstanceUID
+        self.modality = modality
     }
 }
 

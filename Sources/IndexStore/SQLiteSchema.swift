@@ -51,6 +51,7 @@ enum SQLiteSchema {
             PRIMARY KEY (scope, key)
         ) WITHOUT ROWID;
         """,
+        "ALTER TABLE studies ADD COLUMN series_json TEXT;",
     ]
 
     static func migrate(_ db: SQLiteConnection) throws(StoreError) {
@@ -76,6 +77,6 @@ enum SQLiteSchema {
     static let columns = """
         study_uid, storage_unit, patient_token, study_date, study_time, timezone_offset, accession, modalities, \
         body_part, description, exam_item_code, series_count, instance_count, patient_sex, birth_year, \
-        institution_name, institution_code, retrieve_url, availability, region, nhsa_index_code
+        institution_name, institution_code, retrieve_url, availability, region, nhsa_index_code, series_json
         """
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ImagingIndex
 
 /// Writing one record: find its identity, then update that row or insert a new one, and
@@ -15,11 +16,11 @@ enum SQLiteWrite {
                 UPDATE studies SET patient_token = ?3, study_date = ?4, study_time = ?5, timezone_offset = ?6, accession = ?7,
                 modalities = ?8, body_part = ?9, description = ?10, exam_item_code = ?11, series_count = ?12,
                 instance_count = ?13, patient_sex = ?14, birth_year = ?15, institution_name = ?16, institution_code = ?17,
-                retrieve_url = ?18, availability = ?19, region = ?20, nhsa_index_code = ?21, updated_at = ?22
-                WHERE id = ?23
+                retrieve_url = ?18, availability = ?19, region = ?20, nhsa_index_code = ?21, series_json = ?22, updated_at = ?23
+                WHERE id = ?24
                 """)
             bind(r, s, now: now)
-            s.bind(23, existing)
+            s.bind(24, existing)
             _ = try s.step()
             let clear = try db.statement("DELETE FROM study_modalities WHERE study_id = ?1")
             clear.bind(1, existing)
@@ -29,7 +30,7 @@ enum SQLiteWrite {
         } else {
             let s = try db.statement("""
                 INSERT INTO studies (\(SQLiteSchema.columns), updated_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
                 RETURNING id
                 """)
             bind(r, s, now: now)
@@ -71,7 +72,8 @@ enum SQLiteWrite {
         s.bind(19, r.instanceAvailability)
         s.bind(20, r.region)
         s.bind(21, r.nhsaIndexCode)
-        s.bind(22, now)
+        s.bind(22, r.series.flatMap { try? String(decoding: JSONEncoder().encode($0), as: UTF8.self) })
+        s.bind(23, now)
     }
 }
 
@@ -129,6 +131,7 @@ enum SQLiteQuery {
         r.institutionCode = s.string(16)
         r.instanceAvailability = s.string(18)
         r.nhsaIndexCode = s.string(20)
+        r.series = s.string(21).flatMap { try? JSONDecoder().decode([SeriesRecord].self, from: Data($0.utf8)) }
         return r
     }
 }

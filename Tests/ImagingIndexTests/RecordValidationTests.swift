@@ -32,6 +32,8 @@ final class RecordValidationTests: XCTestCase {
             "instanceAvailability": .string("ONLINE"),
             "region": .string("610100"),
             "nhsaIndexCode": .string("\(token)-202411221430-000000000-0000000000000-\(storage)"),
+            "series": .array([.object(["seriesInstanceUID": .string("1.2.840.113619.2.55.3.1"), "modality": .string("CT"),
+                                       "seriesNumber": .number(2), "numberOfSeriesRelatedInstances": .number(410)])]),
         ]
     }
 
@@ -112,6 +114,7 @@ final class RecordValidationTests: XCTestCase {
         ("00100020", .string("x"), "plain-identifier"),
         ("birthDate", .string("19680101"), "plain-identifier"),
         ("favouriteColour", .string("blue"), "unknown-field"),
+        ("series", .string("none"), "wrong-type"),
     ]
 
     func testEachBadValueIsRefusedWithItsCode() {
@@ -127,6 +130,17 @@ final class RecordValidationTests: XCTestCase {
                 XCTAssertEqual(rejection.errors.first?.field, field)
             }
         }
+    }
+
+    func testSeriesErrorsNameTheirPlace() {
+        var record = Self.good
+        record["series"] = .array([
+            .object(["seriesInstanceUID": .string("1.2.3"), "modality": .string("CT")]),
+            .object(["seriesInstanceUID": .string("1.2.3"), "modality": .string("XX"), "PatientName": .string("x")]),
+        ])
+        guard case .failure(let r) = StudyRecord.validate(record) else { return XCTFail("accepted") }
+        XCTAssertEqual(r.errors.map(\.field), ["series[1].modality", "series[1].PatientName", "series[1].seriesInstanceUID"])
+        XCTAssertEqual(r.codes, ["invalid-modality", "plain-identifier", "duplicate-series"])
     }
 
     func testMessagesNeverEchoTheValue() {

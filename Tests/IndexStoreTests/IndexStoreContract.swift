@@ -31,6 +31,12 @@ class IndexStoreContract: XCTestCase {
         r.accessionNumber = "A\(n)"
         r.studyTime = String(format: "%02d0000", n % 24)
         r.numberOfStudyRelatedInstances = n
+        if n % 5 == 0 {
+            var series = SeriesRecord(seriesInstanceUID: "1.2.156.1.\(n).1", modality: modalities[0])
+            series.seriesNumber = 1
+            series.numberOfSeriesRelatedInstances = n
+            r.series = [series]
+        }
         return r
     }
 
