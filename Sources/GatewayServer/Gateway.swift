@@ -78,6 +78,8 @@ public final class Gateway: @unchecked Sendable {
         var router = Router()
         Self.addOperationalRoutes(to: &router, config: config, metrics: metrics)
         IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords)
+        QidoRoutes.add(to: &router, store: store)
+        FHIRRoutes.add(to: &router, store: store)
         server = HTTPServer(configuration: serverConfig, router: router, logger: logger)
         metrics.server = server
     }

@@ -46,6 +46,7 @@ public enum UpsertOutcome: String, Sendable, Equatable, Codable {
 public struct StudyQuery: Sendable, Equatable {
     public var patientToken: String?
     public var studyInstanceUIDs: [String] = []
+    /// Exact, or with DICOM wildcards: `*` any run, `?` one character.
     public var accessionNumber: String?
     public var storageUnit: String?
     /// Inclusive YYYYMMDD bounds.

@@ -92,7 +92,14 @@ enum SQLiteQuery {
         if !q.studyInstanceUIDs.isEmpty {
             clauses.append("s.study_uid IN (\(q.studyInstanceUIDs.map { arg($0) }.joined(separator: ", ")))")
         }
-        if let a = q.accessionNumber { clauses.append("s.accession = \(arg(a))") }
+        if let a = q.accessionNumber {
+            if a.contains("*") || a.contains("?") {
+                // GLOB is case-sensitive like DICOM SH matching; '[' is its only other metacharacter.
+                clauses.append("s.accession GLOB \(arg(a.replacingOccurrences(of: "[", with: "[[]")))")
+            } else {
+                clauses.append("s.accession = \(arg(a))")
+            }
+        }
         if let u = q.storageUnit { clauses.append("s.storage_unit = \(arg(u))") }
         if !q.modalities.isEmpty {
             // The modality table carries the date too, so "CT in November" is one index range.

@@ -123,6 +123,28 @@ final class IndexAPITests: XCTestCase {
         XCTAssertEqual(array.status, 200, array.body)
     }
 
+    func testQidoRefusesWhatItDoesNotSupport() {
+        let base = "https://localhost:\(Self.port)/dicomweb/studies"
+        func code(_ query: String) -> String {
+            let r = curl("clinic", [base + "?" + query])
+            return "\(r.status) " + ((json(r.body)["error"] as? [String: Any])?["code"] as? String ?? "")
+        }
+        XCTAssertEqual(code("PatientID=\(Self.token)"), "400 purpose_required")
+        XCTAssertEqual(code("PatientName=Zhang*&purpose=TREAT"), "400 unsupported_key")
+        XCTAssertEqual(code("PatientID=v1:*&purpose=TREAT"), "400 wildcard_not_supported")
+        XCTAssertEqual(code("ModalitiesInStudy=CT&purpose=TREAT"), "400 search_too_broad")
+        XCTAssertEqual(code("StudyDate=20241101-&ModalitiesInStudy=CT&purpose=TREAT"), "400 search_too_broad")
+        XCTAssertEqual(code("StudyDate=2024110&purpose=TREAT&PatientID=\(Self.token)"), "400 invalid_date")
+        XCTAssertEqual(code("PatientID=\(Self.token)&fuzzymatching=true&purpose=TREAT"), "400 fuzzymatching_not_supported")
+        XCTAssertEqual(code("PatientID=\(Self.token)&includefield=00100010x&purpose=TREAT"), "400 unsupported_includefield")
+        let empty = curl("clinic", [base + "?PatientID=v1:" + String(repeating: "A", count: 43) + "&purpose=TREAT"])
+        XCTAssertEqual(empty.status, 204)
+        XCTAssertEqual(empty.body, "")
+        let tagForm = curl("clinic", [base + "?00100020=\(Self.token)&purpose=TREAT&limit=1"])
+        XCTAssertEqual(tagForm.status, 200, tagForm.body)
+        XCTAssertEqual((try? JSONSerialization.jsonObject(with: Data(tagForm.body.utf8)) as? [Any])?.count, 1)
+    }
+
     func testLookupNeedsPurposeValidTokenAndRole() {
         let base = "https://localhost:\(Self.port)/v1/patients/\(Self.token)/studies"
         let noPurpose = curl("clinic", [base])

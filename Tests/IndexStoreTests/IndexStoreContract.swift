@@ -95,6 +95,12 @@ class IndexStoreContract: XCTestCase {
         byAccession.accessionNumber = "A2"
         let accession = try await s.query(byAccession).map(\.studyInstanceUID)
         XCTAssertEqual(accession, ["1.2.156.1.2"])
+        byAccession.accessionNumber = "A?"
+        let wildcard = try await s.query(byAccession).map(\.studyInstanceUID)
+        XCTAssertEqual(wildcard.count, 4)
+        byAccession.accessionNumber = "a*"
+        let caseSensitive = try await s.query(byAccession)
+        XCTAssertTrue(caseSensitive.isEmpty)
         var paged = StudyQuery(patientToken: Self.token(1))
         paged.limit = 2
         paged.offset = 1

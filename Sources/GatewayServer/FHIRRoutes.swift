@@ -1,0 +1,132 @@
+import Foundation
+import GatewayNet
+import ImagingIndex
+import IndexStore
+
+/// FHIR R4 search over the index: ImagingStudy (with its Endpoints) and the server's
+/// CapabilityStatement. Errors are OperationOutcome resources, as FHIR clients expect.
+enum FHIRRoutes {
+    static let media = "application/fhir+json"
+
+    static func add(to router: inout Router, store: IndexStore) {
+        router.add("GET", "/fhir/ImagingStudy", roles: IndexRoutes.lookupRoles, .async { request in
+            do {
+                return try await search(request, store: store)
+            } catch let error as HTTPError {
+                return outcome(error)
+            }
+        })
+        router.add("GET", "/fhir/metadata", .inline { request in
+            json(capabilityStatement(base: base(request)), status: 200)
+        })
+    }
+
+    static func search(_ request: HTTPRequest, store: IndexStore) async throws -> HTTPResponse {
+        var q = StudyQuery()
+        var purpose: String?
+        for (name, value) in request.query {
+            switch name {
+            case "subject:identifier", "patient.identifier":
+                let token = value.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).last.map(String.init) ?? ""
+                if value.contains("|"), !value.hasPrefix(FHIRMapping.tokenSystem + "|") {
+                    throw HTTPError(400, "unsupported_identifier_system", "Patients are identified by tokens: system \(FHIRMapping.tokenSystem).")
+                }
+                guard Codes.isPatientToken(token) else { throw HTTPError(400, "invalid_token", "The identifier must be a patient token.") }
+                q.patientToken = token
+            case "started":
+                try applyDate(value, to: &q)
+            case "modality":
+                q.modalities = value.split(separator: ",").map { $0.split(separator: "|").last.map(String.init) ?? "" }
+                guard q.modalities.allSatisfy(Codes.modalities.contains) else {
+                    throw HTTPError(400, "invalid_modality", "modality takes DICOM modality codes (system \(FHIRMapping.dcmSystem)).")
+                }
+            case "_count":
+                guard let n = Int(value), (1...1000).contains(n) else { throw HTTPError(400, "invalid_count", "_count must be 1 to 1000.") }
+                q.limit = n
+            case "purpose":
+                purpose = value
+            default:
+                throw HTTPError(400, "unsupported_parameter", "'\(name)' is not supported; use subject:identifier, started, modality, _count, purpose.")
+            }
+        }
+        guard let purpose, IndexRoutes.purposes.contains(purpose) else {
+            throw HTTPError(400, "purpose_required", "Name the purpose of use: purpose=\(IndexRoutes.purposes.sorted().joined(separator: "|")).")
+        }
+        guard q.patientToken != nil else {
+            throw HTTPError(400, "patient_required", "Search ImagingStudy by subject:identifier=\(FHIRMapping.tokenSystem)|<token>.")
+        }
+        let found = try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(q) }
+        let b = base(request)
+        return json(FHIRMapping.searchBundle(found, base: b, selfURL: b + "/ImagingStudy?" + (request.target.split(separator: "?").last ?? "")),
+                    status: 200)
+    }
+
+    /// `started=ge2024-01-01` and friends; a bare date means that day.
+    static func applyDate(_ value: String, to q: inout StudyQuery) throws(HTTPError) {
+        let prefixes = ["eq", "ge", "le", "gt", "lt"]
+        let prefix = prefixes.first { value.hasPrefix($0) } ?? "eq"
+        let rest = value.hasPrefix(prefix) ? String(value.dropFirst(2)) : value
+        let day = rest.prefix(10).replacingOccurrences(of: "-", with: "")
+        guard Codes.isDate(day) else { throw HTTPError(400, "invalid_date", "started takes a date YYYY-MM-DD with an optional prefix ge, le, gt, lt, eq.") }
+        switch prefix {
+        case "ge": q.dateFrom = day
+        case "gt": q.dateFrom = nextDay(day)
+        case "le": q.dateTo = day
+        case "lt": q.dateTo = previousDay(day)
+        default: q.dateFrom = day; q.dateTo = day
+        }
+    }
+
+    static func shift(_ day: String, by days: Int) -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd"
+        f.timeZone = TimeZone(identifier: "UTC")
+        guard let d = f.date(from: day) else { return day }
+        return f.string(from: d.addingTimeInterval(Double(days) * 86_400))
+    }
+
+    static func nextDay(_ day: String) -> String { shift(day, by: 1) }
+    static func previousDay(_ day: String) -> String { shift(day, by: -1) }
+
+    static func base(_ request: HTTPRequest) -> String {
+        "https://\(request.headers["Host"] ?? "localhost")/fhir"
+    }
+
+    static func json(_ object: [String: Any], status: Int) -> HTTPResponse {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", media)]), body: Array(data))
+    }
+
+    static func outcome(_ error: HTTPError) -> HTTPResponse {
+        json(["resourceType": "OperationOutcome", "issue": [[
+            "severity": "error", "code": error.status == 400 ? "invalid" : "exception",
+            "details": ["text": error.code], "diagnostics": error.message,
+        ]]], status: error.status)
+    }
+
+    static func capabilityStatement(base: String) -> [String: Any] {
+        [
+            "resourceType": "CapabilityStatement", "status": "active", "date": "2026-11-24", "kind": "instance",
+            "fhirVersion": "4.0.1", "format": ["json"],
+            "software": ["name": "imaging-gateway", "version": Gateway.version],
+            "implementation": ["description": "ImagingGateway study index", "url": base],
+            "rest": [[
+                "mode": "server",
+                "security": ["description": "Mutual TLS: client certificate SAN URI urn:imaging-gateway:ROLE:ORG-CODE; roles clinic, reader, node, operator may search. Every search names purpose=<PurposeOfUse>."],
+                "resource": [
+                    [
+                        "type": "ImagingStudy", "interaction": [["code": "search-type"]],
+                        "searchInclude": ["ImagingStudy:endpoint"],
+                        "searchParam": [
+                            ["name": "subject", "type": "reference", "documentation": "Only subject:identifier=\(FHIRMapping.tokenSystem)|<token>."],
+                            ["name": "started", "type": "date", "documentation": "Prefixes eq, ge, gt, le, lt; day precision."],
+                            ["name": "modality", "type": "token", "documentation": "DICOM modality codes."],
+                            ["name": "purpose", "type": "token", "documentation": "Required: HL7 PurposeOfUse code (extension of this server)."],
+                        ],
+                    ],
+                    ["type": "Endpoint", "documentation": "Returned with ImagingStudy matches (search mode include)."],
+                ],
+            ]],
+        ]
+    }
+}

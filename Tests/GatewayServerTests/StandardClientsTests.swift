@@ -1,0 +1,62 @@
+import Foundation
+import GatewayServer
+import Logging
+import XCTest
+
+/// QIDO-RS and FHIR answers read by independent clients: Python's dicomweb-client (into
+/// pydicom datasets) and fhir.resources (R4B models), from the venv scripts/setup.sh makes.
+final class StandardClientsTests: XCTestCase {
+    func testDicomwebClientAndFHIRResourcesReadOurAnswers() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let python = root + "/.venv/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            return XCTFail("run scripts/setup.sh first: it makes .venv with the test clients")
+        }
+        var config = GatewayConfig()
+        config.dataDirectory = NSTemporaryDirectory() + "gw-std-\(UUID().uuidString)"
+        config.listen = ["127.0.0.1:0"]
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let gateway = try Gateway(config: config, logger: logger)
+        let port = try gateway.start()[0]
+        defer { gateway.shutdown() }
+        let certs = config.dataDirectory + "/dev-certs"
+        let token = "v1:" + String(repeating: "Q", count: 42) + "E"
+        let study = "1.2.156.112605.66.20241122.1"
+        let series = "1.2.156.112605.66.20241122.1.1"
+        let storage = "91610000MA6TG0001A"
+        let first = """
+            {"patientToken":"\(token)","studyInstanceUID":"\(study)","accessionNumber":"CT001","studyDate":"20241122",\
+            "studyTime":"143015","timezoneOffset":"+0800","modalitiesInStudy":["CT","SR"],"studyDescription":"胸部CT平扫",\
+            "numberOfStudyRelatedInstances":412,"storageUnit":"\(storage)","retrieveURL":"https://pacs.example/dicomweb",\
+            "region":"610100","series":[{"seriesInstanceUID":"\(series)","modality":"CT","seriesNumber":2,\
+            "numberOfSeriesRelatedInstances":410},{"seriesInstanceUID":"\(series).2","modality":"SR","seriesNumber":3}]}
+            """
+        let second = """
+            {"patientToken":"\(token)","studyInstanceUID":"1.2.156.112605.66.20230301.9","studyDate":"20230301",\
+            "modalitiesInStudy":["MR"],"storageUnit":"\(storage)","retrieveURL":"https://pacs.example/dicomweb","region":"610100"}
+            """
+        let upload = try run("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", certs + "/ca.pem",
+                                               "--cert", certs + "/hospital.pem", "--key", certs + "/hospital-key.pem",
+                                               "-H", "Content-Type: application/x-ndjson", "--data-binary", first + "\n" + second,
+                                               "https://localhost:\(port)/v1/index/studies"])
+        XCTAssertEqual(upload.out, "200", upload.err)
+        let check = try run(python, [root + "/Tests/clients/check_qido_fhir.py", "--base", "https://localhost:\(port)",
+                                     "--ca", certs + "/ca.pem", "--cert", certs + "/clinic.pem", "--key", certs + "/clinic-key.pem",
+                                     "--token", token, "--study", study, "--series", series])
+        XCTAssertEqual(check.status, 0, check.err + check.out)
+    }
+
+    private func run(_ tool: String, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+}
