@@ -58,6 +58,6 @@ let package = Package(
         .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
         .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet"]),
-        .testTarget(name: "GatewayServerTests", dependencies: ["GatewayServer", "GatewayNet"]),
+        .testTarget(name: "GatewayServerTests", dependencies: ["GatewayServer", "GatewayNet", "IndexStore", "ImagingIndex"]),
     ]
 )
