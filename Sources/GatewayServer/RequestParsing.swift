@@ -79,8 +79,8 @@ struct QueryParameters {
 
     func date(_ name: String) throws(HTTPError) -> String? {
         guard let v = values[name] else { return nil }
-        let compact = v.replacingOccurrences(of: "-", with: "")
-        guard Codes.isDate(compact) else { throw HTTPError(400, "invalid_date", "'\(name)' must be a date, YYYY-MM-DD or YYYYMMDD.") }
+        let compact = v.count == 10 && Array(v)[4] == "-" && Array(v)[7] == "-" ? v.replacingOccurrences(of: "-", with: "") : v
+        guard Codes.isCalendarDate(compact) else { throw HTTPError(400, "invalid_date", "'\(name)' must be a date, YYYY-MM-DD or YYYYMMDD.") }
         return compact
     }
 

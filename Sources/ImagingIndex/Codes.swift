@@ -29,6 +29,15 @@ public enum Codes {
         return y >= 1900 && y <= 2199 && m >= 1 && m <= 12 && d >= 1 && d <= daysIn(month: m, year: y)
     }
 
+    /// A calendar date YYYYMMDD in any year from 0001 to 9999 (proleptic Gregorian): for
+    /// search bounds, where a far past or future bound is a legitimate open end.
+    public static func isCalendarDate(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard b.count == 8, b.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+        let y = number(b[0..<4]), m = number(b[4..<6]), d = number(b[6..<8])
+        return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= daysIn(month: m, year: y)
+    }
+
     /// DICOM TM: HH, HHMM, HHMMSS or HHMMSS.F{1,6}, each part in range (60 s allowed for
     /// a leap second).
     public static func isTime(_ s: String) -> Bool {

@@ -47,6 +47,31 @@ final class StandardClientsTests: XCTestCase {
         XCTAssertEqual(check.status, 0, check.err + check.out)
     }
 
+    /// schemathesis generates requests from Protocols/openapi.yaml against a live node and
+    /// checks every answer against the spec; once as an operator (lookups; uploads 403),
+    /// once as a hospital (uploads; lookups 403).
+    func testSchemathesisFindsNoFailures() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let tool = root + "/.venv/bin/schemathesis"
+        guard FileManager.default.isExecutableFile(atPath: tool) else { return XCTFail("run scripts/setup.sh first") }
+        var config = GatewayConfig()
+        config.dataDirectory = NSTemporaryDirectory() + "gw-st-\(UUID().uuidString)"
+        config.listen = ["127.0.0.1:0"]
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let gateway = try Gateway(config: config, logger: logger)
+        let port = try gateway.start()[0]
+        defer { gateway.shutdown() }
+        let certs = config.dataDirectory + "/dev-certs"
+        for role in ["operator", "hospital"] {
+            let r = try run(tool, ["--config-file", root + "/Tests/clients/schemathesis.toml", "run", root + "/Protocols/openapi.yaml",
+                                   "--url", "https://localhost:\(port)", "--tls-verify", certs + "/ca.pem",
+                                   "--request-cert", "\(certs)/\(role).pem", "--request-cert-key", "\(certs)/\(role)-key.pem",
+                                   "-n", "30", "--checks", "all", "--no-color"])
+            XCTAssertEqual(r.status, 0, "as \(role):\n" + r.out.suffix(3000))
+        }
+    }
+
     private func run(_ tool: String, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
