@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet"]),
         .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
         .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex"]),
-        .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet"]),
+        .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet", "GatewayServer", "IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayServerTests", dependencies: ["GatewayServer", "GatewayNet", "IndexStore", "ImagingIndex"]),
     ]
 )

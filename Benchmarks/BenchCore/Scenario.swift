@@ -25,12 +25,12 @@ public enum Scenarios {
     public static let upload1000 = Scenario(name: "upload-1000", summary: "POST /v1/index/studies, 1 000 records, gzip") { n in
         let headers = HTTPHeaders([("Content-Type", "application/x-ndjson"), ("Content-Encoding", "gzip")])
         return (HTTPRequest(method: "POST", target: "/v1/index/studies", headers: headers,
-                            body: SyntheticStudies.batch(n, size: 1000)), "/v1/index/studies")
+                            body: SyntheticStudies.batch(n, size: 1000, unit: 0)), "/v1/index/studies")
     }
 
     /// A clinic's lookup of one synthetic patient's studies (native API).
     public static let tokenLookup = Scenario(name: "token-lookup", summary: "GET /v1/patients/{token}/studies") { n in
-        let path = "/v1/patients/\(SyntheticStudies.token((n &* 7919) % 250_000))/studies?purpose=TREAT"
+        let path = "/v1/patients/\(SyntheticStudies.token((n &* 7919) % SyntheticStudies.lookupPatients))/studies?purpose=TREAT"
         return (HTTPRequest(method: "GET", target: path), path)
     }
 
@@ -82,14 +82,30 @@ public struct ScenarioMix: Sendable {
     }
 }
 
-/// Synthetic, deterministic index data: request n always produces the same records, so
-/// runs are comparable and re-runs update rather than grow the index.
+/// Synthetic, deterministic index data: study s always produces the same record, so
+/// runs are comparable and a re-run updates rather than grows the index. Shapes: about
+/// four studies per patient, dates over five years, a modality mix weighted like a
+/// general hospital's, 200 storage units in 10 regions.
 public enum SyntheticStudies {
     static let modalities = ["CT", "CT", "CT", "MR", "MR", "DX", "DX", "DX", "US", "MG", "PT", "NM", "XA"]
-    static let storageUnits = ["91610000MA6TG0001A", "12610000435200100J", "91110000100000000R"]
+    static let regions = ["610100", "610300", "610400", "110100", "310100", "440100", "510100", "320100", "330100", "420100"]
+    public static let storageUnitCount = 200
+    /// Lookups pick patients below this, which a seed of 1 M studies (250 k patients) covers.
+    public static let lookupPatients = 250_000
 
-    /// A token for patient p: base64url of 32 bytes from a counter (not a real VOPRF
-    /// output, but the same shape).
+    /// Storage unit u: a valid unified social credit code. Unit 0 is the dev
+    /// certificates' organization, so a dev hospital certificate may upload its studies.
+    public static func storageUnit(_ u: Int) -> String {
+        if u == 0 { return "91610000MA6TG0001A" }
+        let alphabet = Array("0123456789ABCDEFGHJKLMNPQRTUWXY")
+        let weights = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
+        let body = Array("91" + regions[u % regions.count] + "MA" + String(format: "%07d", u))
+        let sum = zip(body, weights).reduce(0) { $0 + alphabet.firstIndex(of: $1.0)! * $1.1 }
+        return String(body) + String(alphabet[(31 - sum % 31) % 31])
+    }
+
+    /// A token for patient p: base64url of 32 bytes from a counter (not a VOPRF output,
+    /// but the same shape).
     public static func token(_ patient: Int) -> String {
         var bytes = [UInt8](repeating: 0, count: 32)
         var x = UInt64(truncatingIfNeeded: patient) &* 0x9E37_79B9_7F4A_7C15 &+ 1
@@ -110,27 +126,29 @@ public enum SyntheticStudies {
         return "v1:" + String(decoding: out, as: UTF8.self)
     }
 
-    /// Study s: patient s / 4 (several studies per patient), dates over five years,
-    /// storage unit and modality from fixed mixes, region 610100.
-    public static func record(_ s: Int) -> String {
-        let day = s % 1826
-        let year = 2020 + day / 365, month = (day % 365) / 31 + 1, dom = (day % 31) % 28 + 1
-        let storage = storageUnits[s % storageUnits.count]
-        return "{\"patientToken\":\"\(token(s / 4))\",\"studyInstanceUID\":\"1.2.156.600.\(s)\","
+    /// Study s of patient s / 4, in storage unit `unit` (default: spread over all units).
+    public static func record(_ s: Int, unit: Int? = nil) -> String {
+        let day = (s &* 2_654_435_761) % 1826
+        let year = 2020 + day / 366, month = (day % 366) / 31 % 12 + 1, dom = day % 28 + 1
+        let u = unit ?? (s % storageUnitCount)
+        return "{\"patientToken\":\"\(token(s / 4))\",\"studyInstanceUID\":\"1.2.156.600.\(u).\(s)\","
             + "\"accessionNumber\":\"A\(s)\",\"studyDate\":\"\(year)\(pad(month))\(pad(dom))\",\"studyTime\":\"\(pad(s % 24))3000\","
             + "\"modalitiesInStudy\":[\"\(modalities[s % modalities.count])\"],\"numberOfStudyRelatedInstances\":\(s % 900 + 1),"
-            + "\"storageUnit\":\"\(storage)\",\"retrieveURL\":\"https://pacs\(s % 3).example/dicomweb\",\"region\":\"610100\"}"
+            + "\"storageUnit\":\"\(storageUnit(u))\",\"retrieveURL\":\"https://pacs\(u).example/dicomweb\","
+            + "\"region\":\"\(regions[u % regions.count])\"}"
     }
 
     static func pad(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
 
-    /// Batch n of `size` records, NDJSON, gzipped. Records belong to storage unit 0 only,
-    /// so one hospital certificate may upload them all.
-    public static func batch(_ n: Int, size: Int) -> [UInt8] {
-        let lines = (0..<size).map { i -> String in
-            let s = (n * size + i) * storageUnits.count
-            return record(s)
-        }
+    /// Studies [n × size, (n + 1) × size), NDJSON, gzipped. `unit` pins them to one
+    /// storage unit (a hospital uploads only its own).
+    public static func batch(_ n: Int, size: Int, unit: Int? = nil) -> [UInt8] {
+        studies(from: n * size, count: size, unit: unit)
+    }
+
+    /// Studies [from, from + count), NDJSON, gzipped.
+    public static func studies(from: Int, count: Int, unit: Int? = nil) -> [UInt8] {
+        let lines = (from..<(from + count)).map { record($0, unit: unit) }
         return Gzip.compress(Array(lines.joined(separator: "\n").utf8), level: 1)
     }
 }

@@ -8,12 +8,54 @@ struct GatewayBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway-bench",
         abstract: "Load benchmarks for ImagingGateway nodes, with latency measured honestly.",
-        subcommands: [Run.self, ListScenarios.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Seed.self, ListScenarios.self], defaultSubcommand: Run.self)
 }
 
 struct ListScenarios: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "scenarios", abstract: "List the scenarios.")
     func run() { for s in Scenarios.all { print("\(s.name)\t\(s.summary)") } }
+}
+
+struct Seed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load a node with deterministic synthetic studies, as fast as it takes them.",
+        discussion: "Uses a node certificate (role node may upload for every storage unit). Studies [from, from+count).")
+
+    @Argument(help: "Base URL of the node.") var url: String
+    @Option(help: "Studies to upload.") var count = 1_000_000
+    @Option(help: "First study number (extend a node: --from 1000000).") var from = 0
+    @Option(help: "Records per batch.") var batch = 1000
+    @Option(help: "Uploads in flight.") var connections = 4
+    @Option(help: "CA bundle.") var ca: String
+    @Option(help: "Client certificate (role node).") var cert: String
+    @Option(help: "Client key.") var key: String
+    @Flag(help: "Allow a target that is not on loopback.") var allowRemote = false
+
+    func run() throws {
+        let host = url.split(separator: "/").dropFirst(1).first.map(String.init) ?? ""
+        guard allowRemote || Loopback.isLoopback(host: host) else {
+            throw ValidationError("\(url) is not on loopback; pass --allow-remote to load another host")
+        }
+        guard let endpoint = HTTPEndpoint(url) else { throw ValidationError("\(url) is not an http(s) URL") }
+        let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: cert, privateKeyPath: key,
+                                                                 trustedCAPath: ca), server: false)
+        var config = HTTPClientConfiguration(tls: tls)
+        config.acceptGzip = false
+        let client = HTTPClient(configuration: config)
+        let total = count
+        let outcome = Seeder.run(client: client, endpoint: endpoint, from: from, count: count, batchSize: batch,
+                                 connections: connections) { done, seconds in
+            let fraction = Double(done) / Double(max(total, 1))
+            let bar = String(repeating: "#", count: Int(fraction * 30)) + String(repeating: ".", count: 30 - Int(fraction * 30))
+            let rate = seconds > 0 ? Double(done) / seconds : 0
+            let eta = rate > 0 ? Double(total - done) / rate : 0
+            FileHandle.standardError.write(Data(String(format: "\r[%@] %d/%d studies  %.0f/s  ETA %.0f s ", bar, done, total, rate, eta).utf8))
+        }
+        FileHandle.standardError.write(Data("\n".utf8))
+        print(String(format: "seeded %d studies in %.1f s: %.0f studies/s; %d batches failed", outcome.stored, outcome.seconds,
+                     outcome.rate, outcome.failedBatches))
+        if outcome.failedBatches > 0 { throw ExitCode(1) }
+    }
 }
 
 struct Run: ParsableCommand {

@@ -11,7 +11,7 @@ enum IndexRoutes {
     static let lookupRoles: Set<String> = .roles(.clinic, .reader, .node, .operator)
 
     static func add(to router: inout Router, store: IndexStore, maxBatch: Int) {
-        router.add("POST", "/v1/index/studies", roles: .roles(.hospital), .async { request in
+        router.add("POST", "/v1/index/studies", roles: .roles(.hospital, .node), .async { request in
             try await upload(request, store: store, maxBatch: maxBatch)
         })
         router.add("GET", "/v1/patients/{token}/studies", roles: lookupRoles, .async { request in
@@ -21,6 +21,8 @@ enum IndexRoutes {
 
     // MARK: upload
 
+    /// A hospital uploads its own storage unit's studies; a peer node (role node) forwards
+    /// other units' studies, as a regional node does to the national one.
     static func upload(_ request: HTTPRequest, store: IndexStore, maxBatch: Int) async throws -> HTTPResponse {
         let organization = request.peer?.organization ?? ""
         let key = request.headers["Idempotency-Key"]
@@ -42,7 +44,7 @@ enum IndexRoutes {
             switch parsed.result.flatMap(StudyRecord.validate) {
             case .failure(let rejection):
                 results[i] = UploadResult(index: i, studyInstanceUID: parsed.uid, status: "rejected", errors: rejection.errors)
-            case .success(let record) where record.storageUnit != organization:
+            case .success(let record) where request.peer?.role != Role.node.rawValue && record.storageUnit != organization:
                 results[i] = UploadResult(index: i, studyInstanceUID: record.studyInstanceUID, status: "rejected", errors: [
                     FieldError("storageUnit", "forbidden-storage-unit",
                                "A hospital uploads only for its own storage unit, the organization code of its certificate."),
