@@ -31,6 +31,9 @@ enum IndexRoutes {
                 throw HTTPError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 visible ASCII characters.")
             }
             if let saved = try await storeCall({ () throws(StoreError) in try await store.savedResponse(scope: organization, key: key) }) {
+                guard saved.requestFingerprint == fingerprint(request) else {
+                    throw HTTPError(422, "idempotency_key_reused", "This Idempotency-Key was used for a different request; use a new key.")
+                }
                 var response = HTTPResponse(status: saved.status, headers: HTTPHeaders([("Content-Type", "application/json")]),
                                             body: saved.body)
                 response.headers.add("Idempotent-Replayed", "true")
@@ -64,10 +67,15 @@ enum IndexRoutes {
         let response = HTTPResponse(status: rejected == 0 ? 200 : 202,
                                     headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body))
         if let key {
-            let saved = SavedResponse(status: response.status, body: response.body)
+            let saved = SavedResponse(status: response.status, body: response.body, requestFingerprint: fingerprint(request))
             try await storeCall { () throws(StoreError) in try await store.saveResponse(saved, scope: organization, key: key) }
         }
         return response
+    }
+
+    /// What makes two uploads the same request: media type and (decoded) body.
+    static func fingerprint(_ request: HTTPRequest) -> [UInt8] {
+        Digest.sha256(Array((request.headers["Content-Type"] ?? "").utf8) + [0] + request.body)
     }
 
     struct UploadResult: Encodable {

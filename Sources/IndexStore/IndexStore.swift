@@ -30,10 +30,14 @@ public protocol IndexStore: Sendable {
 public struct SavedResponse: Sendable, Equatable {
     public let status: Int
     public let body: [UInt8]
+    /// A digest of the request that got this answer: the same key with another request
+    /// is a client error, not a replay.
+    public let requestFingerprint: [UInt8]
 
-    public init(status: Int, body: [UInt8]) {
+    public init(status: Int, body: [UInt8], requestFingerprint: [UInt8]) {
         self.status = status
         self.body = body
+        self.requestFingerprint = requestFingerprint
     }
 }
 

@@ -64,10 +64,10 @@ public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
 
     public func savedResponse(scope: String, key: String) async throws(StoreError) -> SavedResponse? {
         try await read { db throws(StoreError) in
-            let s = try db.statement("SELECT status, body FROM idempotency WHERE scope = ?1 AND key = ?2")
+            let s = try db.statement("SELECT status, body, fingerprint FROM idempotency WHERE scope = ?1 AND key = ?2")
             s.bind(1, scope)
             s.bind(2, key)
-            return try s.step() ? SavedResponse(status: s.int(0) ?? 0, body: s.blob(1)) : nil
+            return try s.step() ? SavedResponse(status: s.int(0) ?? 0, body: s.blob(1), requestFingerprint: s.blob(2)) : nil
         }
     }
 
@@ -81,12 +81,13 @@ public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
                 defer { writer.resetAll() }
                 c.resume(returning: Result { () throws(StoreError) in
                     let s = try writer.statement(
-                        "INSERT OR IGNORE INTO idempotency (scope, key, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                        "INSERT OR IGNORE INTO idempotency (scope, key, status, body, created_at, fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
                     s.bind(1, scope)
                     s.bind(2, key)
                     s.bind(3, response.status)
                     s.bind(4, response.body)
                     s.bind(5, Int(Date().timeIntervalSince1970))
+                    s.bind(6, response.requestFingerprint)
                     _ = try s.step()
                 })
             }

@@ -52,6 +52,7 @@ enum SQLiteSchema {
         ) WITHOUT ROWID;
         """,
         "ALTER TABLE studies ADD COLUMN series_json TEXT;",
+        "ALTER TABLE idempotency ADD COLUMN fingerprint BLOB NOT NULL DEFAULT x'';",
     ]
 
     static func migrate(_ db: SQLiteConnection) throws(StoreError) {

@@ -108,6 +108,9 @@ final class IndexAPITests: XCTestCase {
         let retry = try upload(Self.record(7), headers: ["Idempotency-Key: \(key)"])
         XCTAssertEqual(retry.status, 200)
         XCTAssertEqual(retry.body, first.body, "the same answer, not 'updated'")
+        let other = try upload(Self.record(9), headers: ["Idempotency-Key: \(key)"])
+        XCTAssertEqual(other.status, 422, "the same key for another batch is refused")
+        XCTAssertTrue(other.body.contains("idempotency_key_reused"), other.body)
     }
 
     func testBadRequestsAreRefusedWhole() throws {

@@ -112,10 +112,10 @@ class IndexStoreContract: XCTestCase {
         let s = try store()
         let none = try await s.savedResponse(scope: "org-a", key: "k1")
         XCTAssertNil(none)
-        try await s.saveResponse(SavedResponse(status: 202, body: Array("first".utf8)), scope: "org-a", key: "k1")
-        try await s.saveResponse(SavedResponse(status: 200, body: Array("second".utf8)), scope: "org-a", key: "k1")
+        try await s.saveResponse(SavedResponse(status: 202, body: Array("first".utf8), requestFingerprint: [1]), scope: "org-a", key: "k1")
+        try await s.saveResponse(SavedResponse(status: 200, body: Array("second".utf8), requestFingerprint: [2]), scope: "org-a", key: "k1")
         let saved = try await s.savedResponse(scope: "org-a", key: "k1")
-        XCTAssertEqual(saved, SavedResponse(status: 202, body: Array("first".utf8)), "the first answer stands")
+        XCTAssertEqual(saved, SavedResponse(status: 202, body: Array("first".utf8), requestFingerprint: [1]), "the first answer stands")
         let otherScope = try await s.savedResponse(scope: "org-b", key: "k1")
         XCTAssertNil(otherScope, "keys are per scope")
     }
@@ -123,7 +123,7 @@ class IndexStoreContract: XCTestCase {
     /// Reads that ended on a row (a count, a found key) must not pin an old snapshot.
     func testQueriesSeeEveryAcknowledgedWrite() async throws {
         let s = try store()
-        try await s.saveResponse(SavedResponse(status: 200, body: []), scope: "o", key: "k")
+        try await s.saveResponse(SavedResponse(status: 200, body: [], requestFingerprint: []), scope: "o", key: "k")
         for n in 1...6 {
             _ = try await s.savedResponse(scope: "o", key: "k")
             let before = try await s.count()
