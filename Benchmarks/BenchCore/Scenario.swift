@@ -34,7 +34,28 @@ public enum Scenarios {
         return (HTTPRequest(method: "GET", target: path), path)
     }
 
-    public static let all: [Scenario] = [healthz, upload1000, tokenLookup]
+    /// The same patient lookup through QIDO-RS.
+    public static let qidoLookup = Scenario(name: "qido-lookup", summary: "GET /dicomweb/studies?PatientID={token}") { n in
+        let path = "/dicomweb/studies?PatientID=\(SyntheticStudies.token((n &* 7919) % SyntheticStudies.lookupPatients))&purpose=TREAT"
+        return (HTTPRequest(method: "GET", target: path), path)
+    }
+
+    /// The same patient lookup through FHIR.
+    public static let fhirLookup = Scenario(name: "fhir-lookup", summary: "GET /fhir/ImagingStudy?subject:identifier={token}") { n in
+        let path = "/fhir/ImagingStudy?subject:identifier=\(SyntheticStudies.token((n &* 7919) % SyntheticStudies.lookupPatients))&purpose=TREAT"
+        return (HTTPRequest(method: "GET", target: path), path)
+    }
+
+    /// A QIDO-RS search by one month and modality CT, at most 100 studies: the month is
+    /// picked from the five synthetic years by n.
+    public static let qidoMonthCT = Scenario(name: "qido-month-ct", summary: "GET /dicomweb/studies?StudyDate=<month>&ModalitiesInStudy=CT&limit=100") { n in
+        let year = 2020 + n % 5, month = (n / 5) % 12 + 1
+        let m = month < 10 ? "0\(month)" : "\(month)"
+        let path = "/dicomweb/studies?StudyDate=\(year)\(m)01-\(year)\(m)28&ModalitiesInStudy=CT&limit=100&purpose=TREAT"
+        return (HTTPRequest(method: "GET", target: path), path)
+    }
+
+    public static let all: [Scenario] = [healthz, upload1000, tokenLookup, qidoLookup, fhirLookup, qidoMonthCT]
 
     public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
 }

@@ -39,6 +39,22 @@ final class SeederTests: XCTestCase {
         XCTAssertEqual(again.stored, 1000)
         let unchanged = try await store.count()
         XCTAssertEqual(unchanged, 2500, "a re-run updates, never duplicates")
+
+        let clinic = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certs + "/clinic.pem",
+                                                                    privateKeyPath: certs + "/clinic-key.pem",
+                                                                    trustedCAPath: certs + "/ca.pem"), server: false)
+        let reader = HTTPClient(configuration: HTTPClientConfiguration(tls: clinic))
+        for scenario in [Scenarios.tokenLookup, Scenarios.qidoLookup, Scenarios.fhirLookup, Scenarios.qidoMonthCT, Scenarios.healthz] {
+            for n in [0, 1, 17] {
+                var (request, path) = scenario.makeRequest(n)
+                request.target = path
+                let r = try await reader.execute(request, url: "https://localhost:\(port)" + path)
+                XCTAssertTrue([200, 204].contains(r.status), "\(scenario.name) #\(n): \(r.status) \(String(decoding: r.body, as: UTF8.self))")
+            }
+        }
+        let ct = try await reader.execute(HTTPRequest(method: "GET", target: "/"),
+                                          url: "https://localhost:\(port)" + Scenarios.qidoMonthCT.makeRequest(0).path)
+        XCTAssertEqual(ct.status, 200, "a seeded month has CT studies")
     }
 
     func testSyntheticStorageUnitsAreValidCodes() {
