@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The index's figures (issue #3) and the token-lookup sweep (issue #8), in one invocation:
+# seed a node to N studies (default 1 M) through the API, then measure ingest on top of
+# it, lookups against /healthz in the same run, a QIDO-RS month+CT search under 16
+# clients, and a sweep of the token lookup with its plots. Not a test.
+#
+# usage: Benchmarks/index-bench.sh          STUDIES=1000000 DURATION=10 LOOPS=1
+#   KEEP=1 reuses a node already seeded in Benchmarks/out/index-bench (skips the seed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=$root/Benchmarks/out/index-bench
+studies=${STUDIES:-1000000}
+duration=${DURATION:-10}
+port=19643; plain=19680
+swift build -c release --product imaging-gateway >/dev/null
+swift build -c release --product gateway-bench >/dev/null
+gw=$root/.build/release/imaging-gateway
+bench=$root/.build/release/gateway-bench
+[ "${KEEP:-0}" = 1 ] || rm -rf "$out"
+mkdir -p "$out"
+"$gw" serve --data-dir "$out/node" --listen "127.0.0.1:$port" --plain-listen "127.0.0.1:$plain" --log-level warning \
+  --loops "${LOOPS:-1}" 2>>"$out/gateway.log" &
+gw_pid=$!
+trap 'kill $gw_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$plain/readyz" >/dev/null && break; sleep 0.1; done
+c=$out/node/dev-certs
+as() { echo "--ca $c/ca.pem --cert $c/$1.pem --key $c/$1-key.pem"; }
+stage() { python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['stages'][0]; print(s['achievedRate'], s['latencyMs']['p99'], s['latencyMs']['p50'])" "$1/results.json"; }
+
+if [ "${KEEP:-0}" != 1 ]; then
+  echo "seeding $studies studies (1 000 per gzip batch, 4 uploads in flight)"
+  $bench seed "https://127.0.0.1:$port" --count "$studies" $(as node) | tee "$out/seed.txt"
+fi
+echo "ingest on top: 100 000 more studies"
+$bench seed "https://127.0.0.1:$port" --from "$studies" --count 100000 $(as node) 2>/dev/null | tee "$out/ingest.txt"
+
+run() { # name scenario role mode extra...
+  local name=$1 scenario=$2 role=$3; shift 3
+  $bench "https://127.0.0.1:$port" --scenario "$scenario" --duration "$duration" --warmup 2 $(as "$role") \
+    --server-pid "$gw_pid" --out "$out/$name" "$@" >/dev/null 2>&1
+  stage "$out/$name"
+}
+read -r h_rate h_p99 _ <<<"$(run healthz healthz clinic --mode closed --connections 64)"
+read -r l_rate l_p99 _ <<<"$(run lookup token-lookup clinic --mode closed --connections 64)"
+target=$(python3 -c "print(int($l_rate * 0.8))")
+read -r o_rate o_p99 o_p50 <<<"$(run lookup-open token-lookup clinic --mode open --rate "$target")"
+read -r q_rate q_p99 _ <<<"$(run qido-month-ct qido-month-ct clinic --mode closed --connections 16)"
+rss=$(awk '/VmRSS/ {print $2}' /proc/$gw_pid/status)
+python3 - "$h_rate" "$l_rate" "$l_p99" "$target" "$o_rate" "$o_p99" "$o_p50" "$q_rate" "$q_p99" "$rss" <<'PY'
+import sys
+h, l, lp99, t, o, op99, op50, q, qp99, rss = map(float, sys.argv[1:])
+print(f"healthz  closed-64c {h:.0f} req/s")
+print(f"lookup   closed-64c {l:.0f} req/s: {l/h:.2f} x healthz (target >= 0.50); closed p99 {lp99:.2f} ms")
+print(f"lookup   open {t:.0f}/s offered: achieved {o:.0f}/s, p50 {op50:.2f} ms, p99 {op99:.2f} ms (target <= 5)")
+print(f"qido     month+CT limit 100, 16 clients: {q:.0f} req/s, p99 {qp99:.2f} ms (target <= 20)")
+print(f"rss      {rss/1024:.0f} MiB")
+PY
+$bench "https://127.0.0.1:$port" --scenario token-lookup --mode sweep --connections 64 --duration 5 --warmup 1 --slo-ms 5 \
+  $(as clinic) --server-pid "$gw_pid" --metrics-url "http://127.0.0.1:$plain/metrics" \
+  --out "$root/Benchmarks/results/token-lookup-sweep" 2>/dev/null | grep -E "^Saturation|No stage"
