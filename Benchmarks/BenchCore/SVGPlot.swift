@@ -38,8 +38,10 @@ enum SVGPlot {
         return svg + "</svg>\n"
     }
 
-    /// p50 and p99 (log scale) against achieved throughput, one point per stage.
-    static func latencyVsThroughput(_ stages: [StageResult], title: String) -> String {
+    /// p50 and p99 (log scale) against achieved throughput, one point per open-loop stage
+    /// (a closed-loop peak is not a point of the same curve: its latency omits queueing).
+    static func latencyVsThroughput(_ all: [StageResult], title: String) -> String {
+        let stages = all.filter { !$0.coordinatedOmission }
         let xs = stages.map(\.achievedRate)
         let xMax = max(1, (xs.max() ?? 1) * 1.05)
         let (yMin, yMax) = logBounds(stages.flatMap { [$0.latencyMs.p50, $0.latencyMs.p99] }.map { max($0, 0.001) })
