@@ -107,17 +107,9 @@ enum IndexRoutes {
         query.limit = try params.integer("limit", default: 100, in: 1...1000)
         query.offset = try params.integer("offset", default: 0, in: 0...1_000_000)
         let studies = try await storeCall { () throws(StoreError) in try await store.query(query) }
-        let body = try JSONEncoder().encode(LookupResponse(patientToken: token, count: studies.count, limit: query.limit,
-                                                           offset: query.offset, studies: studies))
-        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body))
-    }
-
-    struct LookupResponse: Encodable {
-        let patientToken: String
-        let count: Int
-        let limit: Int
-        let offset: Int
-        let studies: [StudyRecord]
+        let body = "{\"patientToken\":\(jsonString(token)),\"count\":\(studies.count),\"limit\":\(query.limit),"
+            + "\"offset\":\(query.offset),\"studies\":[" + studies.map(\.jsonText).joined(separator: ",") + "]}"
+        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
     }
 
     /// Store failures become answers that say nothing was acknowledged.

@@ -24,19 +24,19 @@ public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
     /// Opens (creating and migrating if needed) the store at `path`.
     public init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount) throws(StoreError) {
         writer = try SQLiteConnection(path: path, readOnly: false)
-        // A large page cache keeps the upper index levels in memory as the index grows; a
+        // A 64 MiB page cache keeps the upper index levels in memory as the index grows; a
         // larger WAL before checkpointing means each page is copied to the database file
         // fewer times. Neither weakens durability: every commit still syncs the WAL.
         try writer.exec("""
             PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-            PRAGMA cache_size = -131072; PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = MEMORY;
+            PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = MEMORY;
             """)
         try SQLiteSchema.migrate(writer)
         writer.resetAll()
         var list: [(SQLiteConnection, DispatchQueue)] = []
         for i in 0..<max(1, readers) {
             let c = try SQLiteConnection(path: path, readOnly: true)
-            try c.exec("PRAGMA cache_size = -32768; PRAGMA mmap_size = 1073741824;")
+            try c.exec("PRAGMA cache_size = -32768;")
             list.append((c, DispatchQueue(label: "index-store.reader.\(i)")))
         }
         self.readers = list

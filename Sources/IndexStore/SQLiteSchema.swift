@@ -1,3 +1,5 @@
+import Foundation
+
 /// Versioned schema of the SQLite store: `PRAGMA user_version` says which migrations ran;
 /// each runs once, in its own transaction, in order. Append new ones; never edit one
 /// that has shipped.
@@ -74,6 +76,10 @@ enum SQLiteSchema {
             }
         }
     }
+
+    /// `columns` for a SELECT over `studies s` that may join other tables.
+    static let qualifiedColumns =
+        columns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
 
     static let columns = """
         study_uid, storage_unit, patient_token, study_date, study_time, timezone_offset, accession, modalities, \

@@ -88,6 +88,7 @@ enum SQLiteQuery {
             return "?\(args.count)"
         }
         var from = "studies s"
+        var order = "s.study_date DESC, s.study_time DESC, s.study_uid"
         if let t = q.patientToken { clauses.append("s.patient_token = \(arg(t))") }
         if !q.studyInstanceUIDs.isEmpty {
             clauses.append("s.study_uid IN (\(q.studyInstanceUIDs.map { arg($0) }.joined(separator: ", ")))")
@@ -101,18 +102,28 @@ enum SQLiteQuery {
             }
         }
         if let u = q.storageUnit { clauses.append("s.storage_unit = \(arg(u))") }
-        if !q.modalities.isEmpty {
-            // The modality table carries the date too, so "CT in November" is one index range.
-            var inner = ["m.modality IN (\(q.modalities.map { arg($0) }.joined(separator: ", ")))"]
-            if let f = q.dateFrom { inner.append("m.study_date >= \(arg(f))") }
-            if let t = q.dateTo { inner.append("m.study_date <= \(arg(t))") }
-            from += " JOIN (SELECT DISTINCT m.study_id FROM study_modalities m WHERE \(inner.joined(separator: " AND "))) mm ON mm.study_id = s.id"
+        let dateColumn: String
+        if q.modalities.count == 1 && q.patientToken == nil && q.studyInstanceUIDs.isEmpty {
+            // One modality: walk the (modality, date) index newest first and stop at the
+            // limit, instead of collecting the whole range and sorting it.
+            from = "study_modalities m JOIN studies s ON s.id = m.study_id"
+            clauses.append("m.modality = \(arg(q.modalities[0]))")
+            dateColumn = "m.study_date"
+            order = "m.study_date DESC, s.study_time DESC, s.study_uid"
+        } else {
+            if !q.modalities.isEmpty {
+                var inner = ["m.modality IN (\(q.modalities.map { arg($0) }.joined(separator: ", ")))"]
+                if let f = q.dateFrom { inner.append("m.study_date >= \(arg(f))") }
+                if let t = q.dateTo { inner.append("m.study_date <= \(arg(t))") }
+                from += " JOIN (SELECT DISTINCT m.study_id FROM study_modalities m WHERE \(inner.joined(separator: " AND "))) mm ON mm.study_id = s.id"
+            }
+            dateColumn = "s.study_date"
         }
-        if let f = q.dateFrom { clauses.append("s.study_date >= \(arg(f))") }
-        if let t = q.dateTo { clauses.append("s.study_date <= \(arg(t))") }
-        let sql = "SELECT \(SQLiteSchema.columns) FROM \(from)"
+        if let f = q.dateFrom { clauses.append("\(dateColumn) >= \(arg(f))") }
+        if let t = q.dateTo { clauses.append("\(dateColumn) <= \(arg(t))") }
+        let sql = "SELECT \(SQLiteSchema.qualifiedColumns) FROM \(from)"
             + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
-            + " ORDER BY s.study_date DESC, s.study_time DESC, s.study_uid LIMIT \(max(0, q.limit)) OFFSET \(max(0, q.offset))"
+            + " ORDER BY \(order) LIMIT \(max(0, q.limit)) OFFSET \(max(0, q.offset))"
         let s = try db.statement(sql)
         for (i, a) in args.enumerated() { s.bind(Int32(i + 1), a) }
         var out: [StudyRecord] = []

@@ -143,6 +143,14 @@ final class RecordValidationTests: XCTestCase {
         XCTAssertEqual(r.codes, ["invalid-modality", "plain-identifier", "duplicate-series"])
     }
 
+    /// The hand-written JSON of a record is what JSONDecoder reads back as the same record.
+    func testRecordJSONRoundTrips() throws {
+        var record = try StudyRecord.validate(Self.good).get()
+        record.studyDescription = "quote \" backslash \\ newline \n 中文"
+        let decoded = try JSONDecoder().decode(StudyRecord.self, from: Data(record.jsonText.utf8))
+        XCTAssertEqual(decoded, record)
+    }
+
     func testMessagesNeverEchoTheValue() {
         var record = Self.good
         record["accessionNumber"] = .string("11010519491231002X")
