@@ -163,6 +163,10 @@ public struct HTTPError: Error, Sendable, Equatable {
 
 /// Encodes `s` as a JSON string literal.
 public func jsonString(_ s: String) -> String {
+    // Most values need no escaping: check the bytes once and skip the per-scalar copy.
+    if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        return "\"" + s + "\""
+    }
     var out = "\""
     for scalar in s.unicodeScalars {
         switch scalar {

@@ -80,6 +80,10 @@ public enum DicomJSON {
 
 /// A JSON string literal.
 func quote(_ s: String) -> String {
+    // Most values need no escaping: check the bytes once and skip the per-scalar copy.
+    if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        return "\"" + s + "\""
+    }
     var out = "\""
     for scalar in s.unicodeScalars {
         switch scalar {
