@@ -5,9 +5,9 @@ import XCTest
 
 /// The native index API over mTLS with curl: upload as a hospital, look up as a clinic.
 final class IndexAPITests: XCTestCase {
-    nonisolated(unsafe) static var gateway: Gateway!
-    nonisolated(unsafe) static var port = 0
-    static var certs: String { gateway.config.dataDirectory + "/dev-certs" }
+    nonisolated(unsafe) static var node: TestNode!
+    static var port: Int { node.port }
+    static var certs: String { node.certs }
     static let org = "91610000MA6TG0001A"
     static func token(_ seed: Int) -> String {
         "v1:" + Data((0..<32).map { UInt8(($0 * 5 + seed) % 256) }).base64EncodedString()
@@ -17,18 +17,8 @@ final class IndexAPITests: XCTestCase {
     /// The lookup test's own patient, so other tests' uploads don't show up in it.
     static let looked = token(1)
 
-    override class func setUp() {
-        var config = GatewayConfig()
-        config.dataDirectory = NSTemporaryDirectory() + "gw-index-\(UUID().uuidString)"
-        config.listen = ["127.0.0.1:0"]
-        config.index.maxBatchRecords = 50
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        gateway = try! Gateway(config: config, logger: logger)
-        port = try! gateway.start()[0]
-    }
-
-    override class func tearDown() { gateway.shutdown() }
+    override class func setUp() { node = try! TestNode { $0.index.maxBatchRecords = 50 } }
+    override class func tearDown() { node.stop() }
 
     static func record(_ n: Int, storage: String = org, extra: String = "", patient: String = token) -> String {
         "{\"patientToken\":\"\(patient)\",\"studyInstanceUID\":\"1.2.156.7.\(n)\",\"studyDate\":\"2024110\(n % 9 + 1)\","

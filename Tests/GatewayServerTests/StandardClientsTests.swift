@@ -7,20 +7,14 @@ import XCTest
 /// pydicom datasets) and fhir.resources (R4B models), from the venv scripts/setup.sh makes.
 final class StandardClientsTests: XCTestCase {
     func testDicomwebClientAndFHIRResourcesReadOurAnswers() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let root = TestNode.repoRoot
         let python = root + "/.venv/bin/python3"
         guard FileManager.default.isExecutableFile(atPath: python) else {
             return XCTFail("run scripts/setup.sh first: it makes .venv with the test clients")
         }
-        var config = GatewayConfig()
-        config.dataDirectory = NSTemporaryDirectory() + "gw-std-\(UUID().uuidString)"
-        config.listen = ["127.0.0.1:0"]
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let gateway = try Gateway(config: config, logger: logger)
-        let port = try gateway.start()[0]
-        defer { gateway.shutdown() }
-        let certs = config.dataDirectory + "/dev-certs"
+        let node = try TestNode()
+        defer { node.stop() }
+        let (port, certs) = (node.port, node.certs)
         let token = "v1:" + String(repeating: "Q", count: 42) + "E"
         let study = "1.2.156.112605.66.20241122.1"
         let series = "1.2.156.112605.66.20241122.1.1"
@@ -51,18 +45,12 @@ final class StandardClientsTests: XCTestCase {
     /// checks every answer against the spec; once as an operator (lookups; uploads 403),
     /// once as a hospital (uploads; lookups 403).
     func testSchemathesisFindsNoFailures() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let root = TestNode.repoRoot
         let tool = root + "/.venv/bin/schemathesis"
         guard FileManager.default.isExecutableFile(atPath: tool) else { return XCTFail("run scripts/setup.sh first") }
-        var config = GatewayConfig()
-        config.dataDirectory = NSTemporaryDirectory() + "gw-st-\(UUID().uuidString)"
-        config.listen = ["127.0.0.1:0"]
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let gateway = try Gateway(config: config, logger: logger)
-        let port = try gateway.start()[0]
-        defer { gateway.shutdown() }
-        let certs = config.dataDirectory + "/dev-certs"
+        let node = try TestNode()
+        defer { node.stop() }
+        let (port, certs) = (node.port, node.certs)
         for role in ["operator", "hospital"] {
             let r = try run(tool, ["--config-file", root + "/Tests/clients/schemathesis.toml", "run", root + "/Protocols/openapi.yaml",
                                    "--url", "https://localhost:\(port)", "--tls-verify", certs + "/ca.pem",
