@@ -171,8 +171,17 @@ public final class EventLoopGroup: @unchecked Sendable {
     private let counter = Counter()
 
     public init(count: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        Self.ignoreSIGPIPE
         loops = (0..<max(1, count)).map { EventLoop(name: "gateway.loop.\($0)") }
     }
+
+    /// OpenSSL's socket BIO writes with write(2), which raises SIGPIPE when the peer has
+    /// gone; plain sends use MSG_NOSIGNAL, but TLS ones cannot. So any process that runs
+    /// loops ignores SIGPIPE, once, before the first socket exists; a write to a closed
+    /// peer then fails with EPIPE, which the connection handles as a close.
+    private static let ignoreSIGPIPE: Void = {
+        signal(SIGPIPE, SIG_IGN)
+    }()
 
     public func next() -> EventLoop {
         loops[nextIndex()]

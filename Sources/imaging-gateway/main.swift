@@ -48,7 +48,6 @@ struct Serve: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "imaging-gateway")
-        signal(SIGPIPE, SIG_IGN)
         let gateway: Gateway
         do {
             gateway = try Gateway(config: cfg, logger: logger)
