@@ -24,18 +24,19 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CGatewayShims", dependencies: ["COpenSSL"]),
+        .target(name: "JSONText"),
         .target(
             name: "GatewayNet",
             dependencies: [
-                "COpenSSL", "CZlib", "CGatewayShims",
+                "COpenSSL", "CZlib", "CGatewayShims", "JSONText",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .target(name: "ImagingIndex"),
+        .target(name: "ImagingIndex", dependencies: ["JSONText"]),
         .target(name: "IndexStore", dependencies: ["ImagingIndex", "CSQLite"]),
         .target(
             name: "GatewayServer",
             dependencies: [
-                "GatewayNet", "ImagingIndex", "IndexStore",
+                "GatewayNet", "ImagingIndex", "IndexStore", "JSONText",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
@@ -54,7 +55,7 @@ let package = Package(
             name: "gateway-bench",
             dependencies: ["BenchCore", "GatewayNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/GatewayBench"),
-        .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet"]),
+        .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet", "JSONText"]),
         .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
         .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet", "GatewayServer", "IndexStore", "ImagingIndex"]),

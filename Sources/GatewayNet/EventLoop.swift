@@ -86,8 +86,6 @@ public final class EventLoop: @unchecked Sendable {
         handlers[token] = nil
     }
 
-    var handlerCount: Int { handlers.count }
-
     /// Visits every handler, e.g. to close idle connections at shutdown.
     func forEachHandler(_ body: (EventHandler) -> Void) {
         for handler in Array(handlers.values) { body(handler) }

@@ -1,3 +1,5 @@
+import JSONText
+
 /// Header fields in arrival order; names compare case-insensitively (RFC 9110 §5.1).
 public struct HTTPHeaders: Sendable, Sequence {
     public private(set) var fields: [(name: String, value: String)] = []
@@ -159,29 +161,6 @@ public struct HTTPError: Error, Sendable, Equatable {
         .json("{\"error\":{\"code\":\(jsonString(code)),\"message\":\(jsonString(message))}}",
               status: status)
     }
-}
-
-/// Encodes `s` as a JSON string literal.
-public func jsonString(_ s: String) -> String {
-    // Most values need no escaping: check the bytes once and skip the per-scalar copy.
-    if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-        return "\"" + s + "\""
-    }
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                + String(scalar.value, radix: 16)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }
 
 func percentDecode(_ s: Substring) -> String {

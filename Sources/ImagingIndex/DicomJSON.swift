@@ -1,4 +1,5 @@
 import Foundation
+import JSONText
 
 /// Study and series records as the DICOM JSON model (PS3.18 Annex F) for QIDO-RS.
 /// PatientID carries the token; PatientName and BirthDate are never stored, so they go
@@ -61,12 +62,12 @@ public enum DicomJSON {
 
         mutating func add(_ tag: String, _ vr: String, string: String?) {
             guard let string, !string.isEmpty else { return parts.append("\"\(tag)\":{\"vr\":\"\(vr)\"}") }
-            let value = vr == "PN" ? "{\"Alphabetic\":\(quote(string))}" : quote(string)
+            let value = vr == "PN" ? "{\"Alphabetic\":\(jsonString(string))}" : jsonString(string)
             parts.append("\"\(tag)\":{\"vr\":\"\(vr)\",\"Value\":[\(value)]}")
         }
 
         mutating func add(_ tag: String, _ vr: String, strings: [String]) {
-            parts.append("\"\(tag)\":{\"vr\":\"\(vr)\",\"Value\":[\(strings.map(quote).joined(separator: ","))]}")
+            parts.append("\"\(tag)\":{\"vr\":\"\(vr)\",\"Value\":[\(strings.map(jsonString).joined(separator: ","))]}")
         }
 
         mutating func add(_ tag: String, _ vr: String, number: Int?) {
@@ -76,25 +77,4 @@ public enum DicomJSON {
 
         var text: String { "{" + parts.joined(separator: ",") + "}" }
     }
-}
-
-/// A JSON string literal.
-func quote(_ s: String) -> String {
-    // Most values need no escaping: check the bytes once and skip the per-scalar copy.
-    if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-        return "\"" + s + "\""
-    }
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }

@@ -1,3 +1,5 @@
+import JSONText
+
 /// A record as the native API's JSON, written directly: lookups answer with many
 /// records and Foundation's JSONEncoder costs more than the query that found them.
 /// Keys and shape are those of `StudyRecord`'s Codable form (absent optionals omitted).
@@ -10,7 +12,7 @@ extension StudyRecord {
         o.add("studyDate", studyDate)
         o.add("studyTime", studyTime)
         o.add("timezoneOffset", timezoneOffset)
-        o.raw("modalitiesInStudy", "[" + modalitiesInStudy.map(quote).joined(separator: ",") + "]")
+        o.raw("modalitiesInStudy", "[" + modalitiesInStudy.map(jsonString).joined(separator: ",") + "]")
         o.add("bodyPartExamined", bodyPartExamined)
         o.add("studyDescription", studyDescription)
         o.add("examItemCode", examItemCode)
@@ -49,7 +51,7 @@ struct JSONObjectText {
     private var parts: [String] = []
 
     mutating func add(_ key: String, _ value: String?) {
-        if let value { parts.append("\"\(key)\":" + quote(value)) }
+        if let value { parts.append("\"\(key)\":" + jsonString(value)) }
     }
 
     mutating func add(_ key: String, _ value: Int?) {
