@@ -32,6 +32,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "ImagingIndex", dependencies: ["JSONText"]),
+        .target(name: "PatientTokens", dependencies: ["COpenSSL", "CGatewayShims"]),
         .target(name: "IndexStore", dependencies: ["ImagingIndex", "CSQLite"]),
         .target(
             name: "GatewayServer",
@@ -57,6 +58,7 @@ let package = Package(
             path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet", "JSONText"]),
         .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
+        .testTarget(name: "PatientTokensTests", dependencies: ["PatientTokens"]),
         .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet", "GatewayServer", "IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayServerTests", dependencies: ["GatewayServer", "GatewayNet", "IndexStore", "ImagingIndex"]),

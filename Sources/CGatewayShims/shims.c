@@ -254,3 +254,11 @@ void gw_eventfd_drain(int fd) {
     (void)r;
 }
 void gw_ssl_ctx_set_read_ahead(SSL_CTX *ctx) { SSL_CTX_set_read_ahead(ctx, 1); }
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+int gw_ec_points_mul(const EC_GROUP *group, EC_POINT *r, size_t num, const EC_POINT *const *points,
+                     const BIGNUM *const *scalars, BN_CTX *ctx) {
+    return EC_POINTs_mul(group, r, NULL, num, (const EC_POINT **)points, (const BIGNUM **)scalars, ctx);
+}
+#pragma GCC diagnostic pop

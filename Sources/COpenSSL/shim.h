@@ -4,3 +4,6 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/ec.h>
+#include <openssl/bn.h>
+#include <openssl/sha.h>

@@ -5,6 +5,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/ec.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -58,5 +59,12 @@ int gw_tls1_3_version(void);
 int gw_peer_san_uri(SSL *ssl, char *buf, size_t len);
 int gw_cert_add_san_uri(X509 *cert, X509 *issuer, const char *uri, int is_ca);
 EVP_PKEY *gw_generate_p256(void);
+
+// r = sum(scalars[i] * points[i]) in one interleaved pass (shared doublings). OpenSSL 3
+// deprecates EC_POINTs_mul without a replacement; it is the only public multi-scalar
+// multiplication, and the VOPRF verifier's composites need it. Not constant time: only
+// for public scalars.
+int gw_ec_points_mul(const EC_GROUP *group, EC_POINT *r, size_t num, const EC_POINT *const *points,
+                     const BIGNUM *const *scalars, BN_CTX *ctx);
 
 #endif
