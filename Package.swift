@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "imaging-gateway", targets: ["imaging-gateway"]),
         .executable(name: "gateway-bench", targets: ["gateway-bench"]),
+        .executable(name: "gateway-agent", targets: ["gateway-agent"]),
         .library(name: "GatewayNet", targets: ["GatewayNet"]),
     ],
     dependencies: [
@@ -37,16 +38,23 @@ let package = Package(
         .target(
             name: "GatewayServer",
             dependencies: [
-                "GatewayNet", "ImagingIndex", "IndexStore", "JSONText",
+                "GatewayNet", "ImagingIndex", "IndexStore", "JSONText", "PatientTokens",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .executableTarget(
             name: "imaging-gateway",
             dependencies: [
-                "GatewayServer",
+                "GatewayServer", "IndexStore", "PatientTokens",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(name: "GatewayAgent", dependencies: ["GatewayNet", "ImagingIndex", "PatientTokens"]),
+        .executableTarget(
+            name: "gateway-agent",
+            dependencies: [
+                "GatewayAgent", "ImagingIndex", "PatientTokens",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(
             name: "BenchCore",
@@ -61,6 +69,7 @@ let package = Package(
         .testTarget(name: "PatientTokensTests", dependencies: ["PatientTokens"]),
         .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet", "GatewayServer", "IndexStore", "ImagingIndex"]),
-        .testTarget(name: "GatewayServerTests", dependencies: ["GatewayServer", "GatewayNet", "IndexStore", "ImagingIndex"]),
+        .testTarget(name: "GatewayServerTests",
+                    dependencies: ["GatewayServer", "GatewayNet", "IndexStore", "ImagingIndex", "GatewayAgent", "PatientTokens"]),
     ]
 )

@@ -231,13 +231,16 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         switch server.router.resolve(&request) {
         case .refused(let response):
             respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip)
+            logAccess(request, response)
         case .handler(.inline(let body)):
-            respond(Self.run { try body(request) }, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip)
+            let response = Self.run { try body(request) }
+            respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip)
+            logAccess(request, response)
         case .handler(.async(let body)):
             inFlight = true
             enter(.handling)
             let logger = server.logger
-            Task { [self] in
+            Task { [self, request] in
                 let response: HTTPResponse
                 do {
                     response = try await body(request)
@@ -251,10 +254,21 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
                     inFlight = false
                     guard !closed else { return }
                     respond(response, keepAlive: keepAlive && !server.draining, headRequest: head, acceptsGzip: acceptsGzip)
+                    logAccess(request, response)
                     readAndProcess()
                 }
             }
         }
+    }
+
+    /// The access log, at debug level: method, path without its query, status, caller and
+    /// sizes. Never bodies or queries, which may carry what the caller was looking for.
+    private func logAccess(_ request: HTTPRequest, _ response: HTTPResponse) {
+        guard server.logger.logLevel <= .debug else { return }
+        server.logger.debug("request", metadata: [
+            "method": "\(request.method)", "path": "\(request.path)", "status": "\(response.status)",
+            "peer": "\(request.peer?.uri ?? "-")", "in": "\(request.body.count)", "out": "\(response.body.count)",
+        ])
     }
 
     private static let internalError = HTTPError(500, "internal_error", "The gateway failed to handle this request; it has been logged.").response

@@ -3,6 +3,7 @@ import Foundation
 import GatewayNet
 import IndexStore
 import Logging
+import PatientTokens
 import Prometheus
 
 /// A running node: the HTTP server with the gateway's routes, built from a config.
@@ -20,10 +21,11 @@ public final class Gateway: @unchecked Sendable {
         case tls(String)
         case store(String)
         case listen(String)
+        case tokens(String)
 
         public var description: String {
             switch self {
-            case .certificates(let m), .tls(let m), .store(let m), .listen(let m): return m
+            case .certificates(let m), .tls(let m), .store(let m), .listen(let m), .tokens(let m): return m
             }
         }
     }
@@ -75,14 +77,43 @@ public final class Gateway: @unchecked Sendable {
         } catch {
             throw .store("cannot open the index store in \(config.dataDirectory): \(error)")
         }
+        let tokenKeys = try Self.openTokenKeys(config, devMode: devCertificateDirectory != nil, logger: logger)
         metrics = GatewayMetrics()
         var router = Router()
         Self.addOperationalRoutes(to: &router, config: config, metrics: metrics)
-        IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords)
+        IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords, tokenKeys: tokenKeys)
+        if config.tokens.service, let tokenKeys {
+            TokenRoutes.add(to: &router, keys: tokenKeys, maxBatch: config.tokens.maxBatch)
+        }
         QidoRoutes.add(to: &router, store: store)
         FHIRRoutes.add(to: &router, store: store)
         server = HTTPServer(configuration: serverConfig, router: router, logger: logger)
         metrics.server = server
+    }
+
+    /// The key file when there is one: the token service needs it, and the index uses it
+    /// to refuse tokens of retired versions. A service on development certificates makes
+    /// one on first start, as it makes the certificates; otherwise a missing file is an error.
+    private static func openTokenKeys(_ config: GatewayConfig, devMode: Bool,
+                                      logger: Logger) throws(StartError) -> TokenKeys? {
+        let path = config.tokenKeyFile
+        if !FileManager.default.fileExists(atPath: path) {
+            guard config.tokens.service else { return nil }
+            guard devMode else {
+                throw .tokens("the token service is enabled but \(path) does not exist; run `imaging-gateway keys create`")
+            }
+            do {
+                try TokenKeyFile.create().save(path: path)
+            } catch {
+                throw .tokens("cannot create the development token key file \(path): \(error)")
+            }
+            logger.notice("made a development token key file (not for production)", metadata: ["path": "\(path)"])
+        }
+        do {
+            return try TokenKeys(path: path)
+        } catch {
+            throw .tokens(error.description)
+        }
     }
 
     /// Binds the listeners; returns the bound ports in config order (TLS, then plain).

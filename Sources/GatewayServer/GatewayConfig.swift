@@ -20,6 +20,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public var timeouts = Timeouts()
     public var limits = Limits()
     public var index = Index()
+    public var tokens = Tokens()
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
 
@@ -50,6 +51,18 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// Records one upload may carry.
         public var maxBatchRecords = 10_000
     }
+
+    public struct Tokens: Codable, Sendable, Equatable {
+        /// Serve POST /v1/tokens/evaluate (role token-client) on this node.
+        public var service = false
+        /// The key file; default `<dataDirectory>/token-keys.json`.
+        public var keyFile: String?
+        /// Blinded elements one evaluation request may carry.
+        public var maxBatch = 1_000
+    }
+
+    /// Where the token key file is, set or default.
+    public var tokenKeyFile: String { tokens.keyFile ?? dataDirectory + "/token-keys.json" }
 
     public init() {}
 
@@ -92,6 +105,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         if let v = env["IMAGING_GATEWAY_PLAIN_LISTEN"] { plainListen = list(v) }
         if let v = env["IMAGING_GATEWAY_LOG_LEVEL"] { logLevel = v }
         if let v = env["IMAGING_GATEWAY_LOOPS"], let n = Int(v) { loops = n }
+        if let v = env["IMAGING_GATEWAY_TOKEN_SERVICE"] { tokens.service = v == "1" || v == "true" }
+        if let v = env["IMAGING_GATEWAY_TOKEN_KEY_FILE"] { tokens.keyFile = v }
     }
 
     public func validate() throws(LoadError) {
@@ -110,6 +125,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         }
         guard maxConnections > 0, loops >= 0 else { throw .invalid("maxConnections and loops must be positive") }
         guard (1...100_000).contains(index.maxBatchRecords) else { throw .invalid("index.maxBatchRecords must be 1 to 100000") }
+        guard (1...10_000).contains(tokens.maxBatch) else { throw .invalid("tokens.maxBatch must be 1 to 10000") }
     }
 
     /// Splits `host:port` or `[v6]:port`.
@@ -145,6 +161,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? d.timeouts
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
         index = try c.decodeIfPresent(Index.self, forKey: .index) ?? d.index
+        tokens = try c.decodeIfPresent(Tokens.self, forKey: .tokens) ?? d.tokens
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
     }
 }
@@ -177,5 +194,14 @@ extension GatewayConfig.TLSFiles {
         clientCA = try c.decodeIfPresent(String.self, forKey: .clientCA)
         crl = try c.decodeIfPresent(String.self, forKey: .crl)
         allowTLS12 = try c.decodeIfPresent(Bool.self, forKey: .allowTLS12) ?? false
+    }
+}
+
+extension GatewayConfig.Tokens {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        service = try c.decodeIfPresent(Bool.self, forKey: .service) ?? false
+        keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
+        maxBatch = try c.decodeIfPresent(Int.self, forKey: .maxBatch) ?? 1_000
     }
 }

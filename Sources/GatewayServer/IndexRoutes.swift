@@ -3,6 +3,7 @@ import Foundation
 import GatewayNet
 import ImagingIndex
 import IndexStore
+import PatientTokens
 
 /// The index's native API: hospitals upload, clinics and peers look up.
 enum IndexRoutes {
@@ -11,12 +12,12 @@ enum IndexRoutes {
                                         "HRESCH", "PATRQT", "HSYSADMIN", "COC"]
     static let lookupRoles: Set<String> = .roles(.clinic, .reader, .node, .operator)
 
-    static func add(to router: inout Router, store: IndexStore, maxBatch: Int) {
+    static func add(to router: inout Router, store: IndexStore, maxBatch: Int, tokenKeys: TokenKeys?) {
         router.add("POST", "/v1/index/studies", roles: .roles(.hospital, .node), .async { request in
-            try await upload(request, store: store, maxBatch: maxBatch)
+            try await upload(request, store: store, maxBatch: maxBatch, tokenKeys: tokenKeys)
         })
         router.add("GET", "/v1/patients/{token}/studies", roles: lookupRoles, .async { request in
-            try await patientStudies(request, store: store)
+            try await patientStudies(request, store: store, tokenKeys: tokenKeys)
         })
     }
 
@@ -24,7 +25,8 @@ enum IndexRoutes {
 
     /// A hospital uploads its own storage unit's studies; a peer node (role node) forwards
     /// other units' studies, as a regional node does to the national one.
-    static func upload(_ request: HTTPRequest, store: IndexStore, maxBatch: Int) async throws -> HTTPResponse {
+    static func upload(_ request: HTTPRequest, store: IndexStore, maxBatch: Int,
+                       tokenKeys: TokenKeys?) async throws -> HTTPResponse {
         let organization = request.peer?.organization ?? ""
         let key = request.headers["Idempotency-Key"]
         if let key {
@@ -52,6 +54,11 @@ enum IndexRoutes {
                 results[i] = UploadResult(index: i, studyInstanceUID: record.studyInstanceUID, status: "rejected", errors: [
                     FieldError("storageUnit", "forbidden-storage-unit",
                                "A hospital uploads only for its own storage unit, the organization code of its certificate."),
+                ])
+            case .success(let record) where tokenKeys?.isRetired(PatientToken(record.patientToken)?.keyVersion ?? 0) == true:
+                results[i] = UploadResult(index: i, studyInstanceUID: record.studyInstanceUID, status: "rejected", errors: [
+                    FieldError("patientToken", "token-key-retired",
+                               "This token was made with a retired key version; tokenize again with the active key."),
                 ])
             case .success(let record):
                 accepted.append((i, record))
@@ -94,12 +101,15 @@ enum IndexRoutes {
 
     // MARK: lookup
 
-    static func patientStudies(_ request: HTTPRequest, store: IndexStore) async throws -> HTTPResponse {
+    static func patientStudies(_ request: HTTPRequest, store: IndexStore, tokenKeys: TokenKeys?) async throws -> HTTPResponse {
         let params = try QueryParameters(request, allowed: ["purpose", "from", "to", "modality", "limit", "offset"])
         _ = try params.purpose()
         let token = request.pathParameters["token"] ?? ""
         guard Codes.isPatientToken(token) else {
             throw HTTPError(400, "invalid_token", "The path must carry a patient token v<keyVersion>:<base64url of 32 bytes>.")
+        }
+        if tokenKeys?.isRetired(PatientToken(token)?.keyVersion ?? 0) == true {
+            throw HTTPError(410, "token_key_retired", "This token was made with a retired key version; tokenize again with the active key.")
         }
         var query = StudyQuery(patientToken: token)
         query.dateFrom = try params.date("from")

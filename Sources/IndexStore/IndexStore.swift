@@ -23,6 +23,9 @@ public protocol IndexStore: Sendable {
     /// The response first given to (scope, key), if any.
     func savedResponse(scope: String, key: String) async throws(StoreError) -> SavedResponse?
     func saveResponse(_ response: SavedResponse, scope: String, key: String) async throws(StoreError)
+    /// Deletes every study whose patient token was made with token key `keyVersion` (the
+    /// step after that version is retired) and returns how many; durable on return.
+    func purgeTokens(keyVersion: Int) async throws(StoreError) -> Int
 }
 
 /// What an upload answered, kept so that a retry with the same Idempotency-Key gets the

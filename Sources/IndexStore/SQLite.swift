@@ -30,6 +30,9 @@ final class SQLiteConnection: @unchecked Sendable {
         for s in statements.values { sqlite3_reset(s) }
     }
 
+    /// Rows changed by the last INSERT, UPDATE or DELETE.
+    var changes: Int { Int(sqlite3_changes(db)) }
+
     func exec(_ sql: String) throws(StoreError) {
         guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw error() }
     }

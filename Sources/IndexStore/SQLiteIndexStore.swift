@@ -95,6 +95,35 @@ public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
         try result.get()
     }
 
+    public func purgeTokens(keyVersion: Int) async throws(StoreError) -> Int {
+        let writer = self.writer
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Int, StoreError>, Never>) in
+            writeQueue.async {
+                defer { writer.resetAll() }
+                c.resume(returning: Result { () throws(StoreError) in
+                    let pattern = "v\(keyVersion):*"
+                    try writer.exec("BEGIN IMMEDIATE")
+                    do throws(StoreError) {
+                        let modalities = try writer.statement(
+                            "DELETE FROM study_modalities WHERE study_id IN (SELECT id FROM studies WHERE patient_token GLOB ?1)")
+                        modalities.bind(1, pattern)
+                        _ = try modalities.step()
+                        let studies = try writer.statement("DELETE FROM studies WHERE patient_token GLOB ?1")
+                        studies.bind(1, pattern)
+                        _ = try studies.step()
+                        let deleted = writer.changes
+                        try writer.exec("COMMIT")
+                        return deleted
+                    } catch {
+                        try? writer.exec("ROLLBACK")
+                        throw error
+                    }
+                })
+            }
+        }
+        return try result.get()
+    }
+
     /// Checks the file's integrity (`PRAGMA integrity_check`); "ok" when sound.
     public func integrityCheck() async throws(StoreError) -> String {
         try await read { db throws(StoreError) in

@@ -27,17 +27,7 @@ final class IndexAPITests: XCTestCase {
     }
 
     private func curl(_ role: String, _ args: [String]) -> (status: Int, body: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["curl", "-sS", "--http1.1", "--cacert", Self.certs + "/ca.pem", "--cert", "\(Self.certs)/\(role).pem",
-                       "--key", "\(Self.certs)/\(role)-key.pem", "-w", "\n%{http_code}"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        try! p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+        Self.node.curl(role, args)
     }
 
     private func upload(_ body: String, role: String = "hospital", type: String = "application/x-ndjson",

@@ -22,6 +22,23 @@ struct TestNode {
 
     func stop() { gateway.shutdown() }
 
+    var baseURL: String { "https://localhost:\(port)" }
+
+    /// curl with `role`'s development client certificate; the status and the body.
+    func curl(_ role: String, _ args: [String]) -> (status: Int, body: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["curl", "-sS", "--http1.1", "--cacert", certs + "/ca.pem", "--cert", "\(certs)/\(role).pem",
+                       "--key", "\(certs)/\(role)-key.pem", "-w", "\n%{http_code}"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        try! p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
     /// The repository root, where scripts/setup.sh made `.venv`.
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path

@@ -52,6 +52,28 @@ class IndexStoreContract: XCTestCase {
         XCTAssertEqual(count, 6)
     }
 
+    func testPurgeRemovesOnlyOneKeyVersion() async throws {
+        let s = try store()
+        var rotated = Self.record(3, patient: 2)
+        rotated.patientToken = "v2:" + Self.token(2).dropFirst(3)
+        rotated.modalitiesInStudy = ["CT", "MR"]
+        var older = Self.record(4, patient: 2)
+        older.patientToken = "v12:" + Self.token(2).dropFirst(3)
+        _ = try await s.upsert([Self.record(1), Self.record(2, patient: 2), rotated, older])
+        let purged = try await s.purgeTokens(keyVersion: 1)
+        XCTAssertEqual(purged, 2)
+        let left = try await s.count()
+        XCTAssertEqual(left, 2, "v2 and v12 tokens stay")
+        let old = try await s.query(StudyQuery(patientToken: Self.token(1)))
+        XCTAssertTrue(old.isEmpty)
+        var byModality = StudyQuery()
+        byModality.modalities = ["CT"]
+        let ct = try await s.query(byModality)
+        XCTAssertEqual(Set(ct.map(\.studyInstanceUID)), ["1.2.156.1.3", "1.2.156.1.4"], "modality rows went with their studies")
+        let again = try await s.purgeTokens(keyVersion: 1)
+        XCTAssertEqual(again, 0)
+    }
+
     func testSameIdentityUpdatesAndOtherStorageUnitIsAnotherStudy() async throws {
         let s = try store()
         _ = try await s.upsert([Self.record(1)])

@@ -5,11 +5,11 @@ import GatewayServer
 import Logging
 
 @main
-struct ImagingGatewayCommand: ParsableCommand {
+struct ImagingGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imaging-gateway",
         abstract: "A regional or national node of the ImagingGateway medical-imaging index.",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, Keys.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -25,6 +25,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Six-digit region code.") var region: String?
     @Option(help: "Log level.") var logLevel: String?
     @Option(help: "Event loops (default: one per core).") var loops: Int?
+    @Flag(help: "Serve the token service (POST /v1/tokens/evaluate).") var tokenService = false
 
     func run() throws {
         var cfg: GatewayConfig
@@ -37,6 +38,7 @@ struct Serve: ParsableCommand {
             if let region { cfg.region = region }
             if let logLevel { cfg.logLevel = logLevel }
             if let loops { cfg.loops = loops }
+            if tokenService { cfg.tokens.service = true }
             try cfg.validate()
         } catch {
             throw ValidationError(error.description)
