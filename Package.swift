@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "gateway-bench", targets: ["gateway-bench"]),
         .executable(name: "gateway-agent", targets: ["gateway-agent"]),
         .library(name: "GatewayNet", targets: ["GatewayNet"]),
+        .library(name: "PatientTokens", targets: ["PatientTokens"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -58,7 +59,7 @@ let package = Package(
             ]),
         .target(
             name: "BenchCore",
-            dependencies: ["GatewayNet", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["GatewayNet", "PatientTokens", .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Benchmarks/BenchCore"),
         .executableTarget(
             name: "gateway-bench",

@@ -1,4 +1,5 @@
 import GatewayNet
+import PatientTokens
 
 /// One kind of request the harness can send. A scenario is a small value: its name, and
 /// how to make its n-th request. Features add theirs to `Scenarios.all` as they land.
@@ -55,7 +56,16 @@ public enum Scenarios {
         return (HTTPRequest(method: "GET", target: path), path)
     }
 
-    public static let all: [Scenario] = [healthz, upload1000, tokenLookup, qidoLookup, fhirLookup, qidoMonthCT]
+    /// An agent's token-service call: 100 blinded elements (needs a token-client certificate).
+    public static let tokenEvaluate100 = Scenario(name: "token-evaluate-100",
+                                                  summary: "POST /v1/tokens/evaluate, 100 blinded elements") { n in
+        let bodies = BlindedBatches.bodies
+        return (HTTPRequest(method: "POST", target: "/v1/tokens/evaluate",
+                            headers: HTTPHeaders([("Content-Type", "application/json")]), body: bodies[n % bodies.count]),
+                "/v1/tokens/evaluate")
+    }
+
+    public static let all: [Scenario] = [healthz, upload1000, tokenLookup, qidoLookup, fhirLookup, qidoMonthCT, tokenEvaluate100]
 
     public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
 }
@@ -172,4 +182,19 @@ public enum SyntheticStudies {
         let lines = (from..<(from + count)).map { record($0, unit: unit) }
         return Gzip.compress(Array(lines.joined(separator: "\n").utf8), level: 1)
     }
+}
+
+/// Request bodies of 100 real blinded elements each, made once: the service's cost per
+/// element does not depend on which point it is, so 32 bodies are cycled.
+enum BlindedBatches {
+    static let bodies: [[UInt8]] = {
+        // The P-256 generator: any valid point serves, the service never sees it.
+        let generator = "A2sX0fLhLEJH-Lzm5WOkQPJ3A32BLeszoPShOUXYmMKW"
+        let client = try! VOPRFClient(publicKey: Base64URL.decode(generator)!)
+        return (0..<32).map { b in
+            let batch = try! client.blind((0..<100).map { Array("imaging-gateway/v1/resident-id|bench-\(b)-\($0)".utf8) })
+            let elements = batch.blindedElements.map { "\"\(Base64URL.encode($0))\"" }.joined(separator: ",")
+            return Array("{\"blindedElements\":[\(elements)]}".utf8)
+        }
+    }()
 }
