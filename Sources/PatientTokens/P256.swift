@@ -25,7 +25,9 @@ public enum TokenCryptoError: Error, Equatable, Sendable, CustomStringConvertibl
     }
 }
 
-/// A P-256 point owned by Swift; freed with its owner.
+/// A P-256 point owned by Swift; freed with its owner. Hazard, for this type and `Scalar`:
+/// read `.point` / `.bn` only from an owner bound to a name. ARC may free a temporary right
+/// after the property read, before OpenSSL uses the pointer.
 final class Element {
     let point: OpaquePointer
     init(_ point: OpaquePointer) { self.point = point }
@@ -39,8 +41,8 @@ final class Scalar {
     deinit { BN_clear_free(bn) }
 }
 
-/// P-256 through OpenSSL's EC and BIGNUM API: the group, a BN_CTX, and the constants of
-/// RFC 9380's simplified SWU map. A BN_CTX is scratch memory and may not be shared, so an
+/// P-256 through OpenSSL's EC and BIGNUM API: the group, a BN_CTX, scalars modulo the
+/// order, and the prime field (`P256Field`) for decoding points and hashing to the curve. A BN_CTX is scratch memory and may not be shared, so an
 /// instance belongs to one thread at a time; callers keep one per worker.
 ///
 /// What must stay true: secret scalars (the server key, a client's blinds) only reach
@@ -54,13 +56,9 @@ final class P256 {
     let group: OpaquePointer
     let ctx: OpaquePointer
     let order: OpaquePointer
-    private let prime: OpaquePointer
     private let orderMinusTwo: OpaquePointer
     private let orderMont: OpaquePointer
-    /// RFC 9380 §8.2: Z = -10 for P-256; c1 = -B/A, c2 = B/(Z·A) (§6.6.2).
-    private let sswuZ: OpaquePointer
-    private let sswuC1: OpaquePointer
-    private let sswuC2: OpaquePointer
+    private let field: P256Field
 
     init() throws(TokenCryptoError) {
         guard let group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1), let ctx = BN_CTX_new(),
@@ -69,31 +67,15 @@ final class P256 {
         self.group = group
         self.ctx = ctx
         self.order = order
-        let a = BN_new()!, b = BN_new()!
-        defer { BN_free(a); BN_free(b) }
-        prime = BN_new()!
-        EC_GROUP_get_curve(group, prime, a, b, ctx)
+        field = P256Field(group: group, ctx: ctx)
         orderMinusTwo = BN_dup(order)!
         BN_sub_word(orderMinusTwo, 2)
         orderMont = BN_MONT_CTX_new()!
         BN_MONT_CTX_set(orderMont, order, ctx)
-        sswuZ = BN_new()!
-        BN_set_word(sswuZ, 10)
-        BN_sub(sswuZ, prime, sswuZ)
-        let inverse = BN_new()!
-        defer { BN_free(inverse) }
-        sswuC1 = BN_new()!
-        BN_set_word(inverse, 3)
-        BN_mod_inverse(inverse, inverse, prime, ctx)
-        BN_mod_mul(sswuC1, b, inverse, prime, ctx)
-        sswuC2 = BN_new()!
-        BN_set_word(inverse, 30)
-        BN_mod_inverse(inverse, inverse, prime, ctx)
-        BN_mod_mul(sswuC2, b, inverse, prime, ctx)
     }
 
     deinit {
-        for bn in [prime, orderMinusTwo, sswuZ, sswuC1, sswuC2] { BN_free(bn) }
+        BN_free(orderMinusTwo)
         BN_MONT_CTX_free(orderMont)
         BN_CTX_free(ctx)
         EC_GROUP_free(group)
@@ -104,12 +86,7 @@ final class P256 {
     func element(_ bytes: some Collection<UInt8>) throws(TokenCryptoError) -> Element {
         let bytes = Array(bytes)
         guard bytes.count == Self.elementLength, bytes[0] == 2 || bytes[0] == 3 else { throw .invalidElement }
-        let point = newPoint()
-        guard EC_POINT_oct2point(group, point.point, bytes, bytes.count, ctx) == 1 else {
-            ERR_clear_error()
-            throw .invalidElement
-        }
-        return point
+        return try field.decompress(bytes, into: newPoint())
     }
 
     func bytes(_ element: Element) throws(TokenCryptoError) -> [UInt8] {
@@ -215,7 +192,44 @@ final class P256 {
         return r
     }
 
-    func isEqual(_ a: Element, _ b: Element) -> Bool { EC_POINT_cmp(group, a.point, b.point, ctx) == 0 }
+    /// Every kᵢ⁻¹ with one constant-time inversion (Montgomery's trick): prefix products,
+    /// invert the total, walk back. Products stay in Montgomery form throughout.
+    func inverses(_ ks: [Scalar]) throws(TokenCryptoError) -> [Scalar] {
+        guard !ks.isEmpty else { return [] }
+        let mont = ks.map { _ in newScalar(secret: true) }
+        var prefix: [Scalar] = []
+        prefix.reserveCapacity(ks.count)
+        for (k, m) in zip(ks, mont) {
+            guard BN_to_montgomery(m.bn, k.bn, orderMont, ctx) == 1 else { throw .openSSL("BN_to_montgomery") }
+            let p = newScalar(secret: true)
+            if let last = prefix.last {
+                BN_mod_mul_montgomery(p.bn, last.bn, m.bn, orderMont, ctx)
+            } else {
+                BN_copy(p.bn, m.bn)
+            }
+            prefix.append(p)
+        }
+        let total = newScalar(secret: true)
+        BN_from_montgomery(total.bn, prefix[prefix.count - 1].bn, orderMont, ctx)
+        let totalInverse = try inverse(total)
+        let running = newScalar(secret: true)
+        BN_to_montgomery(running.bn, totalInverse.bn, orderMont, ctx)
+        var out: [Scalar] = []
+        out.reserveCapacity(ks.count)
+        for i in stride(from: ks.count - 1, through: 0, by: -1) {
+            let r = newScalar(secret: true)
+            if i > 0 {
+                BN_mod_mul_montgomery(r.bn, running.bn, prefix[i - 1].bn, orderMont, ctx)
+                BN_mod_mul_montgomery(running.bn, running.bn, mont[i].bn, orderMont, ctx)
+            } else {
+                BN_copy(r.bn, running.bn)
+            }
+            BN_from_montgomery(r.bn, r.bn, orderMont, ctx)
+            out.append(r)
+        }
+        return out.reversed()
+    }
+
 
     // MARK: RFC 9380
 
@@ -232,46 +246,10 @@ final class P256 {
     /// elements, each mapped by simplified SWU, added; P-256's cofactor is 1.
     func hashToCurve(_ message: [UInt8], dst: [UInt8]) throws(TokenCryptoError) -> Element {
         let uniform = HashToCurve.expandMessageXMD(message, dst: dst, length: 96)
-        let q0 = try mapToCurve(uniform[0..<48])
-        let q1 = try mapToCurve(uniform[48..<96])
+        let q0 = try field.mapToCurve(uniform[0..<48], into: newPoint())
+        let q1 = try field.mapToCurve(uniform[48..<96], into: newPoint())
         let r = try add(q0, q1)
         guard EC_POINT_is_at_infinity(group, r.point) == 0 else { throw .invalidElement }
         return r
-    }
-
-    /// RFC 9380 §6.6.2 simplified SWU (A ≠ 0, B ≠ 0), with sqrt and the sign choice left to
-    /// OpenSSL's compressed-point decoding: for P-256 sgn0(y) is y's parity, which is the
-    /// compressed form's y-bit, and decoding x fails exactly when g(x) is not a square.
-    private func mapToCurve(_ bytes: ArraySlice<UInt8>) throws(TokenCryptoError) -> Element {
-        BN_CTX_start(ctx)
-        defer { BN_CTX_end(ctx) }
-        guard let u = BN_CTX_get(ctx), let zu2 = BN_CTX_get(ctx), let den = BN_CTX_get(ctx),
-              let x1 = BN_CTX_get(ctx), let x2 = BN_CTX_get(ctx)
-        else { throw .openSSL("BN_CTX_get") }
-        let input = Array(bytes)
-        BN_bin2bn(input, Int32(input.count), u)
-        BN_nnmod(u, u, prime, ctx)
-        // den = Z²u⁴ + Z·u² = zu2² + zu2
-        BN_mod_sqr(zu2, u, prime, ctx)
-        BN_mod_mul(zu2, zu2, sswuZ, prime, ctx)
-        BN_mod_sqr(den, zu2, prime, ctx)
-        BN_mod_add(den, den, zu2, prime, ctx)
-        if BN_is_zero(den) == 1 {
-            BN_copy(x1, sswuC2)
-        } else {
-            guard BN_mod_inverse(den, den, prime, ctx) != nil else { throw .openSSL("BN_mod_inverse") }
-            BN_add_word(den, 1)
-            BN_mod_mul(x1, sswuC1, den, prime, ctx)
-        }
-        BN_mod_mul(x2, zu2, x1, prime, ctx)
-        let yBit = BN_is_odd(u)
-        let point = newPoint()
-        if EC_POINT_set_compressed_coordinates(group, point.point, x1, yBit, ctx) == 1 { return point }
-        ERR_clear_error()
-        guard EC_POINT_set_compressed_coordinates(group, point.point, x2, yBit, ctx) == 1 else {
-            ERR_clear_error()
-            throw .openSSL("EC_POINT_set_compressed_coordinates")
-        }
-        return point
     }
 }

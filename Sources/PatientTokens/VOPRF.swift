@@ -100,11 +100,13 @@ public final class VOPRFServer {
 public final class BlindedBatch {
     let inputs: [[UInt8]]
     let blinds: [Scalar]
+    let blindedPoints: [Element]
     public let blindedElements: [[UInt8]]
 
-    init(inputs: [[UInt8]], blinds: [Scalar], blindedElements: [[UInt8]]) {
+    init(inputs: [[UInt8]], blinds: [Scalar], blindedPoints: [Element], blindedElements: [[UInt8]]) {
         self.inputs = inputs
         self.blinds = blinds
+        self.blindedPoints = blindedPoints
         self.blindedElements = blindedElements
     }
 }
@@ -129,14 +131,16 @@ public final class VOPRFClient {
 
     func blind(_ inputs: [[UInt8]], blinds: [Scalar]) throws(TokenCryptoError) -> BlindedBatch {
         guard !inputs.isEmpty, inputs.count == blinds.count, inputs.count <= 0xFFFF else { throw .batchMismatch }
-        var blinded: [[UInt8]] = []
+        var blinded: [[UInt8]] = [], points: [Element] = []
         blinded.reserveCapacity(inputs.count)
+        points.reserveCapacity(inputs.count)
         for (input, blind) in zip(inputs, blinds) {
             guard input.count <= 0xFFFF else { throw .batchMismatch }
-            let point = try curve.hashToCurve(input, dst: VOPRFSuite.hashToGroupDST)
-            blinded.append(try curve.bytes(try curve.multiply(blind, point)))
+            let point = try curve.multiply(blind, try curve.hashToCurve(input, dst: VOPRFSuite.hashToGroupDST))
+            points.append(point)
+            blinded.append(try curve.bytes(point))
         }
-        return BlindedBatch(inputs: inputs, blinds: blinds, blindedElements: blinded)
+        return BlindedBatch(inputs: inputs, blinds: blinds, blindedPoints: points, blindedElements: blinded)
     }
 
     /// §3.3.2 Finalize: verify the batch proof (§2.2.2 VerifyProof), then unblind and hash.
@@ -144,7 +148,6 @@ public final class VOPRFClient {
         guard evaluated.count == batch.blindedElements.count else { throw .batchMismatch }
         guard proof.count == 2 * P256.scalarLength else { throw .invalidProof }
         let evaluatedElements = try evaluated.map { bytes throws(TokenCryptoError) in try curve.element(bytes) }
-        let blindedElements = try batch.blindedElements.map { bytes throws(TokenCryptoError) in try curve.element(bytes) }
         let c: Scalar, s: Scalar
         do {
             c = try curve.scalar(proof[0..<32])
@@ -152,17 +155,18 @@ public final class VOPRFClient {
         } catch { throw .invalidProof }
         let weights = VOPRFSuite.compositeWeights(curve, publicKey: publicKeyBytes, blinded: batch.blindedElements,
                                                   evaluated: evaluated)
-        let m = try curve.multiplySum(weights, blindedElements)
+        let m = try curve.multiplySum(weights, batch.blindedPoints)
         let z = try curve.multiplySum(weights, evaluatedElements)
         let t2 = try curve.multiplyGenerator(s, plus: c, publicKey)
         let t3 = try curve.multiplySum([s, c], [m, z])
         let expected = VOPRFSuite.challenge(curve, [publicKeyBytes, try curve.bytes(m), try curve.bytes(z),
                                                     try curve.bytes(t2), try curve.bytes(t3)])
         guard curve.bytes(expected) == curve.bytes(c) else { throw .invalidProof }
+        let inverses = try curve.inverses(batch.blinds)
         var outputs: [[UInt8]] = []
         outputs.reserveCapacity(evaluated.count)
         for i in evaluated.indices {
-            let unblinded = try curve.multiply(try curve.inverse(batch.blinds[i]), evaluatedElements[i])
+            let unblinded = try curve.multiply(inverses[i], evaluatedElements[i])
             let transcript = VOPRFSuite.framed(batch.inputs[i]) + VOPRFSuite.framed(try curve.bytes(unblinded))
                 + Array("Finalize".utf8)
             outputs.append(HashToCurve.sha256(transcript))
