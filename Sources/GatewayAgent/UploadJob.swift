@@ -18,6 +18,7 @@ public struct UploadSummary: Codable, Sendable, Equatable {
     public var updated = 0
     public var rejected = 0
     public var rejections: [Rejection] = []
+    /// Time the upload waited for tokens (tokenizing overlaps the previous batch's upload).
     public var tokenizeSeconds = 0.0
     public var uploadSeconds = 0.0
     public var batchesResumed = 0
@@ -87,16 +88,20 @@ public struct UploadJob {
         }
         let batches = stride(from: 0, to: valid.count, by: batchSize).map { Array(valid[$0..<min($0 + batchSize, valid.count)]) }
         onProgress?(min(progress.batchesDone * batchSize, valid.count), valid.count)
+        // Batch b + 1 is tokenized while batch b uploads: the two use different resources
+        // (this machine's and the service's CPU, the node's disk).
+        var nextTokens = progress.batchesDone < batches.count
+            ? Self.tokenize(batches[progress.batchesDone], with: tokens, version: version) : nil
         for b in progress.batchesDone..<batches.count {
             let batch = batches[b]
             let started = ContinuousClock.now
-            let identities = batch.map { try! $0.identity.get() }
-            let minted = try await tokens.tokenize(identities, version: version)
+            let minted = try await Self.wait(nextTokens!)
             let tokenized = ContinuousClock.now
+            nextTokens = b + 1 < batches.count ? Self.tokenize(batches[b + 1], with: tokens, version: version) : nil
             var body = ""
-            for (row, token) in zip(batch, minted) {
+            for row in batch {
                 var fields = row.fields
-                fields["patientToken"] = .string(token.description)
+                fields["patientToken"] = .string(minted[try! row.identity.get()]!.description)
                 body += Self.json(fields) + "\n"
             }
             let key = "agent-\(digest)-v\(version)-b\(batchSize)-\(b)"
@@ -120,6 +125,26 @@ public struct UploadJob {
             onProgress?(min((b + 1) * batchSize, valid.count), valid.count)
         }
         return progress.summary
+    }
+
+    /// Tokens for a batch's distinct identifiers (a patient's studies share one).
+    static func tokenize(_ batch: [StudyRow], with client: TokenClient,
+                         version: Int) -> Task<[TokenInput: PatientToken], any Error> {
+        let distinct = Array(Set(batch.map { try! $0.identity.get() }))
+        return Task {
+            let tokens = try await client.tokenize(distinct, version: version)
+            return Dictionary(uniqueKeysWithValues: zip(distinct, tokens))
+        }
+    }
+
+    static func wait(_ task: Task<[TokenInput: PatientToken], any Error>) async throws(AgentError) -> [TokenInput: PatientToken] {
+        do {
+            return try await task.value
+        } catch let error as AgentError {
+            throw error
+        } catch {
+            throw .network("\(error)")
+        }
     }
 
     struct Answer: Decodable {

@@ -15,6 +15,7 @@ public final class Gateway: @unchecked Sendable {
     /// Where development certificates were put, when the config named none.
     public let devCertificateDirectory: String?
     private let metrics: GatewayMetrics
+    private let computePool = ComputePool()
 
     public enum StartError: Error, CustomStringConvertible {
         case certificates(String)
@@ -83,7 +84,7 @@ public final class Gateway: @unchecked Sendable {
         Self.addOperationalRoutes(to: &router, config: config, metrics: metrics)
         IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords, tokenKeys: tokenKeys)
         if config.tokens.service, let tokenKeys {
-            TokenRoutes.add(to: &router, keys: tokenKeys, maxBatch: config.tokens.maxBatch)
+            TokenRoutes.add(to: &router, keys: tokenKeys, maxBatch: config.tokens.maxBatch, pool: computePool)
         }
         QidoRoutes.add(to: &router, store: store)
         FHIRRoutes.add(to: &router, store: store)
@@ -128,6 +129,7 @@ public final class Gateway: @unchecked Sendable {
 
     public func shutdown() {
         server.shutdown(grace: .seconds(config.timeouts.shutdownGraceSeconds))
+        computePool.stop()
     }
 
     private static func addOperationalRoutes(to router: inout Router, config: GatewayConfig, metrics: GatewayMetrics) {

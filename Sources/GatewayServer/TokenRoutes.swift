@@ -9,9 +9,9 @@ import PatientTokens
 enum TokenRoutes {
     static let keyReaders: Set<String> = .roles(.tokenClient, .hospital, .clinic, .reader, .node, .operator)
 
-    static func add(to router: inout Router, keys: TokenKeys, maxBatch: Int) {
+    static func add(to router: inout Router, keys: TokenKeys, maxBatch: Int, pool: ComputePool) {
         router.add("POST", "/v1/tokens/evaluate", roles: .roles(.tokenClient), .async { request in
-            try evaluate(request, keys: keys, maxBatch: maxBatch)
+            try await pool.run { try evaluate(request, keys: keys, maxBatch: maxBatch) }
         })
         router.add("GET", "/v1/tokens/keys", roles: keyReaders, .async { _ in
             try publicKeys(keys)

@@ -27,7 +27,7 @@ public enum NormalizationError: Error, Equatable, Sendable, CustomStringConverti
 
 /// What a token is computed from: a normalized identifier of one kind. The VOPRF input is
 /// domain-separated by kind and version, so equal digits of different kinds never collide.
-public struct TokenInput: Sendable, Equatable {
+public struct TokenInput: Sendable, Hashable {
     public enum Kind: String, Sendable, CaseIterable {
         case residentID = "resident-id"
         case personCode = "person-code"

@@ -43,15 +43,15 @@ final class StandardClientsTests: XCTestCase {
 
     /// schemathesis generates requests from Protocols/openapi.yaml against a live node and
     /// checks every answer against the spec; once as an operator (lookups; uploads 403),
-    /// once as a hospital (uploads; lookups 403).
+    /// once as a hospital (uploads; lookups 403), once as a token client (evaluations).
     func testSchemathesisFindsNoFailures() throws {
         let root = TestNode.repoRoot
         let tool = root + "/.venv/bin/schemathesis"
         guard FileManager.default.isExecutableFile(atPath: tool) else { return XCTFail("run scripts/setup.sh first") }
-        let node = try TestNode()
+        let node = try TestNode { $0.tokens.service = true }
         defer { node.stop() }
         let (port, certs) = (node.port, node.certs)
-        for role in ["operator", "hospital"] {
+        for role in ["operator", "hospital", "token-client"] {
             let r = try run(tool, ["--config-file", root + "/Tests/clients/schemathesis.toml", "run", root + "/Protocols/openapi.yaml",
                                    "--url", "https://localhost:\(port)", "--tls-verify", certs + "/ca.pem",
                                    "--request-cert", "\(certs)/\(role).pem", "--request-cert-key", "\(certs)/\(role)-key.pem",
