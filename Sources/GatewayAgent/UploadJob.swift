@@ -197,8 +197,12 @@ public struct UploadJob {
         }
     }
 
+    /// Sorted keys: a batch sent again after a crash must be byte-identical, or the node
+    /// refuses its idempotency key as reused for a different request.
     static func json(_ fields: [String: JSONValue]) -> String {
-        let data = (try? JSONEncoder().encode(fields)) ?? Data("{}".utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(fields)) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
 

@@ -146,3 +146,45 @@ final class TokenServiceTests: XCTestCase {
                                       node.baseURL + "/v1/index/studies"])
     }
 }
+
+/// The agent's upload after a crash between the node's answer and the progress file:
+/// the rerun sends the unrecorded batches again, the node replays its first answers, and
+/// nothing is stored twice.
+final class AgentResumeTests: XCTestCase {
+    func testRerunAfterALostProgressRecordStoresNothingTwice() async throws {
+        let node = try TestNode { $0.tokens.service = true }
+        defer { node.stop() }
+        var config = try await TokenServiceTests.pinnedConfig(node, role: "hospital")
+        config.uploadBatch = 10
+        let ids = TokenServiceTests.residentIDs(25)
+        var csv = "residentId,studyInstanceUID,studyDate,modalitiesInStudy,storageUnit,retrieveURL,region\n"
+        for i in 0..<50 {
+            csv += "\(ids[i % 25].normalized),1.2.156.800.\(i + 1),20240\(i % 9 + 1)01,CT,91610000MA6TG0001A,"
+                + "https://pacs.example/dicomweb,610100\n"
+        }
+        let input = NSTemporaryDirectory() + "resume-\(UUID().uuidString).csv"
+        try csv.write(toFile: input, atomically: true, encoding: .utf8)
+        let job = UploadJob(config: config, input: input)
+        let first = try await job.run()
+        XCTAssertEqual(first.accepted, 50)
+
+        // As if the agent died after batch 3 was acknowledged but before it was recorded.
+        var progress = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: job.progressPath))) as! [String: Any]
+        var summary = progress["summary"] as! [String: Any]
+        progress["batchesDone"] = 2
+        summary["accepted"] = 20
+        progress["summary"] = summary
+        try JSONSerialization.data(withJSONObject: progress).write(to: URL(fileURLWithPath: job.progressPath))
+
+        let again = try await job.run()
+        XCTAssertEqual(again.batchesResumed, 2)
+        XCTAssertEqual(again.accepted, 50, "replayed batches report their first answers")
+        XCTAssertEqual(again.updated, 0)
+        let count = node.curl("operator", ["\(node.baseURL)/dicomweb/studies?StudyDate=20240101-20241231&purpose=HSYSADMIN&limit=1000"])
+        XCTAssertEqual(count.status, 200, count.body)
+        let studies = try JSONSerialization.jsonObject(with: Data(count.body.utf8)) as? [Any]
+        XCTAssertEqual(studies?.count, 50, "50 studies, none twice")
+        let done = try await job.run()
+        XCTAssertEqual(done.batchesResumed, 5, "a finished upload sends nothing")
+    }
+}
