@@ -35,6 +35,7 @@ let package = Package(
             ]),
         .target(name: "ImagingIndex", dependencies: ["JSONText"]),
         .target(name: "PatientTokens", dependencies: ["COpenSSL", "CGatewayShims"]),
+        .target(name: "AuditLog", dependencies: ["COpenSSL", "CGatewayShims"]),
         .target(name: "IndexStore", dependencies: ["ImagingIndex", "CSQLite"]),
         .target(
             name: "GatewayServer",
@@ -68,6 +69,7 @@ let package = Package(
         .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet", "JSONText"]),
         .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
         .testTarget(name: "PatientTokensTests", dependencies: ["PatientTokens"]),
+        .testTarget(name: "AuditLogTests", dependencies: ["AuditLog"]),
         .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet", "GatewayServer", "IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayServerTests",

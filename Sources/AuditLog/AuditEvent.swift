@@ -1,0 +1,75 @@
+import Foundation
+
+/// One audited access (DOMAIN.md §9), in the style of DICOM PS3.15 A.5 / RFC 3881: who
+/// (the certificate's SAN URI), what (an event ID from DICOM's DCM code set and an action
+/// code), why (HL7 purpose of use), which tokens and studies, the outcome, when. It holds
+/// tokens and UIDs, never an identifier.
+public struct AuditEvent: Codable, Sendable, Equatable {
+    /// DCM event IDs this node uses.
+    public enum EventID: String, Codable, Sendable {
+        /// An index upload (records imported).
+        case importRecords = "110107"
+        /// A lookup (native, QIDO-RS, FHIR).
+        case query = "110112"
+        /// A token-service evaluation.
+        case userAuthentication = "110114"
+        /// A refusal by quota.
+        case securityAlert = "110113"
+    }
+
+    /// RFC 3881 EventActionCode: C create, R read, U update, D delete, E execute.
+    public enum Action: String, Codable, Sendable { case create = "C", read = "R", update = "U", delete = "D", execute = "E" }
+
+    /// RFC 3881 EventOutcomeIndicator: 0 success, 4 minor failure, 8 serious failure.
+    public enum Outcome: Int, Codable, Sendable { case success = 0, minorFailure = 4, seriousFailure = 8 }
+
+    public var time: String
+    public var requestID: String
+    /// `urn:imaging-gateway:ROLE:ORG`, or "anonymous".
+    public var actor: String
+    public var eventID: EventID
+    public var action: Action
+    public var outcome: Outcome
+    public var purposeOfUse: String?
+    /// What the request was, e.g. `POST /v1/index/studies`.
+    public var operation: String
+    public var patientTokens: [String]
+    public var studyInstanceUIDs: [String]
+    /// Records stored, studies returned, elements evaluated.
+    public var count: Int
+    /// The metering counter this event counts toward: uploads, lookups, tokens, refusals.
+    public var counter: String
+
+    public init(time: Date = Date(), requestID: String, actor: String, eventID: EventID, action: Action,
+                outcome: Outcome, purposeOfUse: String? = nil, operation: String, patientTokens: [String] = [],
+                studyInstanceUIDs: [String] = [], count: Int = 0, counter: String) {
+        self.time = Self.format(time)
+        self.requestID = requestID
+        self.actor = actor
+        self.eventID = eventID
+        self.action = action
+        self.outcome = outcome
+        self.purposeOfUse = purposeOfUse
+        self.operation = operation
+        self.patientTokens = patientTokens
+        self.studyInstanceUIDs = studyInstanceUIDs
+        self.count = count
+        self.counter = counter
+    }
+
+    /// The leaf's data: JSON with sorted keys, so the same event always hashes the same.
+    public var canonical: [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(self)) ?? Data())
+    }
+
+    /// UTC day, YYYY-MM-DD: the metering period.
+    public var day: String { String(time.prefix(10)) }
+
+    static func format(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+}
