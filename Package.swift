@@ -36,11 +36,11 @@ let package = Package(
         .target(name: "ImagingIndex", dependencies: ["JSONText"]),
         .target(name: "PatientTokens", dependencies: ["COpenSSL", "CGatewayShims"]),
         .target(name: "AuditLog", dependencies: ["COpenSSL", "CGatewayShims"]),
-        .target(name: "IndexStore", dependencies: ["ImagingIndex", "CSQLite"]),
+        .target(name: "IndexStore", dependencies: ["ImagingIndex", "AuditLog", "CSQLite"]),
         .target(
             name: "GatewayServer",
             dependencies: [
-                "GatewayNet", "ImagingIndex", "IndexStore", "JSONText", "PatientTokens",
+                "GatewayNet", "ImagingIndex", "IndexStore", "JSONText", "PatientTokens", "AuditLog",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),

@@ -11,8 +11,8 @@ public struct AuditEvent: Codable, Sendable, Equatable {
         case importRecords = "110107"
         /// A lookup (native, QIDO-RS, FHIR).
         case query = "110112"
-        /// A token-service evaluation.
-        case userAuthentication = "110114"
+        /// A token-service evaluation (DCM has no closer code than application activity).
+        case applicationActivity = "110100"
         /// A refusal by quota.
         case securityAlert = "110113"
     }
@@ -66,6 +66,9 @@ public struct AuditEvent: Codable, Sendable, Equatable {
 
     /// UTC day, YYYY-MM-DD: the metering period.
     public var day: String { String(time.prefix(10)) }
+
+    /// The UTC day of `date`, YYYY-MM-DD.
+    public static func day(of date: Date = Date()) -> String { String(format(date).prefix(10)) }
 
     static func format(_ date: Date) -> String {
         let f = ISO8601DateFormatter()

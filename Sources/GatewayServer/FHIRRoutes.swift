@@ -8,10 +8,11 @@ import IndexStore
 enum FHIRRoutes {
     static let media = "application/fhir+json"
 
-    static func add(to router: inout Router, store: IndexStore) {
+    static func add(to router: inout Router, store: IndexStore, auditor: Auditor) {
         router.add("GET", "/fhir/ImagingStudy", roles: IndexRoutes.lookupRoles, .async { request in
             do {
-                return try await search(request, store: store)
+                if let refusal = try await auditor.admit(request, counter: "lookups") { return refusal }
+                return try await search(request, store: store, auditor: auditor)
             } catch let error as HTTPError {
                 return outcome(error)
             }
@@ -21,7 +22,7 @@ enum FHIRRoutes {
         })
     }
 
-    static func search(_ request: HTTPRequest, store: IndexStore) async throws -> HTTPResponse {
+    static func search(_ request: HTTPRequest, store: IndexStore, auditor: Auditor) async throws -> HTTPResponse {
         var q = StudyQuery()
         var purpose: String?
         for (name, value) in request.query {
@@ -56,6 +57,7 @@ enum FHIRRoutes {
             throw HTTPError(400, "patient_required", "Search ImagingStudy by subject:identifier=\(FHIRMapping.tokenSystem)|<token>.")
         }
         let found = try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(q) }
+        try await auditor.recordLookup(request, asked: q.patientToken, found: found)
         let b = base(request)
         return json(FHIRMapping.searchBundle(found, base: b, selfURL: b + "/ImagingStudy?" + (request.target.split(separator: "?").last ?? "")),
                     status: 200)

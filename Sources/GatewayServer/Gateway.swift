@@ -1,4 +1,5 @@
 import JSONText
+import AuditLog
 import Foundation
 import GatewayNet
 import IndexStore
@@ -16,6 +17,7 @@ public final class Gateway: @unchecked Sendable {
     public let devCertificateDirectory: String?
     private let metrics: GatewayMetrics
     private let computePool = ComputePool()
+    private let auditor: Auditor
 
     public enum StartError: Error, CustomStringConvertible {
         case certificates(String)
@@ -23,10 +25,11 @@ public final class Gateway: @unchecked Sendable {
         case store(String)
         case listen(String)
         case tokens(String)
+        case audit(String)
 
         public var description: String {
             switch self {
-            case .certificates(let m), .tls(let m), .store(let m), .listen(let m), .tokens(let m): return m
+            case .certificates(let m), .tls(let m), .store(let m), .listen(let m), .tokens(let m), .audit(let m): return m
             }
         }
     }
@@ -82,12 +85,21 @@ public final class Gateway: @unchecked Sendable {
         metrics = GatewayMetrics()
         var router = Router()
         Self.addOperationalRoutes(to: &router, config: config, metrics: metrics)
-        IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords, tokenKeys: tokenKeys)
-        if config.tokens.service, let tokenKeys {
-            TokenRoutes.add(to: &router, keys: tokenKeys, maxBatch: config.tokens.maxBatch, pool: computePool)
+        let signer: CheckpointSigner
+        do {
+            signer = try CheckpointSigner(keyPath: config.auditKeyFile)
+        } catch {
+            throw .audit(error.description)
         }
-        QidoRoutes.add(to: &router, store: store)
-        FHIRRoutes.add(to: &router, store: store)
+        let auditor = Auditor(store: store, config: config, signer: signer)
+        self.auditor = auditor
+        IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords, tokenKeys: tokenKeys, auditor: auditor)
+        if config.tokens.service, let tokenKeys {
+            TokenRoutes.add(to: &router, keys: tokenKeys, maxBatch: config.tokens.maxBatch, pool: computePool, auditor: auditor)
+        }
+        QidoRoutes.add(to: &router, store: store, auditor: auditor)
+        FHIRRoutes.add(to: &router, store: store, auditor: auditor)
+        AuditRoutes.add(to: &router, auditor: auditor)
         server = HTTPServer(configuration: serverConfig, router: router, logger: logger)
         metrics.server = server
     }
@@ -121,7 +133,9 @@ public final class Gateway: @unchecked Sendable {
     @discardableResult
     public func start() throws(StartError) -> [Int] {
         do {
-            return try server.start()
+            let ports = try server.start()
+            auditor.startCheckpointing(every: config.audit.checkpointSeconds)
+            return ports
         } catch {
             throw .listen(error.description)
         }
@@ -130,6 +144,7 @@ public final class Gateway: @unchecked Sendable {
     public func shutdown() {
         server.shutdown(grace: .seconds(config.timeouts.shutdownGraceSeconds))
         computePool.stop()
+        auditor.stopCheckpointing()
     }
 
     private static func addOperationalRoutes(to router: inout Router, config: GatewayConfig, metrics: GatewayMetrics) {

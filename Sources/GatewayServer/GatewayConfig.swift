@@ -21,6 +21,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public var limits = Limits()
     public var index = Index()
     public var tokens = Tokens()
+    public var audit = Audit()
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
 
@@ -60,6 +61,36 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// Blinded elements one evaluation request may carry.
         public var maxBatch = 1_000
     }
+
+    public struct Audit: Codable, Sendable, Equatable {
+        /// Record every access (off only to measure what auditing costs).
+        public var enabled = true
+        /// Seconds between signed checkpoints while the log grows.
+        public var checkpointSeconds = 60
+        /// Days events are kept at least; nothing inside it is ever deleted (≥ 180).
+        public var retentionDays = 365
+        public var quotas: [Quota] = []
+        /// The checkpoint signing key; default `<dataDirectory>/audit-key.pem`.
+        public var keyFile: String?
+    }
+
+    /// A daily limit on one metering counter for certificates of a role and/or organization.
+    public struct Quota: Codable, Sendable, Equatable {
+        public var role: String?
+        public var organization: String?
+        /// uploads, records, lookups, token-evaluations or tokens.
+        public var counter: String
+        public var perDay: Int
+
+        public init(role: String? = nil, organization: String? = nil, counter: String, perDay: Int) {
+            self.role = role
+            self.organization = organization
+            self.counter = counter
+            self.perDay = perDay
+        }
+    }
+
+    public var auditKeyFile: String { audit.keyFile ?? dataDirectory + "/audit-key.pem" }
 
     /// Where the token key file is, set or default.
     public var tokenKeyFile: String { tokens.keyFile ?? dataDirectory + "/token-keys.json" }
@@ -107,6 +138,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         if let v = env["IMAGING_GATEWAY_LOOPS"], let n = Int(v) { loops = n }
         if let v = env["IMAGING_GATEWAY_TOKEN_SERVICE"] { tokens.service = v == "1" || v == "true" }
         if let v = env["IMAGING_GATEWAY_TOKEN_KEY_FILE"] { tokens.keyFile = v }
+        if let v = env["IMAGING_GATEWAY_AUDIT"] { audit.enabled = !(v == "0" || v == "false" || v == "off") }
     }
 
     public func validate() throws(LoadError) {
@@ -126,6 +158,11 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         guard maxConnections > 0, loops >= 0 else { throw .invalid("maxConnections and loops must be positive") }
         guard (1...100_000).contains(index.maxBatchRecords) else { throw .invalid("index.maxBatchRecords must be 1 to 100000") }
         guard (1...10_000).contains(tokens.maxBatch) else { throw .invalid("tokens.maxBatch must be 1 to 10000") }
+        guard audit.retentionDays >= 180 else { throw .invalid("audit.retentionDays must be at least 180") }
+        let counters: Set<String> = ["uploads", "records", "lookups", "token-evaluations", "tokens"]
+        for q in audit.quotas where !counters.contains(q.counter) || q.perDay < 0 {
+            throw .invalid("audit.quotas: counter must be one of \(counters.sorted().joined(separator: ", ")) with perDay ≥ 0")
+        }
     }
 
     /// Splits `host:port` or `[v6]:port`.
@@ -162,6 +199,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
         index = try c.decodeIfPresent(Index.self, forKey: .index) ?? d.index
         tokens = try c.decodeIfPresent(Tokens.self, forKey: .tokens) ?? d.tokens
+        audit = try c.decodeIfPresent(Audit.self, forKey: .audit) ?? d.audit
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
     }
 }
@@ -203,5 +241,16 @@ extension GatewayConfig.Tokens {
         service = try c.decodeIfPresent(Bool.self, forKey: .service) ?? false
         keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
         maxBatch = try c.decodeIfPresent(Int.self, forKey: .maxBatch) ?? 1_000
+    }
+}
+
+extension GatewayConfig.Audit {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+        checkpointSeconds = try c.decodeIfPresent(Int.self, forKey: .checkpointSeconds) ?? 60
+        retentionDays = try c.decodeIfPresent(Int.self, forKey: .retentionDays) ?? 365
+        quotas = try c.decodeIfPresent([GatewayConfig.Quota].self, forKey: .quotas) ?? []
+        keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
     }
 }

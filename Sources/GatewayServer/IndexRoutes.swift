@@ -12,12 +12,14 @@ enum IndexRoutes {
                                         "HRESCH", "PATRQT", "HSYSADMIN", "COC"]
     static let lookupRoles: Set<String> = .roles(.clinic, .reader, .node, .operator)
 
-    static func add(to router: inout Router, store: IndexStore, maxBatch: Int, tokenKeys: TokenKeys?) {
+    static func add(to router: inout Router, store: IndexStore, maxBatch: Int, tokenKeys: TokenKeys?, auditor: Auditor) {
         router.add("POST", "/v1/index/studies", roles: .roles(.hospital, .node), .async { request in
-            try await upload(request, store: store, maxBatch: maxBatch, tokenKeys: tokenKeys)
+            if let refusal = try await auditor.admit(request, counter: "uploads") { return refusal }
+            return try await upload(request, store: store, maxBatch: maxBatch, tokenKeys: tokenKeys, auditor: auditor)
         })
         router.add("GET", "/v1/patients/{token}/studies", roles: lookupRoles, .async { request in
-            try await patientStudies(request, store: store, tokenKeys: tokenKeys)
+            if let refusal = try await auditor.admit(request, counter: "lookups") { return refusal }
+            return try await patientStudies(request, store: store, tokenKeys: tokenKeys, auditor: auditor)
         })
     }
 
@@ -26,7 +28,7 @@ enum IndexRoutes {
     /// A hospital uploads its own storage unit's studies; a peer node (role node) forwards
     /// other units' studies, as a regional node does to the national one.
     static func upload(_ request: HTTPRequest, store: IndexStore, maxBatch: Int,
-                       tokenKeys: TokenKeys?) async throws -> HTTPResponse {
+                       tokenKeys: TokenKeys?, auditor: Auditor) async throws -> HTTPResponse {
         let organization = request.peer?.organization ?? ""
         let key = request.headers["Idempotency-Key"]
         if let key {
@@ -40,10 +42,12 @@ enum IndexRoutes {
                 var response = HTTPResponse(status: saved.status, headers: HTTPHeaders([("Content-Type", "application/json")]),
                                             body: saved.body)
                 response.headers.add("Idempotent-Replayed", "true")
+                try await auditor.record([auditor.event(request, .importRecords, .create, counter: "uploads")])
                 return response
             }
         }
         let objects = try UploadBody.objects(request, maxBatch: maxBatch)
+        if let refusal = try await auditor.admit(request, counter: "records", adding: objects.count) { return refusal }
         var results = [UploadResult?](repeating: nil, count: objects.count)
         var accepted: [(index: Int, record: StudyRecord)] = []
         for (i, parsed) in objects.enumerated() {
@@ -64,7 +68,12 @@ enum IndexRoutes {
                 accepted.append((i, record))
             }
         }
-        let outcomes = try await storeCall { () throws(StoreError) in try await store.upsert(accepted.map(\.record)) }
+        let records = accepted.map(\.record)
+        let event = auditor.enabled ? auditor.event(
+            request, .importRecords, .create, counter: "uploads", outcome: accepted.count == objects.count ? .success : .minorFailure,
+            tokens: Array(Set(records.map(\.patientToken))).sorted(), uids: records.map(\.studyInstanceUID),
+            count: records.count) : nil
+        let outcomes = try await storeCall { () throws(StoreError) in try await store.upsert(records, audit: event) }
         for ((i, record), outcome) in zip(accepted, outcomes) {
             results[i] = UploadResult(index: i, studyInstanceUID: record.studyInstanceUID,
                                       status: outcome == .inserted ? "accepted" : "updated", errors: nil)
@@ -101,7 +110,8 @@ enum IndexRoutes {
 
     // MARK: lookup
 
-    static func patientStudies(_ request: HTTPRequest, store: IndexStore, tokenKeys: TokenKeys?) async throws -> HTTPResponse {
+    static func patientStudies(_ request: HTTPRequest, store: IndexStore, tokenKeys: TokenKeys?,
+                               auditor: Auditor) async throws -> HTTPResponse {
         let params = try QueryParameters(request, allowed: ["purpose", "from", "to", "modality", "limit", "offset"])
         _ = try params.purpose()
         let token = request.pathParameters["token"] ?? ""
@@ -118,6 +128,7 @@ enum IndexRoutes {
         query.limit = try params.integer("limit", default: 100, in: 1...1000)
         query.offset = try params.integer("offset", default: 0, in: 0...1_000_000)
         let studies = try await storeCall { () throws(StoreError) in try await store.query(query) }
+        try await auditor.recordLookup(request, asked: token, found: studies)
         let body = "{\"patientToken\":\(jsonString(token)),\"count\":\(studies.count),\"limit\":\(query.limit),"
             + "\"offset\":\(query.offset),\"studies\":[" + studies.map(\.jsonText).joined(separator: ",") + "]}"
         return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))

@@ -8,12 +8,14 @@ import IndexStore
 enum QidoRoutes {
     static let media = "application/dicom+json"
 
-    static func add(to router: inout Router, store: IndexStore) {
+    static func add(to router: inout Router, store: IndexStore, auditor: Auditor) {
         router.add("GET", "/dicomweb/studies", roles: IndexRoutes.lookupRoles, .async { request in
-            try await studies(request, store: store)
+            if let refusal = try await auditor.admit(request, counter: "lookups") { return refusal }
+            return try await studies(request, store: store, auditor: auditor)
         })
         router.add("GET", "/dicomweb/studies/{uid}/series", roles: IndexRoutes.lookupRoles, .async { request in
-            try await series(request, store: store)
+            if let refusal = try await auditor.admit(request, counter: "lookups") { return refusal }
+            return try await series(request, store: store, auditor: auditor)
         })
     }
 
@@ -75,7 +77,7 @@ enum QidoRoutes {
         return s
     }
 
-    static func studies(_ request: HTTPRequest, store: IndexStore) async throws -> HTTPResponse {
+    static func studies(_ request: HTTPRequest, store: IndexStore, auditor: Auditor) async throws -> HTTPResponse {
         let s = try parse(request, keys: studyKeys)
         var q = StudyQuery()
         if let id = s.match["PatientID"] {
@@ -99,16 +101,18 @@ enum QidoRoutes {
         q.limit = s.limit
         q.offset = s.offset
         let found = try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(q) }
+        try await auditor.recordLookup(request, asked: q.patientToken, found: found)
         return answer(found.map { DicomJSON.study($0, include: s.include) })
     }
 
-    static func series(_ request: HTTPRequest, store: IndexStore) async throws -> HTTPResponse {
+    static func series(_ request: HTTPRequest, store: IndexStore, auditor: Auditor) async throws -> HTTPResponse {
         let s = try parse(request, keys: seriesKeys)
         let uid = request.pathParameters["uid"] ?? ""
         guard Codes.isUID(uid) else { throw HTTPError(400, "invalid_uid", "The path must carry a StudyInstanceUID.") }
         var q = StudyQuery()
         q.studyInstanceUIDs = [uid]
         let studies = try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(q) }
+        try await auditor.recordLookup(request, asked: nil, found: studies)
         var objects: [String] = []
         for study in studies {
             for series in study.series ?? [] where matches(series, s.match) {

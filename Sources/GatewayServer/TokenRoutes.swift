@@ -9,9 +9,14 @@ import PatientTokens
 enum TokenRoutes {
     static let keyReaders: Set<String> = .roles(.tokenClient, .hospital, .clinic, .reader, .node, .operator)
 
-    static func add(to router: inout Router, keys: TokenKeys, maxBatch: Int, pool: ComputePool) {
+    static func add(to router: inout Router, keys: TokenKeys, maxBatch: Int, pool: ComputePool, auditor: Auditor) {
         router.add("POST", "/v1/tokens/evaluate", roles: .roles(.tokenClient), .async { request in
-            try await pool.run { try evaluate(request, keys: keys, maxBatch: maxBatch) }
+            if let refusal = try await auditor.admit(request, counter: "token-evaluations") { return refusal }
+            let (response, count) = try await pool.run { try evaluate(request, keys: keys, maxBatch: maxBatch) }
+            if let refusal = try await auditor.admit(request, counter: "tokens", adding: count) { return refusal }
+            try await auditor.record([auditor.event(request, .applicationActivity, .execute, counter: "token-evaluations",
+                                                    count: count)])
+            return response
         })
         router.add("GET", "/v1/tokens/keys", roles: keyReaders, .async { _ in
             try publicKeys(keys)
@@ -23,7 +28,8 @@ enum TokenRoutes {
         let blindedElements: [String]
     }
 
-    static func evaluate(_ request: HTTPRequest, keys: TokenKeys, maxBatch: Int) throws -> HTTPResponse {
+    /// The answer and how many elements it evaluated.
+    static func evaluate(_ request: HTTPRequest, keys: TokenKeys, maxBatch: Int) throws -> (HTTPResponse, Int) {
         let type = request.headers["Content-Type"]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces)
         guard type?.lowercased() == "application/json" else {
             throw HTTPError(415, "unsupported_media_type", "Send application/json.")
@@ -52,7 +58,7 @@ enum TokenRoutes {
             let text = "{\"keyVersion\":\(version),\"evaluatedElements\":["
                 + evaluated.map { "\"\(Base64URL.encode($0))\"" }.joined(separator: ",")
                 + "],\"proof\":\"\(Base64URL.encode(proof))\"}"
-            return .json(text)
+            return (.json(text), elements.count)
         } catch TokenServiceError.unknownVersion(let v) {
             throw HTTPError(404, "unknown_key_version", "There is no token key version \(v).")
         } catch TokenServiceError.retired(let v) {

@@ -1,3 +1,4 @@
+import AuditLog
 import ImagingIndex
 
 /// Where the index lives. Callers (the upload and lookup routes, federation) see only
@@ -17,7 +18,9 @@ import ImagingIndex
 /// - A response saved under an idempotency key is returned for that key (within its
 ///   scope) until the store is wiped; saving a key twice keeps the first.
 public protocol IndexStore: Sendable {
-    func upsert(_ records: [StudyRecord]) async throws(StoreError) -> [UpsertOutcome]
+    /// Stores `records` and, in the same transaction, the audit event that describes the
+    /// upload (when auditing is on).
+    func upsert(_ records: [StudyRecord], audit: AuditEvent?) async throws(StoreError) -> [UpsertOutcome]
     func query(_ query: StudyQuery) async throws(StoreError) -> [StudyRecord]
     func count() async throws(StoreError) -> Int
     /// The response first given to (scope, key), if any.
@@ -82,5 +85,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .engine(let m): return "index store: \(m)"
         case .closed: return "the index store is closed"
         }
+    }
+}
+
+extension IndexStore {
+    public func upsert(_ records: [StudyRecord]) async throws(StoreError) -> [UpsertOutcome] {
+        try await upsert(records, audit: nil)
     }
 }

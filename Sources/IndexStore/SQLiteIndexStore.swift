@@ -1,3 +1,4 @@
+import AuditLog
 import CSQLite
 import Dispatch
 import Foundation
@@ -9,9 +10,10 @@ import Synchronization
 /// a single transaction (group commit): under concurrent uploads one fsync serves many
 /// batches. Readers use their own connections on their own queues; WAL lets them run
 /// beside the writer.
-public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
+public final class SQLiteIndexStore: IndexStore, AuditStore, @unchecked Sendable {
     private struct Pending {
         let records: [StudyRecord]
+        let audit: [AuditEvent]
         let done: @Sendable (Result<[UpsertOutcome], StoreError>) -> Void
     }
 
@@ -42,12 +44,21 @@ public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
         self.readers = list
     }
 
-    public func upsert(_ records: [StudyRecord]) async throws(StoreError) -> [UpsertOutcome] {
-        guard !records.isEmpty else { return [] }
+    public func upsert(_ records: [StudyRecord], audit: AuditEvent?) async throws(StoreError) -> [UpsertOutcome] {
+        guard !records.isEmpty || audit != nil else { return [] }
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[UpsertOutcome], StoreError>, Never>) in
-            enqueue(Pending(records: records) { c.resume(returning: $0) })
+            enqueue(Pending(records: records, audit: audit.map { [$0] } ?? []) { c.resume(returning: $0) })
         }
         return try result.get()
+    }
+
+    /// Audit events ride the same group commit as uploads: many lookups share one fsync.
+    public func append(_ events: [AuditEvent]) async throws(StoreError) {
+        guard !events.isEmpty else { return }
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[UpsertOutcome], StoreError>, Never>) in
+            enqueue(Pending(records: [], audit: events) { c.resume(returning: $0) })
+        }
+        _ = try result.get()
     }
 
     public func query(_ query: StudyQuery) async throws(StoreError) -> [StudyRecord] {
@@ -124,6 +135,39 @@ public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
         return try result.get()
     }
 
+    // MARK: audit reads
+
+    public func auditSize() async throws(StoreError) -> Int {
+        try await read { db throws(StoreError) in try SQLiteAudit.size(db) }
+    }
+
+    public func leafHashes(count: Int) async throws(StoreError) -> [MerkleTree.Hash] {
+        try await read { db throws(StoreError) in try SQLiteAudit.leafHashes(db, count: count) }
+    }
+
+    public func events(from: Int, limit: Int) async throws(StoreError) -> [StoredAuditEvent] {
+        try await read { db throws(StoreError) in try SQLiteAudit.events(db, from: from, limit: limit) }
+    }
+
+    public func checkpoints() async throws(StoreError) -> [Checkpoint] {
+        try await read { db throws(StoreError) in try SQLiteAudit.checkpoints(db) }
+    }
+
+    public func usage(day: String) async throws(StoreError) -> [UsageCount] {
+        try await read { db throws(StoreError) in try SQLiteAudit.usage(db, day: day) }
+    }
+
+    public func saveCheckpoint(_ checkpoint: Checkpoint) async throws(StoreError) {
+        let writer = self.writer
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, StoreError>, Never>) in
+            writeQueue.async {
+                defer { writer.resetAll() }
+                c.resume(returning: Result { () throws(StoreError) in try SQLiteAudit.save(checkpoint, on: writer) })
+            }
+        }
+        try result.get()
+    }
+
     /// Checks the file's integrity (`PRAGMA integrity_check`); "ok" when sound.
     public func integrityCheck() async throws(StoreError) -> String {
         try await read { db throws(StoreError) in
@@ -189,6 +233,7 @@ public final class SQLiteIndexStore: IndexStore, @unchecked Sendable {
                 var outcomes: [UpsertOutcome] = []
                 outcomes.reserveCapacity(batch.records.count)
                 for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
+                for event in batch.audit { try SQLiteAudit.append(event, on: writer) }
                 try writer.exec("RELEASE batch")
                 results.append(.success(outcomes))
             } catch {

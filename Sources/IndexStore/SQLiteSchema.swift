@@ -55,6 +55,24 @@ enum SQLiteSchema {
         """,
         "ALTER TABLE studies ADD COLUMN series_json TEXT;",
         "ALTER TABLE idempotency ADD COLUMN fingerprint BLOB NOT NULL DEFAULT x'';",
+        """
+        CREATE TABLE audit_events (
+            seq INTEGER PRIMARY KEY,
+            event TEXT NOT NULL,
+            leaf_hash BLOB NOT NULL
+        );
+        CREATE TABLE audit_checkpoints (
+            tree_size INTEGER PRIMARY KEY,
+            checkpoint TEXT NOT NULL
+        );
+        CREATE TABLE usage (
+            day TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            counter TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (day, actor, counter)
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static func migrate(_ db: SQLiteConnection) throws(StoreError) {

@@ -1,0 +1,107 @@
+import AuditLog
+import Foundation
+import GatewayNet
+import ImagingIndex
+import IndexStore
+import Synchronization
+
+/// Every audited access goes through here: quotas are checked before the work against the
+/// usage table (which moves in the same transactions as the events), and the event is
+/// durable before the answer (an upload's rides in the upload's own transaction).
+/// Concurrent requests of one certificate may overshoot a quota by the number in flight.
+final class Auditor: Sendable {
+    let store: AuditStore
+    let enabled: Bool
+    let quotas: [GatewayConfig.Quota]
+    let signer: CheckpointSigner
+    let origin: String
+    private let checkpointing = Mutex<Bool>(false)
+
+    init(store: AuditStore, config: GatewayConfig, signer: CheckpointSigner) {
+        self.store = store
+        enabled = config.audit.enabled
+        quotas = config.audit.quotas
+        self.signer = signer
+        origin = "imaging-gateway/\(config.region)"
+    }
+
+    static func actor(_ request: HTTPRequest) -> String { request.peer?.uri ?? "anonymous" }
+
+    static func requestID(_ request: HTTPRequest) -> String {
+        if let given = request.headers["X-Request-ID"], (1...64).contains(given.utf8.count),
+           given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return given }
+        return UUID().uuidString.lowercased()
+    }
+
+    func event(_ request: HTTPRequest, _ id: AuditEvent.EventID, _ action: AuditEvent.Action, counter: String,
+               outcome: AuditEvent.Outcome = .success, tokens: [String] = [], uids: [String] = [], count: Int = 0) -> AuditEvent {
+        AuditEvent(requestID: Self.requestID(request), actor: Self.actor(request), eventID: id, action: action,
+                   outcome: outcome, purposeOfUse: request.query.first { $0.name == "purpose" }?.value,
+                   operation: "\(request.method) \(request.path)", patientTokens: tokens, studyInstanceUIDs: uids,
+                   count: count, counter: counter)
+    }
+
+    /// nil when the caller is within its quotas for `counter` (plus `adding`); otherwise a
+    /// 429 with Retry-After (seconds to the next UTC day), the refusal itself audited.
+    func admit(_ request: HTTPRequest, counter: String, adding: Int = 1) async throws(HTTPError) -> HTTPResponse? {
+        guard enabled, !quotas.isEmpty else { return nil }
+        let actor = Self.actor(request)
+        let peer = request.peer
+        let limits = quotas.filter { q in
+            q.counter == counter && (q.role == nil || q.role == peer?.role)
+                && (q.organization == nil || q.organization == peer?.organization)
+        }
+        guard let limit = limits.map(\.perDay).min() else { return nil }
+        let usage = try await IndexRoutes.storeCall { () throws(StoreError) in try await store.usage(day: AuditEvent.day()) }
+        let used = usage.first { $0.actor == actor && $0.counter == counter }?.count ?? 0
+        guard used + adding > limit else { return nil }
+        try await record([event(request, .securityAlert, .execute, counter: "refusals", outcome: .minorFailure)])
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let midnight = utc.nextDate(after: Date(), matching: DateComponents(hour: 0, minute: 0), matchingPolicy: .nextTime) ?? Date()
+        var response = HTTPError(429, "quota_exceeded",
+                                 "The daily quota of \(limit) \(counter) for this certificate is used; it resets at 00:00 UTC.").response
+        response.headers.add("Retry-After", String(max(1, Int(midnight.timeIntervalSinceNow.rounded(.up)))))
+        return response
+    }
+
+    /// Makes `events` durable (and counted).
+    func record(_ events: [AuditEvent]) async throws(HTTPError) {
+        guard enabled else { return }
+        try await IndexRoutes.storeCall { () throws(StoreError) in try await store.append(events) }
+    }
+
+    /// A lookup's event: the tokens asked for or returned, and the studies returned.
+    func recordLookup(_ request: HTTPRequest, asked token: String?, found: [StudyRecord]) async throws(HTTPError) {
+        var tokens = Set(found.map(\.patientToken))
+        if let token { tokens.insert(token) }
+        try await record([event(request, .query, .read, counter: "lookups", tokens: tokens.sorted(),
+                                uids: found.map(\.studyInstanceUID), count: found.count)])
+    }
+
+    /// The latest checkpoint, signing a new one first when the log grew since the last.
+    func checkpoint() async throws(StoreError) -> Checkpoint {
+        let size = try await store.auditSize()
+        if let last = try await store.checkpoints().last, last.treeSize == size { return last }
+        let root = MerkleTree.root(try await store.leafHashes(count: size)[...])
+        let signed = signer.sign(origin: origin, treeSize: size, root: root)
+        try await store.saveCheckpoint(signed)
+        return signed
+    }
+
+    /// Signs a checkpoint every `seconds` while the log grows, until `stopCheckpointing`.
+    func startCheckpointing(every seconds: Int) {
+        guard enabled, seconds > 0, checkpointing.withLock({ let was = $0; $0 = true; return !was }) else { return }
+        Task.detached { [weak self] in
+            while true {
+                try? await Task.sleep(for: .seconds(seconds))
+                guard let self, self.checkpointing.withLock({ $0 }) else { return }
+                _ = try? await self.checkpoint()
+            }
+        }
+    }
+
+    func stopCheckpointing() {
+        checkpointing.withLock { $0 = false }
+    }
+}

@@ -1,0 +1,75 @@
+import AuditLog
+import Foundation
+
+/// The audit tables: events numbered by `seq` (leaf index + 1), checkpoints by tree size,
+/// usage counts by day, actor and counter, each changed inside the caller's transaction.
+enum SQLiteAudit {
+    static func append(_ event: AuditEvent, on db: SQLiteConnection) throws(StoreError) {
+        let canonical = event.canonical
+        let insert = try db.statement("INSERT INTO audit_events (event, leaf_hash) VALUES (?1, ?2)")
+        insert.bind(1, String(decoding: canonical, as: UTF8.self))
+        insert.bind(2, MerkleTree.leafHash(canonical))
+        _ = try insert.step()
+        for (counter, by) in event.meterIncrements {
+            let count = try db.statement("""
+                INSERT INTO usage (day, actor, counter, n) VALUES (?1, ?2, ?3, ?4)
+                ON CONFLICT (day, actor, counter) DO UPDATE SET n = n + excluded.n
+                """)
+            count.bind(1, event.day)
+            count.bind(2, event.actor)
+            count.bind(3, counter)
+            count.bind(4, by)
+            _ = try count.step()
+        }
+    }
+
+    static func size(_ db: SQLiteConnection) throws(StoreError) -> Int {
+        let s = try db.statement("SELECT count(*) FROM audit_events")
+        _ = try s.step()
+        return s.int(0) ?? 0
+    }
+
+    static func leafHashes(_ db: SQLiteConnection, count: Int) throws(StoreError) -> [MerkleTree.Hash] {
+        let s = try db.statement("SELECT leaf_hash FROM audit_events ORDER BY seq LIMIT ?1")
+        s.bind(1, count)
+        var out: [MerkleTree.Hash] = []
+        out.reserveCapacity(count)
+        while try s.step() { out.append(s.blob(0)) }
+        return out
+    }
+
+    static func events(_ db: SQLiteConnection, from: Int, limit: Int) throws(StoreError) -> [StoredAuditEvent] {
+        let s = try db.statement("SELECT seq, event, leaf_hash FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+        s.bind(1, from)
+        s.bind(2, limit)
+        var out: [StoredAuditEvent] = []
+        while try s.step() {
+            out.append(StoredAuditEvent(index: (s.int(0) ?? 0) - 1, text: s.string(1) ?? "", leafHash: s.blob(2)))
+        }
+        return out
+    }
+
+    static func save(_ checkpoint: Checkpoint, on db: SQLiteConnection) throws(StoreError) {
+        let s = try db.statement("INSERT OR IGNORE INTO audit_checkpoints (tree_size, checkpoint) VALUES (?1, ?2)")
+        s.bind(1, checkpoint.treeSize)
+        s.bind(2, String(decoding: (try? JSONEncoder().encode(checkpoint)) ?? Data(), as: UTF8.self))
+        _ = try s.step()
+    }
+
+    static func checkpoints(_ db: SQLiteConnection) throws(StoreError) -> [Checkpoint] {
+        let s = try db.statement("SELECT checkpoint FROM audit_checkpoints ORDER BY tree_size")
+        var out: [Checkpoint] = []
+        while try s.step() {
+            if let c = try? JSONDecoder().decode(Checkpoint.self, from: Data((s.string(0) ?? "").utf8)) { out.append(c) }
+        }
+        return out
+    }
+
+    static func usage(_ db: SQLiteConnection, day: String) throws(StoreError) -> [UsageCount] {
+        let s = try db.statement("SELECT actor, counter, n FROM usage WHERE day = ?1 ORDER BY actor, counter")
+        s.bind(1, day)
+        var out: [UsageCount] = []
+        while try s.step() { out.append(UsageCount(actor: s.string(0) ?? "", counter: s.string(1) ?? "", count: s.int(2) ?? 0)) }
+        return out
+    }
+}
