@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "imaging-gateway",
             dependencies: [
-                "GatewayServer", "IndexStore", "PatientTokens",
+                "GatewayServer", "IndexStore", "PatientTokens", "AuditLog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

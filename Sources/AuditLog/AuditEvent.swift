@@ -39,6 +39,8 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     public var count: Int
     /// The metering counter this event counts toward: uploads, lookups, tokens, refusals.
     public var counter: String
+    /// Its position in the log, set by the store as it appends: a moved event names itself.
+    public var leafIndex: Int?
 
     public init(time: Date = Date(), requestID: String, actor: String, eventID: EventID, action: Action,
                 outcome: Outcome, purposeOfUse: String? = nil, operation: String, patientTokens: [String] = [],

@@ -22,14 +22,6 @@ public protocol AuditStore: Sendable {
     func usage(day: String) async throws(StoreError) -> [UsageCount]
 }
 
-public struct StoredAuditEvent: Sendable, Equatable {
-    /// The leaf index (0-based).
-    public let index: Int
-    /// The event as stored: its canonical JSON.
-    public let text: String
-    public let leafHash: MerkleTree.Hash
-}
-
 public struct UsageCount: Sendable, Equatable, Codable {
     public let actor: String
     public let counter: String

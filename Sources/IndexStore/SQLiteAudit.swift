@@ -5,10 +5,15 @@ import Foundation
 /// usage counts by day, actor and counter, each changed inside the caller's transaction.
 enum SQLiteAudit {
     static func append(_ event: AuditEvent, on db: SQLiteConnection) throws(StoreError) {
+        let next = try db.statement("SELECT coalesce(max(seq), 0) FROM audit_events")
+        _ = try next.step()
+        var event = event
+        event.leafIndex = next.int(0) ?? 0
         let canonical = event.canonical
-        let insert = try db.statement("INSERT INTO audit_events (event, leaf_hash) VALUES (?1, ?2)")
-        insert.bind(1, String(decoding: canonical, as: UTF8.self))
-        insert.bind(2, MerkleTree.leafHash(canonical))
+        let insert = try db.statement("INSERT INTO audit_events (seq, event, leaf_hash) VALUES (?1, ?2, ?3)")
+        insert.bind(1, event.leafIndex! + 1)
+        insert.bind(2, String(decoding: canonical, as: UTF8.self))
+        insert.bind(3, MerkleTree.leafHash(canonical))
         _ = try insert.step()
         for (counter, by) in event.meterIncrements {
             let count = try db.statement("""

@@ -1,0 +1,102 @@
+import ArgumentParser
+import AuditLog
+import Foundation
+import GatewayServer
+import IndexStore
+
+/// `imaging-gateway audit …`: check the log, export it.
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify the audit log against its signed checkpoints; export it as FHIR AuditEvent lines.",
+        subcommands: [Verify.self, Export.self])
+
+    struct Location: ParsableArguments {
+        @Option(help: "JSON config file.") var config: String?
+        @Option(help: "Data directory.") var dataDir: String?
+
+        func open() throws -> (GatewayConfig, SQLiteIndexStore) {
+            var cfg: GatewayConfig
+            do {
+                cfg = try GatewayConfig.load(path: config, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            if let dataDir { cfg.dataDirectory = dataDir }
+            let path = cfg.dataDirectory + "/index.sqlite"
+            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no database at \(path)") }
+            return (cfg, try SQLiteIndexStore(path: path, readers: 1))
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute the tree from storage, check every checkpoint's signature and consistency.",
+            discussion: "Exits 1 and names the first leaf or checkpoint that does not hold. Prefer --public-key "
+                + "from a copy kept away from the node: a key read from the node proves less.")
+        @OptionGroup var location: Location
+        @Option(help: "The audit public key (PEM); default: derived from the node's audit key.") var publicKey: String?
+
+        func run() async throws {
+            let (cfg, store) = try location.open()
+            let pem: String
+            if let publicKey {
+                guard let text = try? String(contentsOfFile: publicKey, encoding: .utf8) else {
+                    throw ValidationError("cannot read \(publicKey)")
+                }
+                pem = text
+            } else {
+                guard FileManager.default.fileExists(atPath: cfg.auditKeyFile) else {
+                    throw ValidationError("no audit key at \(cfg.auditKeyFile); pass --public-key")
+                }
+                pem = try CheckpointSigner(keyPath: cfg.auditKeyFile).publicKeyPEM
+            }
+            let events = try await store.events(from: 0, limit: Int.max)
+            let report = AuditVerifier.verify(events: events, checkpoints: try await store.checkpoints(), publicKeyPEM: pem)
+            if let finding = report.finding {
+                print("FAILED: \(finding)")
+                throw ExitCode(1)
+            }
+            print("ok: \(report.events) events, \(report.checkpoints) checkpoints verified")
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the events of a UTC day range as FHIR R4 AuditEvent resources, one JSON object per line.")
+        @OptionGroup var location: Location
+        @Option(help: "First day, YYYY-MM-DD (UTC).") var from: String
+        @Option(help: "Last day, YYYY-MM-DD (UTC); default: from.") var to: String?
+        @Option(help: "Output file (default: standard output).") var output: String?
+
+        func run() async throws {
+            let (cfg, store) = try location.open()
+            let last = to ?? from
+            let out: FileHandle
+            if let output {
+                guard FileManager.default.createFile(atPath: output, contents: nil),
+                      let handle = FileHandle(forWritingAtPath: output) else { throw ValidationError("cannot write \(output)") }
+                out = handle
+            } else {
+                out = FileHandle.standardOutput
+            }
+            let decoder = JSONDecoder()
+            var next = 0, written = 0
+            while true {
+                let page = try await store.events(from: next, limit: 10_000)
+                guard let end = page.last else { break }
+                next = end.index + 1
+                var lines = Data()
+                for stored in page {
+                    guard let event = try? decoder.decode(AuditEvent.self, from: Data(stored.text.utf8)),
+                          event.day >= from, event.day <= last else { continue }
+                    let resource = event.fhirAuditEvent(observer: "imaging-gateway/\(cfg.region)")
+                    lines += try JSONSerialization.data(withJSONObject: resource, options: [.sortedKeys, .withoutEscapingSlashes])
+                    lines += Data("\n".utf8)
+                    written += 1
+                }
+                out.write(lines)
+            }
+            if output != nil { print("wrote \(written) AuditEvent resources") }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import AuditLog
+import Foundation
+import GatewayServer
+import IndexStore
+import XCTest
+
+/// The audit log as an operator and an auditor meet it: proofs from the node verify
+/// against its signed checkpoint; `imaging-gateway audit verify` names the leaf someone
+/// changed, deleted or moved; a quota refuses request N+1 and the refusal is in the log.
+final class AuditTests: XCTestCase {
+    static let token = "v1:" + String(repeating: "A", count: 42) + "Q"
+
+    static func upload(_ node: TestNode, uid: String) -> (status: Int, body: String) {
+        let record = "{\"patientToken\":\"\(token)\",\"studyInstanceUID\":\"\(uid)\",\"studyDate\":\"20241101\","
+            + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+            + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
+        return node.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", record,
+                                      node.baseURL + "/v1/index/studies"])
+    }
+
+    static func lookup(_ node: TestNode, role: String = "clinic") -> (status: Int, body: String) {
+        node.curl(role, ["-D", "-", node.baseURL + "/v1/patients/\(token)/studies?purpose=TREAT"])
+    }
+
+    static func json(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    func testProofsFromTheNodeVerifyAgainstItsSignedCheckpoint() throws {
+        let node = try TestNode()
+        defer { node.stop() }
+        for i in 1...3 { XCTAssertEqual(Self.upload(node, uid: "1.2.156.5.\(i)").status, 200) }
+        let early = Self.json(node.curl("operator", [node.baseURL + "/v1/audit/checkpoint"]).body)
+        for _ in 1...4 { XCTAssertEqual(Self.lookup(node).status, 200) }
+        let answer = node.curl("operator", [node.baseURL + "/v1/audit/checkpoint"])
+        XCTAssertEqual(answer.status, 200, answer.body)
+        let late = Self.json(answer.body)
+        let decoder = JSONDecoder()
+        let checkpoint = try decoder.decode(Checkpoint.self, from: JSONSerialization.data(withJSONObject: late["checkpoint"]!))
+        let first = try decoder.decode(Checkpoint.self, from: JSONSerialization.data(withJSONObject: early["checkpoint"]!))
+        let publicKey = late["publicKey"] as! String
+        XCTAssertEqual(first.treeSize, 3)
+        XCTAssertEqual(checkpoint.treeSize, 7, "3 uploads and 4 lookups")
+        XCTAssertTrue(CheckpointSigner.verify(checkpoint, publicKeyPEM: publicKey))
+        for index in 0..<checkpoint.treeSize {
+            let proof = Self.json(node.curl("operator", [node.baseURL + "/v1/audit/proof/inclusion?index=\(index)&treeSize=7"]).body)
+            let leaf = Array(Data(base64Encoded: proof["leafHash"] as! String)!)
+            let path = (proof["proof"] as! [String]).map { Array(Data(base64Encoded: $0)!) }
+            XCTAssertTrue(MerkleTree.verifyInclusion(leaf: leaf, index: index, treeSize: 7, proof: path, root: checkpoint.root),
+                          "leaf \(index)")
+        }
+        let consistency = Self.json(node.curl("operator", [node.baseURL + "/v1/audit/proof/consistency?first=3&second=7"]).body)
+        let path = (consistency["proof"] as! [String]).map { Array(Data(base64Encoded: $0)!) }
+        XCTAssertTrue(MerkleTree.verifyConsistency(first: 3, second: 7, firstRoot: first.root, secondRoot: checkpoint.root,
+                                                   proof: path))
+        XCTAssertEqual(node.curl("clinic", [node.baseURL + "/v1/audit/checkpoint"]).status, 403)
+        XCTAssertEqual(node.curl("operator", [node.baseURL + "/v1/audit/proof/inclusion?index=9&treeSize=7"]).status, 400)
+    }
+
+    func testVerifyNamesTheChangedDeletedOrMovedEvent() throws {
+        let node = try TestNode()
+        for i in 1...4 { XCTAssertEqual(Self.upload(node, uid: "1.2.156.6.\(i)").status, 200) }
+        for _ in 1...4 { XCTAssertEqual(Self.lookup(node).status, 200) }
+        XCTAssertEqual(node.curl("operator", [node.baseURL + "/v1/audit/checkpoint"]).status, 200)
+        node.stop()
+        let data = node.gateway.config.dataDirectory
+        XCTAssertEqual(verify(data).status, 0, verify(data).output)
+
+        let cases: [(String, String)] = [
+            ("UPDATE audit_events SET event = replace(event, 'clinic', 'reader') WHERE seq = 6",
+             "leaf 5 was changed"),
+            ("DELETE FROM audit_events WHERE seq = 3", "leaf 2 is missing"),
+            ("""
+             UPDATE audit_events SET event = CASE seq WHEN 2 THEN (SELECT event FROM audit_events WHERE seq = 3)
+             ELSE (SELECT event FROM audit_events WHERE seq = 2) END,
+             leaf_hash = CASE seq WHEN 2 THEN (SELECT leaf_hash FROM audit_events WHERE seq = 3)
+             ELSE (SELECT leaf_hash FROM audit_events WHERE seq = 2) END WHERE seq IN (2, 3)
+             """, "leaf 1 holds the event written as leaf 2"),
+            ("DELETE FROM audit_events WHERE seq = 8", "covers events that are gone"),
+        ]
+        for (sql, expected) in cases {
+            let copy = NSTemporaryDirectory() + "audit-tamper-\(UUID().uuidString)"
+            try FileManager.default.copyItem(atPath: data, toPath: copy)
+            let tampered = run("/usr/bin/env", ["python3", "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
+                copy + "/index.sqlite", sql])
+            XCTAssertEqual(tampered.status, 0, tampered.output)
+            let result = verify(copy)
+            XCTAssertEqual(result.status, 1, sql + "\n" + result.output)
+            XCTAssertTrue(result.output.contains(expected), "\(sql)\n→ \(result.output)")
+        }
+    }
+
+    func testQuotaRefusesRequestNPlusOneAndAuditsTheRefusal() throws {
+        let node = try TestNode { $0.audit.quotas = [GatewayConfig.Quota(role: "clinic", counter: "lookups", perDay: 3)] }
+        defer { node.stop() }
+        for _ in 1...3 { XCTAssertEqual(Self.lookup(node).status, 200) }
+        let refused = Self.lookup(node)
+        XCTAssertEqual(refused.status, 429, refused.body)
+        XCTAssertTrue(refused.body.contains("quota_exceeded"), refused.body)
+        XCTAssertNotNil(refused.body.range(of: #"(?i)retry-after: \d+"#, options: .regularExpression), refused.body)
+        XCTAssertEqual(Self.lookup(node, role: "reader").status, 200, "another role's quota is its own")
+        let usage = Self.json(node.curl("operator", [node.baseURL + "/v1/audit/usage"]).body)["usage"] as! [[String: Any]]
+        func count(_ actor: String, _ counter: String) -> Int? {
+            usage.first { ($0["actor"] as? String)?.contains(":\(actor):") == true && $0["counter"] as? String == counter }?["count"] as? Int
+        }
+        XCTAssertEqual(count("clinic", "lookups"), 3)
+        XCTAssertEqual(count("clinic", "refusals"), 1)
+        XCTAssertEqual(count("reader", "lookups"), 1)
+    }
+
+    private func verify(_ data: String) -> (status: Int32, output: String) {
+        run(built("imaging-gateway"), ["audit", "verify", "--data-dir", data])
+    }
+
+    private func built(_ name: String) -> String {
+        let here = Bundle(for: Self.self).bundleURL
+        return [here, here.deletingLastPathComponent()].map { $0.appendingPathComponent(name).path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "\(name)-not-built"
+    }
+
+    private func run(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        do { try p.run() } catch { return (-1, "\(error)") }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+}
