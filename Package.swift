@@ -73,6 +73,7 @@ let package = Package(
         .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet", "GatewayServer", "IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayServerTests",
-                    dependencies: ["GatewayServer", "GatewayNet", "IndexStore", "ImagingIndex", "GatewayAgent", "PatientTokens"]),
+                    dependencies: ["GatewayServer", "GatewayNet", "IndexStore", "ImagingIndex", "GatewayAgent", "PatientTokens",
+                                   "AuditLog"]),
     ]
 )

@@ -1,4 +1,6 @@
 import AuditLog
+import GatewayNet
+import PatientTokens
 import Foundation
 import GatewayServer
 import IndexStore
@@ -130,5 +132,94 @@ final class AuditTests: XCTestCase {
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         return (p.terminationStatus, text)
+    }
+}
+
+/// Metering is the audit log counted: after 10 000 mixed requests from five roles, the
+/// usage table equals the events in the log, and both equal what the clients sent.
+final class MeteringTests: XCTestCase {
+    func testUsageEqualsTheLogAfterTenThousandMixedRequests() async throws {
+        let node = try TestNode { $0.tokens.service = true }
+        defer { node.stop() }
+        let certs = node.certs
+        func client(_ role: String) throws -> HTTPClient {
+            let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: "\(certs)/\(role).pem",
+                                                                     privateKeyPath: "\(certs)/\(role)-key.pem",
+                                                                     trustedCAPath: "\(certs)/ca.pem"), server: false)
+            var configuration = HTTPClientConfiguration(tls: tls)
+            configuration.maxConnectionsPerOrigin = 8
+            return HTTPClient(configuration: configuration)
+        }
+        let clients = try Dictionary(uniqueKeysWithValues: ["hospital", "clinic", "reader", "token-client"].map { ($0, try client($0)) })
+        let blinded = try VOPRFClient(publicKey: VOPRFServer(secretKey: VOPRFServer.generateSecretKey()).publicKey)
+            .blind([Array("imaging-gateway/v1/resident-id|x".utf8)]).blindedElements[0]
+        let element = Base64URL.encode(blinded)
+        let token = AuditTests.token
+        // Request n: its role and request. 500 uploads of 2 records, 4 000 native lookups,
+        // 2 500 QIDO-RS, 2 000 FHIR, 1 000 token evaluations.
+        func request(_ n: Int) -> (role: String, request: HTTPRequest, path: String) {
+            switch n % 20 {
+            case 0:
+                let lines = (0..<2).map { i in
+                    "{\"patientToken\":\"\(token)\",\"studyInstanceUID\":\"1.2.156.9.\(n).\(i)\",\"studyDate\":\"20241101\","
+                        + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+                        + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
+                }.joined(separator: "\n")
+                return ("hospital", HTTPRequest(method: "POST", target: "/v1/index/studies",
+                                                headers: HTTPHeaders([("Content-Type", "application/x-ndjson")]),
+                                                body: Array(lines.utf8)), "/v1/index/studies")
+            case 1...8:
+                return ("clinic", HTTPRequest(method: "GET", target: ""), "/v1/patients/\(token)/studies?purpose=TREAT&limit=5")
+            case 9...13:
+                return ("clinic", HTTPRequest(method: "GET", target: ""), "/dicomweb/studies?PatientID=\(token)&limit=5&purpose=TREAT")
+            case 14...17:
+                return ("reader", HTTPRequest(method: "GET", target: ""),
+                        "/fhir/ImagingStudy?subject:identifier=\(token)&_count=5&purpose=TREAT")
+            default:
+                return ("token-client", HTTPRequest(method: "POST", target: "/v1/tokens/evaluate",
+                                                    headers: HTTPHeaders([("Content-Type", "application/json")]),
+                                                    body: Array("{\"blindedElements\":[\"\(element)\"]}".utf8)), "/v1/tokens/evaluate")
+            }
+        }
+        let statuses = await withTaskGroup(of: (String, Int).self) { group in
+            var next = 0
+            var out: [String: Int] = [:]
+            func launch() {
+                let (role, request, path) = request(next)
+                next += 1
+                let http = clients[role]!
+                group.addTask {
+                    let response = try? await http.execute(request, url: node.baseURL + path)
+                    return (role, response?.status ?? 0)
+                }
+            }
+            while next < 32 { launch() }
+            while let (role, status) = await group.next() {
+                out["\(role) \(status)", default: 0] += 1
+                if next < 10_000 { launch() }
+            }
+            return out
+        }
+        XCTAssertEqual(statuses, ["hospital 200": 500, "clinic 200": 6_500, "reader 200": 2_000, "token-client 200": 1_000])
+
+        let store = try SQLiteIndexStore(path: node.gateway.config.dataDirectory + "/index.sqlite", readers: 1)
+        var fromLog: [String: Int] = [:]
+        var days: Set<String> = []
+        for stored in try await store.events(from: 0, limit: Int.max) {
+            let event = try JSONDecoder().decode(AuditEvent.self, from: Data(stored.text.utf8))
+            days.insert(event.day)
+            for (counter, by) in event.meterIncrements {
+                fromLog["\(event.day) \(event.actor.split(separator: ":")[2]) \(counter)", default: 0] += by
+            }
+        }
+        var fromUsage: [String: Int] = [:]
+        for day in days {
+            for u in try await store.usage(day: day) { fromUsage["\(day) \(u.actor.split(separator: ":")[2]) \(u.counter)"] = u.count }
+        }
+        XCTAssertEqual(fromUsage, fromLog, "the usage table is the log, counted")
+        var perRole: [String: Int] = [:]
+        for (key, n) in fromLog { perRole[key.split(separator: " ").dropFirst().joined(separator: " "), default: 0] += n }
+        XCTAssertEqual(perRole, ["hospital uploads": 500, "hospital records": 1_000, "clinic lookups": 6_500,
+                                 "reader lookups": 2_000, "token-client token-evaluations": 1_000, "token-client tokens": 1_000])
     }
 }
