@@ -35,7 +35,7 @@ let package = Package(
             ]),
         .target(name: "ImagingIndex", dependencies: ["JSONText"]),
         .target(name: "PatientTokens", dependencies: ["COpenSSL", "CGatewayShims"]),
-        .target(name: "AuditLog", dependencies: ["COpenSSL", "CGatewayShims"]),
+        .target(name: "AuditLog", dependencies: ["COpenSSL", "CGatewayShims", "JSONText"]),
         .target(name: "IndexStore", dependencies: ["ImagingIndex", "AuditLog", "CSQLite"]),
         .target(
             name: "GatewayServer",

@@ -1,4 +1,5 @@
 import Foundation
+import JSONText
 
 /// One audited access (DOMAIN.md §9), in the style of DICOM PS3.15 A.5 / RFC 3881: who
 /// (the certificate's SAN URI), what (an event ID from DICOM's DCM code set and an action
@@ -59,11 +60,19 @@ public struct AuditEvent: Codable, Sendable, Equatable {
         self.counter = counter
     }
 
-    /// The leaf's data: JSON with sorted keys, so the same event always hashes the same.
+    /// The leaf's data: JSON with keys in sorted order, written by hand because it is made
+    /// inside the writer's transaction for every request (Foundation's encoder costs tens of
+    /// microseconds there). Any JSON decoder reads it back; the hash is over these bytes.
     public var canonical: [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(self)) ?? Data())
+        func list(_ items: [String]) -> String { "[" + items.map(jsonString).joined(separator: ",") + "]" }
+        var s = "{\"action\":\"\(action.rawValue)\",\"actor\":\(jsonString(actor)),\"count\":\(count),"
+        s += "\"counter\":\(jsonString(counter)),\"eventID\":\"\(eventID.rawValue)\","
+        if let leafIndex { s += "\"leafIndex\":\(leafIndex)," }
+        s += "\"operation\":\(jsonString(operation)),\"outcome\":\(outcome.rawValue),"
+        s += "\"patientTokens\":\(list(patientTokens)),"
+        if let purposeOfUse { s += "\"purposeOfUse\":\(jsonString(purposeOfUse)),\"" } else { s += "\"" }
+        s += "requestID\":\(jsonString(requestID)),\"studyInstanceUIDs\":\(list(studyInstanceUIDs)),\"time\":\(jsonString(time))}"
+        return Array(s.utf8)
     }
 
     /// UTC day, YYYY-MM-DD: the metering period.
@@ -72,9 +81,19 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     /// The UTC day of `date`, YYYY-MM-DD.
     public static func day(of date: Date = Date()) -> String { String(format(date).prefix(10)) }
 
+    /// RFC 3339 UTC with milliseconds, from gmtime_r: a DateFormatter would build ICU
+    /// calendars on every audited request.
     static func format(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: date)
+        let t = date.timeIntervalSince1970
+        var seconds = time_t(t.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let ms = min(999, Int((t - t.rounded(.down)) * 1000))
+        func pad(_ n: Int32, _ width: Int) -> String {
+            let text = String(n)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ms), 3))Z"
     }
 }

@@ -65,14 +65,17 @@ final class Auditor: Sendable {
         return response
     }
 
-    /// Makes `events` durable (and counted).
-    func record(_ events: [AuditEvent]) async throws(HTTPError) {
+    /// Makes `events` durable (and counted). `events` is an autoclosure: with auditing off
+    /// nothing is built.
+    func record(_ events: @autoclosure () -> [AuditEvent]) async throws(HTTPError) {
         guard enabled else { return }
+        let events = events()
         try await IndexRoutes.storeCall { () throws(StoreError) in try await store.append(events) }
     }
 
     /// A lookup's event: the tokens asked for or returned, and the studies returned.
     func recordLookup(_ request: HTTPRequest, asked token: String?, found: [StudyRecord]) async throws(HTTPError) {
+        guard enabled else { return }
         var tokens = Set(found.map(\.patientToken))
         if let token { tokens.insert(token) }
         try await record([event(request, .query, .read, counter: "lookups", tokens: tokens.sorted(),

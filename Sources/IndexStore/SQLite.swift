@@ -30,6 +30,17 @@ final class SQLiteConnection: @unchecked Sendable {
         for s in statements.values { sqlite3_reset(s) }
     }
 
+    /// Frames in the WAL after this connection's last commit, from SQLite's WAL hook.
+    /// Installing the hook turns SQLite's own autocheckpoint off; the owner checkpoints.
+    private(set) var walFrames: Int32 = 0
+
+    func watchWAL() {
+        sqlite3_wal_hook(db, { context, _, _, frames in
+            Unmanaged<SQLiteConnection>.fromOpaque(context!).takeUnretainedValue().walFrames = frames
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     var changes: Int { Int(sqlite3_changes(db)) }
 

@@ -4,27 +4,49 @@ import Foundation
 /// The audit tables: events numbered by `seq` (leaf index + 1), checkpoints by tree size,
 /// usage counts by day, actor and counter, each changed inside the caller's transaction.
 enum SQLiteAudit {
-    static func append(_ event: AuditEvent, on db: SQLiteConnection) throws(StoreError) {
-        let next = try db.statement("SELECT coalesce(max(seq), 0) FROM audit_events")
-        _ = try next.step()
-        var event = event
-        event.leafIndex = next.int(0) ?? 0
-        let canonical = event.canonical
-        let insert = try db.statement("INSERT INTO audit_events (seq, event, leaf_hash) VALUES (?1, ?2, ?3)")
-        insert.bind(1, event.leafIndex! + 1)
-        insert.bind(2, String(decoding: canonical, as: UTF8.self))
-        insert.bind(3, MerkleTree.leafHash(canonical))
-        _ = try insert.step()
-        for (counter, by) in event.meterIncrements {
-            let count = try db.statement("""
-                INSERT INTO usage (day, actor, counter, n) VALUES (?1, ?2, ?3, ?4)
-                ON CONFLICT (day, actor, counter) DO UPDATE SET n = n + excluded.n
-                """)
-            count.bind(1, event.day)
-            count.bind(2, event.actor)
-            count.bind(3, counter)
-            count.bind(4, by)
-            _ = try count.step()
+    /// Appends events inside the writer's open transaction: the next leaf number and the
+    /// usage increments are held here and written by `writeUsage` before the commit. A
+    /// value type, so a batch rolled back to its savepoint restores the copy from before.
+    struct Appender {
+        private let db: SQLiteConnection
+        private var nextLeaf: Int
+        private var usage: [String: (day: String, actor: String, counter: String, by: Int)] = [:]
+
+        init(_ db: SQLiteConnection) throws(StoreError) {
+            self.db = db
+            let next = try db.statement("SELECT coalesce(max(seq), 0) FROM audit_events")
+            _ = try next.step()
+            nextLeaf = next.int(0) ?? 0
+        }
+
+        mutating func append(_ event: AuditEvent) throws(StoreError) {
+            var event = event
+            event.leafIndex = nextLeaf
+            let canonical = event.canonical
+            let insert = try db.statement("INSERT INTO audit_events (seq, event, leaf_hash) VALUES (?1, ?2, ?3)")
+            insert.bind(1, nextLeaf + 1)
+            insert.bind(2, String(decoding: canonical, as: UTF8.self))
+            insert.bind(3, MerkleTree.leafHash(canonical))
+            _ = try insert.step()
+            nextLeaf += 1
+            for (counter, by) in event.meterIncrements {
+                let key = "\(event.day)|\(event.actor)|\(counter)"
+                usage[key, default: (event.day, event.actor, counter, 0)].by += by
+            }
+        }
+
+        func writeUsage() throws(StoreError) {
+            for row in usage.values {
+                let count = try db.statement("""
+                    INSERT INTO usage (day, actor, counter, n) VALUES (?1, ?2, ?3, ?4)
+                    ON CONFLICT (day, actor, counter) DO UPDATE SET n = n + excluded.n
+                    """)
+                count.bind(1, row.day)
+                count.bind(2, row.actor)
+                count.bind(3, row.counter)
+                count.bind(4, row.by)
+                _ = try count.step()
+            }
         }
     }
 

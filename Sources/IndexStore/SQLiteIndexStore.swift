@@ -31,8 +31,9 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, @unchecked Sendable
         // fewer times. Neither weakens durability: every commit still syncs the WAL.
         try writer.exec("""
             PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-            PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384; PRAGMA temp_store = MEMORY;
+            PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;
             """)
+        writer.watchWAL()
         try SQLiteSchema.migrate(writer)
         writer.resetAll()
         var list: [(SQLiteConnection, DispatchQueue)] = []
@@ -212,36 +213,65 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, @unchecked Sendable
             }
             if group.isEmpty { return }
             commit(group)
+            if writer.walFrames > Self.walRestartFrames { restartWAL() }
         }
     }
 
-    /// One transaction for the group; each batch inside a savepoint, so a batch that
-    /// fails is undone alone while the others still commit.
+    /// WAL frames (pages) past which the writer checkpoints and restarts the log: 64 MiB.
+    static let walRestartFrames: Int32 = 16_384
+
+    /// SQLite's automatic checkpoint is PASSIVE: under a steady stream of readers it never
+    /// finds a moment with none, so the WAL grows without bound (seen: 900 MB within
+    /// minutes of audited lookups) and every page read searches a longer WAL index.
+    /// RESTART copies the WAL into the database, waits (busy handler) for the readers still
+    /// on the old WAL, whose transactions last one query, and starts the WAL over.
+    private func restartWAL() {
+        try? writer.exec("PRAGMA wal_checkpoint(RESTART)")
+        writer.resetAll()
+    }
+
+    /// One transaction for the group. A batch with records runs inside a savepoint, so a
+    /// batch that fails is undone alone (with its audit event) while the others commit.
+    /// Audit-only batches (lookups) need no savepoint: an insert into the log fails only
+    /// when the whole transaction does. Leaf numbers and usage counts are kept in memory
+    /// for the group and written once, so a group of many lookups costs one usage row
+    /// per certificate and counter.
     private func commit(_ group: [Pending]) {
         defer { writer.resetAll() }
         var results: [Result<[UpsertOutcome], StoreError>] = []
+        var log: SQLiteAudit.Appender
         do {
             try writer.exec("BEGIN IMMEDIATE")
+            log = try SQLiteAudit.Appender(writer)
         } catch {
+            try? writer.exec("ROLLBACK")
             group.forEach { $0.done(.failure(error)) }
             return
         }
         let now = Int(Date().timeIntervalSince1970)
-        for batch in group {
-            do {
-                try writer.exec("SAVEPOINT batch")
-                var outcomes: [UpsertOutcome] = []
-                outcomes.reserveCapacity(batch.records.count)
-                for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
-                for event in batch.audit { try SQLiteAudit.append(event, on: writer) }
-                try writer.exec("RELEASE batch")
-                results.append(.success(outcomes))
-            } catch {
-                try? writer.exec("ROLLBACK TO batch; RELEASE batch")
-                results.append(.failure(error))
-            }
-        }
         do {
+            for batch in group {
+                if batch.records.isEmpty {
+                    for event in batch.audit { try log.append(event) }
+                    results.append(.success([]))
+                    continue
+                }
+                let before = log
+                do {
+                    try writer.exec("SAVEPOINT batch")
+                    var outcomes: [UpsertOutcome] = []
+                    outcomes.reserveCapacity(batch.records.count)
+                    for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
+                    for event in batch.audit { try log.append(event) }
+                    try writer.exec("RELEASE batch")
+                    results.append(.success(outcomes))
+                } catch {
+                    try? writer.exec("ROLLBACK TO batch; RELEASE batch")
+                    log = before
+                    results.append(.failure(error))
+                }
+            }
+            try log.writeUsage()
             try writer.exec("COMMIT")
         } catch {
             try? writer.exec("ROLLBACK")
