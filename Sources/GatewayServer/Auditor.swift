@@ -27,16 +27,36 @@ final class Auditor: Sendable {
 
     static func actor(_ request: HTTPRequest) -> String { request.peer?.uri ?? "anonymous" }
 
+    /// The caller's X-Request-ID when it is 1–64 visible characters; otherwise this
+    /// process's random prefix and a sequence number (a UUID per request costs a syscall).
     static func requestID(_ request: HTTPRequest) -> String {
         if let given = request.headers["X-Request-ID"], (1...64).contains(given.utf8.count),
            given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return given }
-        return UUID().uuidString.lowercased()
+        return "\(processPrefix)-\(sequence.wrappingAdd(1, ordering: .relaxed).oldValue)"
+    }
+
+    private static let processPrefix = String(UUID().uuidString.prefix(8)).lowercased()
+    private static let sequence = Atomic<Int>(0)
+
+    /// The purpose parameter without parsing the whole query; percent-encoded values (no
+    /// PurposeOfUse code needs one) take the general path.
+    static func purpose(_ request: HTTPRequest) -> String? {
+        guard let q = request.target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        for pair in request.target.utf8[request.target.utf8.index(after: q)...].split(separator: UInt8(ascii: "&")) {
+            guard pair.starts(with: "purpose=".utf8) else { continue }
+            let value = pair.dropFirst(8)
+            if value.contains(UInt8(ascii: "%")) || value.contains(UInt8(ascii: "+")) {
+                return request.query.first { $0.name == "purpose" }?.value
+            }
+            return String(decoding: value, as: UTF8.self)
+        }
+        return nil
     }
 
     func event(_ request: HTTPRequest, _ id: AuditEvent.EventID, _ action: AuditEvent.Action, counter: String,
                outcome: AuditEvent.Outcome = .success, tokens: [String] = [], uids: [String] = [], count: Int = 0) -> AuditEvent {
         AuditEvent(requestID: Self.requestID(request), actor: Self.actor(request), eventID: id, action: action,
-                   outcome: outcome, purposeOfUse: request.query.first { $0.name == "purpose" }?.value,
+                   outcome: outcome, purposeOfUse: Self.purpose(request),
                    operation: "\(request.method) \(request.path)", patientTokens: tokens, studyInstanceUIDs: uids,
                    count: count, counter: counter)
     }
