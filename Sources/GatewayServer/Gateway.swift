@@ -84,7 +84,6 @@ public final class Gateway: @unchecked Sendable {
         let tokenKeys = try Self.openTokenKeys(config, devMode: devCertificateDirectory != nil, logger: logger)
         metrics = GatewayMetrics()
         var router = Router()
-        Self.addOperationalRoutes(to: &router, config: config, metrics: metrics)
         let signer: CheckpointSigner
         do {
             signer = try CheckpointSigner(keyPath: config.auditKeyFile)
@@ -93,6 +92,7 @@ public final class Gateway: @unchecked Sendable {
         }
         let auditor = Auditor(store: store, config: config, signer: signer)
         self.auditor = auditor
+        Self.addOperationalRoutes(to: &router, config: config, metrics: metrics, auditor: auditor)
         IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords, tokenKeys: tokenKeys, auditor: auditor)
         if config.tokens.service, let tokenKeys {
             TokenRoutes.add(to: &router, keys: tokenKeys, maxBatch: config.tokens.maxBatch, pool: computePool, auditor: auditor)
@@ -147,7 +147,8 @@ public final class Gateway: @unchecked Sendable {
         auditor.stopCheckpointing()
     }
 
-    private static func addOperationalRoutes(to router: inout Router, config: GatewayConfig, metrics: GatewayMetrics) {
+    private static func addOperationalRoutes(to router: inout Router, config: GatewayConfig, metrics: GatewayMetrics,
+                                             auditor: Auditor) {
         let started = ISO8601DateFormatter().string(from: Date())
         let health = "{\"status\":\"ok\",\"service\":\"imaging-gateway\",\"version\":\(jsonString(Gateway.version)),"
             + "\"region\":\(jsonString(config.region)),\"role\":\(jsonString(config.role)),\"started\":\(jsonString(started)),"
@@ -156,9 +157,10 @@ public final class Gateway: @unchecked Sendable {
         let readyResponse = HTTPResponse.json("{\"status\":\"ready\"}")
         router.add("GET", "/healthz", .inline { _ in healthResponse })
         router.add("GET", "/readyz", .inline { _ in readyResponse })
-        router.add("GET", "/metrics", roles: .roles(.operator), plainListener: true, .inline { _ in
-            HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4")]),
-                         body: metrics.scrape())
+        router.add("GET", "/metrics", roles: .roles(.operator), plainListener: true, .async { _ in
+            let usage = (try? await auditor.store.usage(day: AuditEvent.day())) ?? []
+            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4")]),
+                                body: metrics.scrape(usage: usage))
         })
     }
 }
@@ -185,7 +187,13 @@ final class GatewayMetrics: @unchecked Sendable {
         protocolErrors = gauge("http_protocol_errors_total", "Requests refused by the HTTP parser.")
     }
 
-    func scrape() -> [UInt8] {
+    /// Today's metering (UTC), per certificate and counter, as `gateway_usage_today`.
+    func scrape(usage: [UsageCount]) -> [UInt8] {
+        for u in usage {
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "gateway", metricName: "usage_today", unitName: "",
+                                                                helpText: "Audited requests and items today (UTC) per client certificate."),
+                               labels: [("actor", u.actor), ("counter", u.counter)]).set(Double(u.count))
+        }
         if let s = server?.statistics.snapshot {
             accepted.set(Double(s.accepted))
             open.set(Double(s.open))

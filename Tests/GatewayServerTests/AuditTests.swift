@@ -109,6 +109,34 @@ final class AuditTests: XCTestCase {
         XCTAssertEqual(count("clinic", "lookups"), 3)
         XCTAssertEqual(count("clinic", "refusals"), 1)
         XCTAssertEqual(count("reader", "lookups"), 1)
+        let metrics = node.curl("operator", [node.baseURL + "/metrics"]).body
+        XCTAssertNotNil(metrics.range(of: #"gateway_usage_today\{actor="urn:imaging-gateway:clinic:[0-9A-Z]+",counter="lookups"\} 3"#,
+                                      options: .regularExpression), metrics)
+    }
+
+    func testExportIsFHIRAuditEventLinesThatFHIRResourcesReads() throws {
+        let node = try TestNode()
+        XCTAssertEqual(Self.upload(node, uid: "1.2.156.7.1").status, 200)
+        XCTAssertEqual(Self.lookup(node).status, 200)
+        XCTAssertEqual(node.curl("clinic", [node.baseURL + "/dicomweb/studies?PatientID=\(Self.token)&purpose=TREAT"]).status, 200)
+        node.stop()
+        let file = NSTemporaryDirectory() + "audit-export-\(UUID().uuidString).ndjson"
+        let day = AuditEvent.day()
+        let export = run(built("imaging-gateway"), ["audit", "export", "--data-dir", node.gateway.config.dataDirectory,
+                                                     "--from", day, "--output", file])
+        XCTAssertEqual(export.status, 0, export.output)
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        XCTAssertTrue(text.contains("\"urn:oid:1.2.156.7.1\""), text)
+        XCTAssertTrue(text.contains(Self.token), "entities carry the token")
+        let python = TestNode.repoRoot + "/.venv/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: python) else { return XCTFail("run scripts/setup.sh first") }
+        let checked = run(python, [TestNode.repoRoot + "/Tests/clients/check_audit_export.py", file, "3"])
+        XCTAssertEqual(checked.status, 0, checked.output)
+        XCTAssertTrue(checked.output.contains("\"110107\": 1"), checked.output)
+        XCTAssertTrue(checked.output.contains("\"110112\": 2"), checked.output)
+        let none = run(built("imaging-gateway"), ["audit", "export", "--data-dir", node.gateway.config.dataDirectory,
+                                                   "--from", "2000-01-01", "--to", "2000-01-31"])
+        XCTAssertEqual(none.output, "", "no events outside the range")
     }
 
     private func verify(_ data: String) -> (status: Int32, output: String) {
