@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
         .testTarget(name: "PatientTokensTests", dependencies: ["PatientTokens"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog"]),
-        .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex"]),
+        .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex", "AuditLog"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet", "GatewayServer", "IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayServerTests",
                     dependencies: ["GatewayServer", "GatewayNet", "IndexStore", "ImagingIndex", "GatewayAgent", "PatientTokens",

@@ -93,13 +93,21 @@ final class Auditor: Sendable {
         try await IndexRoutes.storeCall { () throws(StoreError) in try await store.append(events) }
     }
 
-    /// A lookup's event: the tokens asked for or returned, and the studies returned.
-    func recordLookup(_ request: HTTPRequest, asked token: String?, found: [StudyRecord]) async throws(HTTPError) {
-        guard enabled else { return }
-        var tokens = Set(found.map(\.patientToken))
-        if let token { tokens.insert(token) }
-        try await record([event(request, .query, .read, counter: "lookups", tokens: tokens.sorted(),
-                                uids: found.map(\.studyInstanceUID), count: found.count)])
+    /// Runs a lookup's query and, with auditing on, makes its event durable before
+    /// returning: the tokens asked for or returned, and the studies returned.
+    func lookup(_ request: HTTPRequest, asked token: String?, _ query: StudyQuery,
+                in store: IndexStore) async throws(HTTPError) -> [StudyRecord] {
+        guard enabled else {
+            return try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(query) }
+        }
+        return try await IndexRoutes.storeCall { () throws(StoreError) in
+            try await store.query(query) { [self] found in
+                var tokens = Set(found.map(\.patientToken))
+                if let token { tokens.insert(token) }
+                return event(request, .query, .read, counter: "lookups", tokens: tokens.sorted(),
+                             uids: found.map(\.studyInstanceUID), count: found.count)
+            }
+        }
     }
 
     /// The latest checkpoint, signing a new one first when the log grew since the last.

@@ -56,8 +56,7 @@ enum FHIRRoutes {
         guard q.patientToken != nil else {
             throw HTTPError(400, "patient_required", "Search ImagingStudy by subject:identifier=\(FHIRMapping.tokenSystem)|<token>.")
         }
-        let found = try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(q) }
-        try await auditor.recordLookup(request, asked: q.patientToken, found: found)
+        let found = try await auditor.lookup(request, asked: q.patientToken, q, in: store)
         let b = base(request)
         return json(FHIRMapping.searchBundle(found, base: b, selfURL: b + "/ImagingStudy?" + (request.target.split(separator: "?").last ?? "")),
                     status: 200)

@@ -127,8 +127,7 @@ enum IndexRoutes {
         query.modalities = try params.modalities()
         query.limit = try params.integer("limit", default: 100, in: 1...1000)
         query.offset = try params.integer("offset", default: 0, in: 0...1_000_000)
-        let studies = try await storeCall { () throws(StoreError) in try await store.query(query) }
-        try await auditor.recordLookup(request, asked: token, found: studies)
+        let studies = try await auditor.lookup(request, asked: token, query, in: store)
         let body = "{\"patientToken\":\(jsonString(token)),\"count\":\(studies.count),\"limit\":\(query.limit),"
             + "\"offset\":\(query.offset),\"studies\":[" + studies.map(\.jsonText).joined(separator: ",") + "]}"
         return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))

@@ -100,8 +100,7 @@ enum QidoRoutes {
         }
         q.limit = s.limit
         q.offset = s.offset
-        let found = try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(q) }
-        try await auditor.recordLookup(request, asked: q.patientToken, found: found)
+        let found = try await auditor.lookup(request, asked: q.patientToken, q, in: store)
         return answer(found.map { DicomJSON.study($0, include: s.include) })
     }
 
@@ -111,8 +110,7 @@ enum QidoRoutes {
         guard Codes.isUID(uid) else { throw HTTPError(400, "invalid_uid", "The path must carry a StudyInstanceUID.") }
         var q = StudyQuery()
         q.studyInstanceUIDs = [uid]
-        let studies = try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(q) }
-        try await auditor.recordLookup(request, asked: nil, found: studies)
+        let studies = try await auditor.lookup(request, asked: nil, q, in: store)
         var objects: [String] = []
         for study in studies {
             for series in study.series ?? [] where matches(series, s.match) {

@@ -22,6 +22,11 @@ public protocol IndexStore: Sendable {
     /// upload (when auditing is on).
     func upsert(_ records: [StudyRecord], audit: AuditEvent?) async throws(StoreError) -> [UpsertOutcome]
     func query(_ query: StudyQuery) async throws(StoreError) -> [StudyRecord]
+    /// `query`, then the audit event `audit` makes of its results, durable before this
+    /// returns (a lookup's leaf is on disk before its answer is sent). One call, so an
+    /// implementation can hand the event from its reader to its writer directly.
+    func query(_ query: StudyQuery, audit: @escaping @Sendable ([StudyRecord]) -> AuditEvent) async throws(StoreError)
+        -> [StudyRecord]
     func count() async throws(StoreError) -> Int
     /// The response first given to (scope, key), if any.
     func savedResponse(scope: String, key: String) async throws(StoreError) -> SavedResponse?

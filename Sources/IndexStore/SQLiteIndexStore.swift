@@ -66,6 +66,25 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, @unchecked Sendable
         try await read { db throws(StoreError) in try SQLiteQuery.run(query, on: db) }
     }
 
+    /// The reader that ran the query enqueues the event on the group commit itself; the
+    /// caller resumes once, after the commit (one thread hop fewer than query, then append).
+    public func query(_ query: StudyQuery, audit: @escaping @Sendable ([StudyRecord]) -> AuditEvent) async throws(StoreError)
+        -> [StudyRecord]
+    {
+        let (db, queue) = readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[StudyRecord], StoreError>, Never>) in
+            queue.async { [self] in
+                let found = Result { () throws(StoreError) in try SQLiteQuery.run(query, on: db) }
+                db.resetAll()
+                guard case .success(let studies) = found else { return c.resume(returning: found) }
+                enqueue(Pending(records: [], audit: [audit(studies)]) { committed in
+                    c.resume(returning: committed.map { _ in studies })
+                })
+            }
+        }
+        return try result.get()
+    }
+
     public func count() async throws(StoreError) -> Int {
         try await read { db throws(StoreError) in
             let s = try db.statement("SELECT count(*) FROM studies")

@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import ImagingIndex
 import IndexStore
@@ -50,6 +51,39 @@ class IndexStoreContract: XCTestCase {
         XCTAssertEqual(found.first, records[4], "every field comes back as stored")
         let count = try await s.count()
         XCTAssertEqual(count, 6)
+    }
+
+    /// The AuditStore half of the contract, for stores that keep the log.
+    func testAuditLeavesAreNumberedHashedAndCounted() async throws {
+        let s = try store()
+        guard let log = s as? AuditStore else { throw XCTSkip("this store keeps no audit log") }
+        @Sendable func event(_ actor: String, _ counter: String, count: Int = 1) -> AuditEvent {
+            AuditEvent(requestID: "r", actor: actor, eventID: .query, action: .read, outcome: .success,
+                       operation: "GET /x", patientTokens: [Self.token(1)], count: count, counter: counter)
+        }
+        _ = try await s.upsert([Self.record(1), Self.record(2)], audit: event("urn:a", "uploads", count: 2))
+        try await log.append([event("urn:b", "lookups"), event("urn:b", "lookups")])
+        let found = try await s.query(StudyQuery(patientToken: Self.token(1))) { studies in
+            event("urn:c", "lookups", count: studies.count)
+        }
+        XCTAssertEqual(found.count, 2)
+        let size = try await log.auditSize()
+        XCTAssertEqual(size, 4)
+        let events = try await log.events(from: 0, limit: 10)
+        XCTAssertEqual(events.map(\.index), [0, 1, 2, 3])
+        for e in events {
+            XCTAssertEqual(e.leafHash, MerkleTree.leafHash(Array(e.text.utf8)))
+            XCTAssertEqual(try JSONDecoder().decode(AuditEvent.self, from: Data(e.text.utf8)).leafIndex, e.index)
+        }
+        let hashes = try await log.leafHashes(count: 4)
+        XCTAssertEqual(hashes, events.map(\.leafHash))
+        let usage = try await log.usage(day: AuditEvent.day())
+        XCTAssertEqual(Set(usage.map { "\($0.actor) \($0.counter) \($0.count)" }),
+                       ["urn:a uploads 1", "urn:a records 2", "urn:b lookups 2", "urn:c lookups 1"])
+        let signer = try CheckpointSigner(keyPath: NSTemporaryDirectory() + "contract-\(UUID().uuidString).pem")
+        try await log.saveCheckpoint(signer.sign(origin: "o", treeSize: 4, root: MerkleTree.root(hashes[...])))
+        let checkpoints = try await log.checkpoints()
+        XCTAssertEqual(checkpoints.map(\.treeSize), [4])
     }
 
     func testPurgeRemovesOnlyOneKeyVersion() async throws {
