@@ -59,6 +59,14 @@ public enum MerkleTree {
         return subproof(m - k, leaves[mid...], complete: false) + [root(leaves[leaves.startIndex..<mid])]
     }
 
+    /// The right shift both verification loops take after hashing with a right sibling.
+    private static func shiftToOddOrZero(_ fn: inout Int, _ sn: inout Int) {
+        repeat {
+            fn >>= 1
+            sn >>= 1
+        } while fn & 1 == 0 && fn != 0
+    }
+
     /// RFC 9162 §2.1.3.2.
     public static func verifyInclusion(leaf: Hash, index: Int, treeSize: Int, proof: [Hash], root: Hash) -> Bool {
         guard index >= 0, index < treeSize else { return false }
@@ -67,12 +75,7 @@ public enum MerkleTree {
             guard sn != 0 else { return false }
             if fn & 1 == 1 || fn == sn {
                 r = nodeHash(p, r)
-                if fn & 1 == 0 {
-                    repeat {
-                        fn >>= 1
-                        sn >>= 1
-                    } while fn & 1 == 0 && fn != 0
-                }
+                if fn & 1 == 0 { shiftToOddOrZero(&fn, &sn) }
             } else {
                 r = nodeHash(r, p)
             }
@@ -100,12 +103,7 @@ public enum MerkleTree {
             if fn & 1 == 1 || fn == sn {
                 fr = nodeHash(c, fr)
                 sr = nodeHash(c, sr)
-                if fn & 1 == 0 {
-                    repeat {
-                        fn >>= 1
-                        sn >>= 1
-                    } while fn & 1 == 0 && fn != 0
-                }
+                if fn & 1 == 0 { shiftToOddOrZero(&fn, &sn) }
             } else {
                 sr = nodeHash(sr, c)
             }

@@ -1,7 +1,7 @@
 import AuditLog
 import Foundation
 import GatewayNet
-import ImagingIndex
+
 import IndexStore
 
 /// The audit log's read side (roles operator and node): the signed checkpoint, inclusion
@@ -31,7 +31,7 @@ enum AuditRoutes {
         })
         router.add("GET", "/v1/audit/usage", roles: readers, .async { request in
             let day = request.query.first { $0.name == "day" }?.value ?? AuditEvent.day()
-            guard day.utf8.count == 10, Codes.isDate(day.replacingOccurrences(of: "-", with: "")) else {
+            guard isDay(day) else {
                 throw HTTPError(400, "invalid_date", "day is YYYY-MM-DD (UTC).")
             }
             let usage = try await IndexRoutes.storeCall { () throws(StoreError) in try await auditor.store.usage(day: day) }
@@ -51,12 +51,23 @@ enum AuditRoutes {
         return n
     }
 
+    /// The first `size` leaf hashes; a size beyond the log is refused before anything is read.
     static func leafHashes(_ auditor: Auditor, _ size: Int) async throws(HTTPError) -> [MerkleTree.Hash] {
+        let held = try await IndexRoutes.storeCall { () throws(StoreError) in try await auditor.store.auditSize() }
+        guard size <= held else { throw HTTPError(404, "tree_too_small", "The log holds \(held) events, fewer than \(size).") }
         let leaves = try await IndexRoutes.storeCall { () throws(StoreError) in try await auditor.store.leafHashes(count: size) }
-        guard leaves.count == size else {
-            throw HTTPError(400, "tree_too_small", "The log holds \(leaves.count) events, fewer than \(size).")
-        }
+        guard leaves.count == size else { throw HTTPError(503, "store_unavailable", "The log changed while it was read.") }
         return leaves
+    }
+
+    /// YYYY-MM-DD, a real Gregorian date.
+    static func isDay(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard text.utf8.count == 10, parts.count == 3, parts.allSatisfy({ $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }),
+              let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]), (1...12).contains(m), d >= 1
+        else { return false }
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+        return d <= [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
     }
 
     static func json(_ value: some Encodable) -> HTTPResponse {

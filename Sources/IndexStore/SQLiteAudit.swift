@@ -60,7 +60,7 @@ enum SQLiteAudit {
         let s = try db.statement("SELECT leaf_hash FROM audit_events ORDER BY seq LIMIT ?1")
         s.bind(1, count)
         var out: [MerkleTree.Hash] = []
-        out.reserveCapacity(count)
+        out.reserveCapacity(min(count, 1 << 20))
         while try s.step() { out.append(s.blob(0)) }
         return out
     }

@@ -9,11 +9,7 @@ import XCTest
 /// database, its WAL, the key file, the certificates, the server's debug log with its
 /// access log of the token service.
 final class AgentEndToEndTests: XCTestCase {
-    private func built(_ name: String) -> String {
-        let here = Bundle(for: Self.self).bundleURL
-        return [here, here.deletingLastPathComponent()].map { $0.appendingPathComponent(name).path }
-            .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "\(name)-not-built"
-    }
+    private func built(_ name: String) -> String { TestProcess.built(name) }
 
     struct Patient {
         let residentID: String
@@ -131,15 +127,6 @@ final class AgentEndToEndTests: XCTestCase {
     }
 
     private func run(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        do { try p.run() } catch { return (-1, "\(error)") }
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
+        TestProcess.run(executable, arguments)
     }
 }

@@ -43,3 +43,28 @@ struct TestNode {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 }
+
+/// The binaries `swift test` built beside the test bundle, and running them.
+enum TestProcess {
+    static func built(_ name: String) -> String {
+        let here = Bundle(for: AnchorClass.self).bundleURL
+        return [here, here.deletingLastPathComponent()].map { $0.appendingPathComponent(name).path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "\(name)-not-built"
+    }
+
+    /// Runs to the end; the exit status and standard output and error together.
+    static func run(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        do { try p.run() } catch { return (-1, "\(error)") }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    private final class AnchorClass {}
+}
