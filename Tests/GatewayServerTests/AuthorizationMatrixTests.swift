@@ -1,0 +1,60 @@
+import Foundation
+import XCTest
+
+/// Every route × every role, and no certificate at all: a role a route names is let
+/// through (whatever the handler then says), any other role gets 403, no certificate
+/// gets 401 — except on the routes meant for anyone. Real TLS, real curl.
+final class AuthorizationMatrixTests: XCTestCase {
+    static let roles = ["hospital", "clinic", "reader", "ai-worker", "node", "operator", "token-client"]
+    static let lookup: Set<String> = ["clinic", "reader", "node", "operator"]
+    static let token = "v1:" + String(repeating: "A", count: 42) + "Q"
+
+    /// (method, path, allowed roles; nil = anyone, no certificate needed)
+    static let routes: [(String, String, Set<String>?)] = [
+        ("POST", "/v1/index/studies", ["hospital", "node"]),
+        ("GET", "/v1/patients/\(token)/studies?purpose=TREAT", lookup),
+        ("GET", "/dicomweb/studies?PatientID=\(token)&purpose=TREAT", lookup),
+        ("GET", "/dicomweb/studies/1.2.3/series?purpose=TREAT", lookup),
+        ("GET", "/fhir/ImagingStudy?subject:identifier=\(token)&purpose=TREAT", lookup),
+        ("POST", "/v1/tokens/evaluate", ["token-client"]),
+        ("GET", "/v1/tokens/keys", ["token-client", "hospital", "clinic", "reader", "node", "operator"]),
+        ("GET", "/v1/audit/checkpoint", ["operator", "node"]),
+        ("GET", "/v1/audit/proof/inclusion?index=0&treeSize=1", ["operator", "node"]),
+        ("GET", "/v1/audit/proof/consistency?first=1&second=1", ["operator", "node"]),
+        ("GET", "/v1/audit/usage", ["operator", "node"]),
+        ("GET", "/metrics", ["operator"]),
+        ("GET", "/healthz", nil),
+        ("GET", "/readyz", nil),
+        ("GET", "/fhir/metadata", nil),
+    ]
+
+    func testEveryRouteByEveryRole() throws {
+        let node = try TestNode { $0.tokens.service = true }
+        defer { node.stop() }
+        var wrong: [String] = []
+        for (method, path, allowed) in Self.routes {
+            let body = method == "POST" ? ["-H", "Content-Type: application/json", "--data-binary", "[]"] : []
+            for role in Self.roles + ["none"] {
+                let args = ["-X", method] + body + [node.baseURL + path]
+                let status: Int
+                if role == "none" {
+                    let p = TestProcess.run("/usr/bin/env", ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                                            "--cacert", node.certs + "/ca.pem"] + args)
+                    status = Int(p.output.suffix(3)) ?? 0
+                } else {
+                    status = node.curl(role, args).status
+                }
+                let expected: String
+                switch (allowed, role) {
+                case (nil, _): expected = "served"
+                case (_, "none"): expected = "401"
+                case (let roles?, _) where roles.contains(role): expected = "served"
+                default: expected = "403"
+                }
+                let ok = expected == "served" ? ![0, 401, 403].contains(status) : String(status) == expected
+                if !ok { wrong.append("\(method) \(path) as \(role): \(status), expected \(expected)") }
+            }
+        }
+        XCTAssertEqual(wrong, [], wrong.joined(separator: "\n"))
+    }
+}
