@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "gateway-agent", targets: ["gateway-agent"]),
         .library(name: "GatewayNet", targets: ["GatewayNet"]),
         .library(name: "PatientTokens", targets: ["PatientTokens"]),
+        .library(name: "ImagingIndex", targets: ["ImagingIndex"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// libFuzzer target for the HTTP request parser, kept out of the root package because
-// libFuzzer supplies `main`: build it with scripts/fuzz-http-parser.sh.
+// libFuzzer targets, kept out of the root package because libFuzzer supplies `main`:
+// build and run them with scripts/fuzz.sh. Each has its seed corpus in seeds*/.
 let package = Package(
     name: "GatewayFuzz",
     dependencies: [.package(name: "ImagingGateway", path: "../..")],
@@ -10,5 +10,14 @@ let package = Package(
         .executableTarget(
             name: "HTTPParserFuzz",
             dependencies: [.product(name: "GatewayNet", package: "ImagingGateway")]),
+        .executableTarget(
+            name: "GzipFuzz",
+            dependencies: [.product(name: "GatewayNet", package: "ImagingGateway")]),
+        .executableTarget(
+            name: "RecordFuzz",
+            dependencies: [.product(name: "ImagingIndex", package: "ImagingGateway")]),
+        .executableTarget(
+            name: "TokenFuzz",
+            dependencies: [.product(name: "PatientTokens", package: "ImagingGateway")]),
     ]
 )
