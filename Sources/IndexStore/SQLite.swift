@@ -63,7 +63,9 @@ final class SQLiteConnection: @unchecked Sendable {
 
     func error() -> StoreError {
         let code = sqlite3_errcode(db)
-        if code == SQLITE_FULL { return .full }
+        // A full disk shows as SQLITE_FULL, or as an I/O error whose errno is ENOSPC
+        // (a WAL append or an fsync that found no space).
+        if code == SQLITE_FULL || (code & 0xFF == SQLITE_IOERR && sqlite3_system_errno(db) == ENOSPC) { return .full }
         return .engine(String(cString: sqlite3_errmsg(db)))
     }
 }
