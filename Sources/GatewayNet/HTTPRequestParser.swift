@@ -167,8 +167,22 @@ struct HTTPRequestParser {
         var target = String(decoding: targetBytes, as: UTF8.self)
         if target.hasPrefix("http://") || target.hasPrefix("https://") {
             let afterScheme = target[target.range(of: "//")!.upperBound...]
-            target = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" })
-                .map { afterScheme[$0] == "/" ? String(afterScheme[$0...]) : "/" + afterScheme[$0...] } ?? "/"
+            let end = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? afterScheme.endIndex
+            // RFC 3986 authority: not empty, no userinfo, an IP-literal closed by its bracket.
+            let authority = afterScheme[..<end]
+            guard !authority.isEmpty, !authority.contains("@") else { throw Self.badRequestLine }
+            if authority.hasPrefix("[") {
+                guard let close = authority.firstIndex(of: "]"), authority.index(after: authority.startIndex) < close,
+                      authority[authority.index(after: close)...].isEmpty
+                        || (authority[authority.index(after: close)...].hasPrefix(":")
+                            && authority[authority.index(close, offsetBy: 2)...].allSatisfy(\.isASCII)
+                            && authority[authority.index(close, offsetBy: 2)...].allSatisfy(\.isNumber))
+                else { throw Self.badRequestLine }
+            } else if authority.contains("[") || authority.contains("]") {
+                throw Self.badRequestLine
+            }
+            target = end == afterScheme.endIndex ? "/"
+                : afterScheme[end] == "/" ? String(afterScheme[end...]) : "/" + afterScheme[end...]
         } else if target == "*" {
             guard method == "OPTIONS" else { throw Self.badRequestLine }
         } else if !target.hasPrefix("/") {
