@@ -93,7 +93,14 @@ public final class Gateway: @unchecked Sendable {
         let auditor = Auditor(store: store, config: config, signer: signer)
         self.auditor = auditor
         Self.addOperationalRoutes(to: &router, config: config, metrics: metrics, auditor: auditor)
-        IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords, tokenKeys: tokenKeys, auditor: auditor)
+        let federation: Federation?
+        do {
+            federation = try Federation(config: config)
+        } catch {
+            throw .tls("federation client: \(error.description)")
+        }
+        IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords, tokenKeys: tokenKeys, auditor: auditor,
+                        federation: federation, region: config.region)
         if config.tokens.service, let tokenKeys {
             TokenRoutes.add(to: &router, keys: tokenKeys, maxBatch: config.tokens.maxBatch, pool: computePool, auditor: auditor)
         }

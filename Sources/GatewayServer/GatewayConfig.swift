@@ -22,6 +22,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public var index = Index()
     public var tokens = Tokens()
     public var audit = Audit()
+    public var federation = FederationSettings()
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
 
@@ -87,6 +88,25 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
             self.organization = organization
             self.counter = counter
             self.perDay = perDay
+        }
+    }
+
+    /// The other regions this node asks (and, later, gathers to).
+    public struct FederationSettings: Codable, Sendable, Equatable {
+        public var peers: [PeerSettings] = []
+        /// Each peer's answer must arrive within this; later ones are reported `timeout`.
+        public var lookupDeadlineMs = 800
+    }
+
+    public struct PeerSettings: Codable, Sendable, Equatable {
+        /// The peer's six-digit region code.
+        public var region: String
+        /// Its base URL, `https://host:port`.
+        public var url: String
+
+        public init(region: String, url: String) {
+            self.region = region
+            self.url = url
         }
     }
 
@@ -158,6 +178,14 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         guard maxConnections > 0, loops >= 0 else { throw .invalid("maxConnections and loops must be positive") }
         guard (1...100_000).contains(index.maxBatchRecords) else { throw .invalid("index.maxBatchRecords must be 1 to 100000") }
         guard (1...10_000).contains(tokens.maxBatch) else { throw .invalid("tokens.maxBatch must be 1 to 10000") }
+        for peer in federation.peers {
+            guard peer.region.count == 6, peer.region.allSatisfy(\.isNumber), peer.region != region,
+                  peer.url.hasPrefix("https://")
+            else { throw .invalid("federation.peers: each needs a six-digit region other than this node's and an https URL") }
+        }
+        guard (50...60_000).contains(federation.lookupDeadlineMs) else {
+            throw .invalid("federation.lookupDeadlineMs must be 50 to 60000")
+        }
         guard audit.retentionDays >= 180 else { throw .invalid("audit.retentionDays must be at least 180") }
         let counters: Set<String> = ["uploads", "records", "lookups", "token-evaluations", "tokens"]
         for q in audit.quotas where !counters.contains(q.counter) || q.perDay < 0 {
@@ -200,6 +228,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         index = try c.decodeIfPresent(Index.self, forKey: .index) ?? d.index
         tokens = try c.decodeIfPresent(Tokens.self, forKey: .tokens) ?? d.tokens
         audit = try c.decodeIfPresent(Audit.self, forKey: .audit) ?? d.audit
+        federation = try c.decodeIfPresent(FederationSettings.self, forKey: .federation) ?? d.federation
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
     }
 }
@@ -252,5 +281,13 @@ extension GatewayConfig.Audit {
         retentionDays = try c.decodeIfPresent(Int.self, forKey: .retentionDays) ?? 365
         quotas = try c.decodeIfPresent([GatewayConfig.Quota].self, forKey: .quotas) ?? []
         keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
+    }
+}
+
+extension GatewayConfig.FederationSettings {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        peers = try c.decodeIfPresent([GatewayConfig.PeerSettings].self, forKey: .peers) ?? []
+        lookupDeadlineMs = try c.decodeIfPresent(Int.self, forKey: .lookupDeadlineMs) ?? 800
     }
 }

@@ -1,0 +1,116 @@
+import Foundation
+import GatewayNet
+import ImagingIndex
+import Synchronization
+
+/// Asks peer regions for a patient's studies, each under the same deadline, through the
+/// GatewayNet client with this node's certificate (role node). A peer that fails trips its
+/// circuit breaker: after three failures in a row it is skipped (`error`, no wait) for five
+/// seconds, then one lookup probes it (half-open) and a success closes it again.
+final class Federation: Sendable {
+    struct Peer: Sendable {
+        let region: String
+        let url: String
+        let breaker = CircuitBreaker()
+    }
+
+    /// What one region said: `complete` (all it holds), `partial` (it hit the limit),
+    /// `timeout` (no answer by the deadline) or `error` (failed, or its breaker is open).
+    struct RegionAnswer: Sendable {
+        let region: String
+        let status: String
+        let studies: [StudyRecord]
+    }
+
+    let region: String
+    let peers: [Peer]
+    let deadline: Duration
+    private let client: HTTPClient
+
+    init?(config: GatewayConfig) throws(TLSError) {
+        guard !config.federation.peers.isEmpty, let certificate = config.tls.certificate, let key = config.tls.privateKey else {
+            return nil
+        }
+        let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certificate, privateKeyPath: key,
+                                                                 trustedCAPath: config.tls.clientCA), server: false)
+        client = HTTPClient(configuration: HTTPClientConfiguration(tls: tls))
+        region = config.region
+        peers = config.federation.peers.map { Peer(region: $0.region, url: $0.url) }
+        deadline = .milliseconds(config.federation.lookupDeadlineMs)
+    }
+
+    /// The peers `scope` names: `all`, or `region:CODE` (none when CODE is this node's).
+    func peers(for scope: String) -> [Peer] {
+        if scope == "all" { return peers }
+        return peers.filter { "region:\($0.region)" == scope }
+    }
+
+    /// `target` (path and query, `scope=local` included) at each peer, in parallel.
+    func lookup(_ target: String, at peers: [Peer], limit: Int) async -> [RegionAnswer] {
+        let due = ContinuousClock.now + deadline
+        return await withTaskGroup(of: RegionAnswer.self) { group in
+            for peer in peers {
+                group.addTask { await self.ask(peer, target, due: due, limit: limit) }
+            }
+            var answers: [RegionAnswer] = []
+            for await answer in group { answers.append(answer) }
+            return answers.sorted { $0.region < $1.region }
+        }
+    }
+
+    private struct Page: Decodable { let studies: [StudyRecord] }
+
+    private func ask(_ peer: Peer, _ target: String, due: ContinuousClock.Instant, limit: Int) async -> RegionAnswer {
+        guard peer.breaker.allow() else { return RegionAnswer(region: peer.region, status: "error", studies: []) }
+        do {
+            let response = try await client.execute(HTTPRequest(method: "GET", target: target), url: peer.url + target,
+                                                    deadline: due)
+            guard response.status == 200, let page = try? JSONDecoder().decode(Page.self, from: Data(response.body)) else {
+                peer.breaker.record(success: false)
+                return RegionAnswer(region: peer.region, status: "error", studies: [])
+            }
+            peer.breaker.record(success: true)
+            return RegionAnswer(region: peer.region, status: page.studies.count >= limit ? "partial" : "complete",
+                                studies: page.studies)
+        } catch {
+            peer.breaker.record(success: false)
+            return RegionAnswer(region: peer.region, status: error == .timedOut ? "timeout" : "error", studies: [])
+        }
+    }
+}
+
+/// Closed → open after `threshold` failures in a row; open for `cooldown`, then half-open:
+/// one caller probes while the others are refused; the probe's outcome closes or reopens.
+final class CircuitBreaker: Sendable {
+    private struct State {
+        var failures = 0
+        var openUntil: ContinuousClock.Instant?
+        var probing = false
+    }
+
+    private let state = Mutex(State())
+    private let threshold = 3
+    private let cooldown = Duration.seconds(5)
+
+    func allow() -> Bool {
+        state.withLock { s in
+            guard let until = s.openUntil else { return true }
+            guard ContinuousClock.now >= until, !s.probing else { return false }
+            s.probing = true
+            return true
+        }
+    }
+
+    func record(success: Bool) {
+        state.withLock { s in
+            s.probing = false
+            if success {
+                s.failures = 0
+                s.openUntil = nil
+            } else {
+                s.failures += 1
+                if s.failures >= threshold { s.openUntil = ContinuousClock.now + cooldown }
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import GatewayServer
+import XCTest
+
+/// Three regional nodes in this process, sharing the first one's development CA: a
+/// clinic at one region finds a patient's studies held in all three, by scope; a peer
+/// that is down is `error`, one that never answers is `timeout` within the deadline,
+/// and a lookup from a peer is never forwarded again.
+final class FederationLookupTests: XCTestCase {
+    static let token = "v1:" + String(repeating: "F", count: 42) + "Q"
+
+    func testScopesRegionsStatusesAndNoForwarding() throws {
+        let base = Int.random(in: 20_000..<39_000)
+        let regions = ["610000", "110000", "440000"]
+        let silent = try SilentListener()
+        let first = try TestNode { c in
+            c.region = regions[0]
+            c.listen = ["127.0.0.1:\(base)"]
+            c.federation.lookupDeadlineMs = 300
+            c.federation.peers = [GatewayConfig.PeerSettings(region: regions[1], url: "https://localhost:\(base + 1)"),
+                                  GatewayConfig.PeerSettings(region: regions[2], url: "https://localhost:\(base + 2)"),
+                                  GatewayConfig.PeerSettings(region: "500000", url: "https://localhost:\(silent.port)")]
+        }
+        defer { first.stop() }
+        let certs = first.certs
+        var others: [TestNode] = []
+        for i in 1...2 {
+            others.append(try TestNode { c in
+                c.region = regions[i]
+                c.listen = ["127.0.0.1:\(base + i)"]
+                c.tls.certificate = certs + "/node.pem"
+                c.tls.privateKey = certs + "/node-key.pem"
+                c.tls.clientCA = certs + "/ca.pem"
+                c.federation.peers = regions.indices.filter { $0 != i }.map {
+                    GatewayConfig.PeerSettings(region: regions[$0], url: "https://localhost:\(base + $0)")
+                }
+            })
+        }
+        defer { others.forEach { $0.stop() } }
+        for (i, node) in ([first] + others).enumerated() {
+            XCTAssertEqual(upload(first, to: node, uid: "1.2.156.3.\(i + 1)", region: regions[i]).status, 200)
+        }
+
+        let all = lookup(first, at: first, "")
+        XCTAssertEqual(uids(all), ["1.2.156.3.1", "1.2.156.3.2", "1.2.156.3.3"])
+        XCTAssertEqual(statuses(all), ["610000": "complete", "110000": "complete", "440000": "complete", "500000": "timeout"])
+        XCTAssertEqual(uids(lookup(first, at: first, "&scope=local")), ["1.2.156.3.1"])
+        let one = lookup(first, at: first, "&scope=region:110000")
+        XCTAssertEqual(uids(one), ["1.2.156.3.2"])
+        XCTAssertEqual(statuses(one), ["110000": "complete"])
+        let unknown = first.curl("clinic", [first.baseURL + "/v1/patients/\(Self.token)/studies?purpose=TREAT&scope=region:990000"])
+        XCTAssertEqual(unknown.status, 400, unknown.body)
+
+        // A peer's lookup is answered locally, whatever scope it asks for: no loops.
+        let asPeer = lookup(first, at: others[0], "&scope=all", role: "node")
+        XCTAssertEqual(uids(asPeer), ["1.2.156.3.2"])
+        XCTAssertEqual(statuses(asPeer), ["110000": "complete"])
+
+        // A stopped peer is an error; the silent one times out within the deadline.
+        others[1].stop()
+        let started = ContinuousClock.now
+        let degraded = lookup(first, at: first, "")
+        XCTAssertLessThan(ContinuousClock.now - started, .milliseconds(300 + 700), "answered within the deadline and some slack")
+        XCTAssertEqual(uids(degraded), ["1.2.156.3.1", "1.2.156.3.2"], "the partial answer, said plainly")
+        XCTAssertEqual(statuses(degraded)["440000"], "error")
+        XCTAssertEqual(statuses(degraded)["500000"], "timeout")
+    }
+
+    private func upload(_ certsOf: TestNode, to node: TestNode, uid: String, region: String) -> (status: Int, body: String) {
+        let record = "{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"\(uid)\",\"studyDate\":\"20241101\","
+            + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+            + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"\(region)\"}"
+        return certsOf.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", record,
+                                         "https://localhost:\(node.port)/v1/index/studies"])
+    }
+
+    private func lookup(_ certsOf: TestNode, at node: TestNode, _ extra: String, role: String = "clinic") -> [String: Any] {
+        let answer = certsOf.curl(role, ["https://localhost:\(node.port)/v1/patients/\(Self.token)/studies?purpose=TREAT" + extra])
+        XCTAssertEqual(answer.status, 200, answer.body)
+        return (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: Any] ?? [:]
+    }
+
+    private func uids(_ answer: [String: Any]) -> [String] {
+        ((answer["studies"] as? [[String: Any]]) ?? []).compactMap { $0["studyInstanceUID"] as? String }.sorted()
+    }
+
+    private func statuses(_ answer: [String: Any]) -> [String: String] {
+        var out: [String: String] = [:]
+        for r in (answer["regions"] as? [[String: Any]]) ?? [] { out[r["region"] as! String] = r["status"] as? String }
+        return out
+    }
+}
+
+/// A TCP port that completes handshakes (the kernel's backlog) but never answers: a
+/// stalled peer.
+final class SilentListener {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
+}
