@@ -40,6 +40,9 @@ public final class EventLoop: @unchecked Sendable {
     private var nextToken: UInt64 = 1
     private var events = [gw_event](repeating: gw_event(), count: 256)
     private var nextTick: UInt64 = 0
+    /// Extra tick times asked for by client deadlines, which the 250 ms tick would miss by
+    /// up to a tick. Few at a time (one per request in flight); a plain array suffices.
+    private var wakeTimes: [UInt64] = []
     private let threadID = Atomic<UInt>(0)
     private static let tickInterval: UInt64 = 250_000_000
     /// Read scratch shared by every connection of this loop: a connection keeps only
@@ -98,6 +101,12 @@ public final class EventLoop: @unchecked Sendable {
         soon.append(work)
     }
 
+    /// Ticks the handlers at `time` (EventLoop.now() clock) as well as on the regular tick,
+    /// so a deadline is noticed when it passes. Must be called on the loop's thread.
+    func wake(at time: UInt64) {
+        wakeTimes.append(time)
+    }
+
     /// True on this loop's own thread: work may then run at once instead of being posted.
     var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(pthread_self()) }
 
@@ -105,7 +114,8 @@ public final class EventLoop: @unchecked Sendable {
         threadID.store(UInt(pthread_self()), ordering: .relaxed)
         nextTick = Self.now() + Self.tickInterval
         while true {
-            let wait = soon.isEmpty ? Int32((nextTick &- min(nextTick, Self.now())) / 1_000_000) + 1 : 0
+            let due = min(nextTick, wakeTimes.min() ?? .max)
+            let wait = soon.isEmpty ? Int32((due &- min(due, Self.now())) / 1_000_000) + 1 : 0
             let n = events.withUnsafeMutableBufferPointer {
                 gw_epoll_wait(epfd, $0.baseAddress, Int32($0.count), wait)
             }
@@ -128,11 +138,14 @@ public final class EventLoop: @unchecked Sendable {
                 for item in work { item() }
             }
             let now = Self.now()
-            if now >= nextTick {
+            let woken = wakeTimes.contains { $0 <= now }
+            if woken { wakeTimes.removeAll { $0 <= now } }
+            let regular = now >= nextTick
+            if regular {
                 nextTick = now + Self.tickInterval
                 httpDate = Self.formatDate()
-                forEachHandler { $0.tick(now: now) }
             }
+            if regular || woken { forEachHandler { $0.tick(now: now) } }
         }
     }
 

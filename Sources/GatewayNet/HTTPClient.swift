@@ -144,9 +144,15 @@ public final class HTTPClient: Sendable {
                               completion: completion)
         let set = pools[group.nextIndex()]
         if set.loop.inLoop {
-            set.loop.runSoon { [self] in set.pool(for: origin, client: self).submit(task) }
+            set.loop.runSoon { [self] in
+                set.pool(for: origin, client: self).submit(task)
+                set.loop.wake(at: task.deadline)
+            }
         } else {
-            set.loop.execute { [self] in set.pool(for: origin, client: self).submit(task) }
+            set.loop.execute { [self] in
+                set.pool(for: origin, client: self).submit(task)
+                set.loop.wake(at: task.deadline)
+            }
         }
     }
 

@@ -8,11 +8,11 @@ import IndexStore
 enum FHIRRoutes {
     static let media = "application/fhir+json"
 
-    static func add(to router: inout Router, store: IndexStore, auditor: Auditor) {
+    static func add(to router: inout Router, store: IndexStore, auditor: Auditor, federation: Federation?, region: String) {
         router.add("GET", "/fhir/ImagingStudy", roles: IndexRoutes.lookupRoles, .async { request in
             do {
                 if let refusal = try await auditor.admit(request, counter: "lookups") { return refusal }
-                return try await search(request, store: store, auditor: auditor)
+                return try await search(request, store: store, auditor: auditor, federation: federation, region: region)
             } catch let error as HTTPError {
                 return outcome(error)
             }
@@ -22,9 +22,13 @@ enum FHIRRoutes {
         })
     }
 
-    static func search(_ request: HTTPRequest, store: IndexStore, auditor: Auditor) async throws -> HTTPResponse {
+    /// Spans regions by `scope` (default all); regions that did not answer completely are
+    /// listed in an OperationOutcome entry (search mode `outcome`) of the Bundle.
+    static func search(_ request: HTTPRequest, store: IndexStore, auditor: Auditor, federation: Federation?,
+                       region: String) async throws -> HTTPResponse {
         var q = StudyQuery()
         var purpose: String?
+        var scopeValue: String?
         for (name, value) in request.query {
             switch name {
             case "subject:identifier", "patient.identifier":
@@ -46,6 +50,8 @@ enum FHIRRoutes {
                 q.limit = n
             case "purpose":
                 purpose = value
+            case "scope":
+                scopeValue = value
             default:
                 throw HTTPError(400, "unsupported_parameter", "'\(name)' is not supported; use subject:identifier, started, modality, _count, purpose.")
             }
@@ -56,10 +62,21 @@ enum FHIRRoutes {
         guard q.patientToken != nil else {
             throw HTTPError(400, "patient_required", "Search ImagingStudy by subject:identifier=\(FHIRMapping.tokenSystem)|<token>.")
         }
-        let found = try await auditor.lookup(request, asked: q.patientToken, q, in: store)
+        let scope = try ScopedLookup.scope(scopeValue, callerRole: request.peer?.role)
+        let (found, regions) = try await ScopedLookup.run(request, token: q.patientToken!, purpose: purpose, query: q, scope: scope,
+                                                          federation: federation, region: region, store: store, auditor: auditor)
         let b = base(request)
-        return json(FHIRMapping.searchBundle(found, base: b, selfURL: b + "/ImagingStudy?" + (request.target.split(separator: "?").last ?? "")),
-                    status: 200)
+        var bundle = FHIRMapping.searchBundle(found, base: b, selfURL: b + "/ImagingStudy?" + (request.target.split(separator: "?").last ?? ""))
+        let incomplete = regions.filter { $0.status != "complete" }
+        if !incomplete.isEmpty {
+            let outcome: [String: Any] = [
+                "resourceType": "OperationOutcome",
+                "issue": incomplete.map { ["severity": "warning", "code": $0.status == "timeout" ? "timeout" : "incomplete",
+                                           "diagnostics": "region \($0.region): \($0.status)"] },
+            ]
+            bundle["entry"] = ((bundle["entry"] as? [[String: Any]]) ?? []) + [["resource": outcome, "search": ["mode": "outcome"]]]
+        }
+        return json(bundle, status: 200)
     }
 
     /// `started=ge2024-01-01` and friends; a bare date means that day.

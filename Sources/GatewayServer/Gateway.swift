@@ -104,8 +104,8 @@ public final class Gateway: @unchecked Sendable {
         if config.tokens.service, let tokenKeys {
             TokenRoutes.add(to: &router, keys: tokenKeys, maxBatch: config.tokens.maxBatch, pool: computePool, auditor: auditor)
         }
-        QidoRoutes.add(to: &router, store: store, auditor: auditor)
-        FHIRRoutes.add(to: &router, store: store, auditor: auditor)
+        QidoRoutes.add(to: &router, store: store, auditor: auditor, federation: federation, region: config.region)
+        FHIRRoutes.add(to: &router, store: store, auditor: auditor, federation: federation, region: config.region)
         AuditRoutes.add(to: &router, auditor: auditor)
         server = HTTPServer(configuration: serverConfig, router: router, logger: logger)
         metrics.server = server

@@ -130,54 +130,13 @@ enum IndexRoutes {
         query.modalities = try params.modalities()
         query.limit = try params.integer("limit", default: 100, in: 1...1000)
         query.offset = try params.integer("offset", default: 0, in: 0...1_000_000)
-        let peers = scope == "local" ? [] : federation?.peers(for: scope) ?? []
-        let here = scope == "local" || scope == "all" || scope == "region:\(region)"
-        guard here || !peers.isEmpty else {
-            throw HTTPError(400, "unknown_region", "\(scope) is neither this node's region nor one of its peers.")
-        }
-        let studies: [StudyRecord], regions: [(region: String, status: String, count: Int)]
-        if peers.isEmpty {
-            studies = try await auditor.lookup(request, asked: token, query, in: store)
-            regions = [(region, studies.count >= query.limit ? "partial" : "complete", studies.count)]
-        } else {
-            (studies, regions) = try await federated(request, token: token, purpose: purpose, query: query, local: here,
-                                                     peers: peers, federation: federation!, region: region, store: store,
-                                                     auditor: auditor)
-        }
+        let (studies, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: query, scope: scope,
+                                                           federation: federation, region: region, store: store, auditor: auditor)
         let regionText = regions.map { "{\"region\":\(jsonString($0.region)),\"status\":\"\($0.status)\",\"count\":\($0.count)}" }
         let body = "{\"patientToken\":\(jsonString(token)),\"count\":\(studies.count),\"limit\":\(query.limit),"
             + "\"offset\":\(query.offset),\"scope\":\(jsonString(scope)),\"regions\":[\(regionText.joined(separator: ","))],"
             + "\"studies\":[" + studies.map(\.jsonText).joined(separator: ",") + "]}"
         return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
-    }
-
-    /// This node's store and its peers at once, each peer under the federation deadline;
-    /// merged, deduplicated by (StudyInstanceUID, storage unit), newest first, then paged.
-    static func federated(_ request: HTTPRequest, token: String, purpose: String, query: StudyQuery, local: Bool,
-                          peers: [Federation.Peer], federation: Federation, region: String, store: IndexStore,
-                          auditor: Auditor) async throws -> ([StudyRecord], [(region: String, status: String, count: Int)]) {
-        guard query.offset <= 1_000 else {
-            throw HTTPError(400, "invalid_offset", "Across regions 'offset' goes up to 1000; narrow the search with from/to.")
-        }
-        var wide = query
-        wide.limit = query.limit + query.offset
-        wide.offset = 0
-        var target = "/v1/patients/\(token)/studies?purpose=\(purpose)&scope=local&limit=\(wide.limit)"
-        if let from = query.dateFrom { target += "&from=\(from)" }
-        if let to = query.dateTo { target += "&to=\(to)" }
-        if !query.modalities.isEmpty { target += "&modality=" + query.modalities.joined(separator: ",") }
-        async let remote = federation.lookup(target, at: peers, limit: wide.limit)
-        let mine = local ? try await auditor.lookup(request, asked: token, wide, in: store) : []
-        let answers = await remote
-        var seen = Set<String>(), merged: [StudyRecord] = []
-        for study in mine + answers.flatMap(\.studies) where seen.insert(study.studyInstanceUID + "|" + study.storageUnit).inserted {
-            merged.append(study)
-        }
-        merged.sort { ($0.studyDate, $0.studyTime ?? "", $1.studyInstanceUID) > ($1.studyDate, $1.studyTime ?? "", $0.studyInstanceUID) }
-        var regions: [(region: String, status: String, count: Int)] = []
-        if local { regions.append((region, mine.count >= wide.limit ? "partial" : "complete", mine.count)) }
-        regions += answers.map { ($0.region, $0.status, $0.studies.count) }
-        return (Array(merged.dropFirst(query.offset).prefix(query.limit)), regions)
     }
 
     /// Store failures become answers that say nothing was acknowledged.

@@ -8,10 +8,10 @@ import IndexStore
 enum QidoRoutes {
     static let media = "application/dicom+json"
 
-    static func add(to router: inout Router, store: IndexStore, auditor: Auditor) {
+    static func add(to router: inout Router, store: IndexStore, auditor: Auditor, federation: Federation?, region: String) {
         router.add("GET", "/dicomweb/studies", roles: IndexRoutes.lookupRoles, .async { request in
             if let refusal = try await auditor.admit(request, counter: "lookups") { return refusal }
-            return try await studies(request, store: store, auditor: auditor)
+            return try await studies(request, store: store, auditor: auditor, federation: federation, region: region)
         })
         router.add("GET", "/dicomweb/studies/{uid}/series", roles: IndexRoutes.lookupRoles, .async { request in
             if let refusal = try await auditor.admit(request, counter: "lookups") { return refusal }
@@ -29,13 +29,14 @@ enum QidoRoutes {
         "Modality": "Modality", "00080060": "Modality", "SeriesInstanceUID": "SeriesInstanceUID", "0020000E": "SeriesInstanceUID",
         "SeriesNumber": "SeriesNumber", "00200011": "SeriesNumber",
     ]
-    static let controls: Set<String> = ["includefield", "limit", "offset", "fuzzymatching", "purpose"]
+    static let controls: Set<String> = ["includefield", "limit", "offset", "fuzzymatching", "purpose", "scope"]
 
     struct Search {
         var match: [String: String] = [:]
         var include: Set<String> = []
         var limit = 100
         var offset = 0
+        var scope: String?
     }
 
     static func parse(_ request: HTTPRequest, keys: [String: String]) throws(HTTPError) -> Search {
@@ -49,6 +50,7 @@ enum QidoRoutes {
             }
             switch name {
             case "purpose": purpose = value
+            case "scope": s.scope = value
             case "includefield":
                 for field in value.split(separator: ",").map(String.init) {
                     if field == "all" { s.include.formUnion(DicomJSON.optionalStudyFields.values); continue }
@@ -77,7 +79,10 @@ enum QidoRoutes {
         return s
     }
 
-    static func studies(_ request: HTTPRequest, store: IndexStore, auditor: Auditor) async throws -> HTTPResponse {
+    /// A search by PatientID (a token) spans regions by `scope` (default all; a `Warning`
+    /// header names each region that did not answer completely); other searches are local.
+    static func studies(_ request: HTTPRequest, store: IndexStore, auditor: Auditor, federation: Federation?,
+                        region: String) async throws -> HTTPResponse {
         let s = try parse(request, keys: studyKeys)
         var q = StudyQuery()
         if let id = s.match["PatientID"] {
@@ -100,8 +105,20 @@ enum QidoRoutes {
         }
         q.limit = s.limit
         q.offset = s.offset
-        let found = try await auditor.lookup(request, asked: q.patientToken, q, in: store)
-        return answer(found.map { DicomJSON.study($0, include: s.include) })
+        let scope = try ScopedLookup.scope(s.scope, callerRole: request.peer?.role)
+        guard let token = q.patientToken else {
+            guard scope == "local" || s.scope == nil else {
+                throw HTTPError(400, "scope_needs_patient", "Searches across regions are by PatientID; this search is local.")
+            }
+            let found = try await auditor.lookup(request, asked: nil, q, in: store)
+            return answer(found.map { DicomJSON.study($0, include: s.include) })
+        }
+        let (found, regions) = try await ScopedLookup.run(request, token: token, purpose: Auditor.purpose(request) ?? "TREAT",
+                                                          query: q, scope: scope, federation: federation, region: region,
+                                                          store: store, auditor: auditor)
+        var response = answer(found.map { DicomJSON.study($0, include: s.include) })
+        for warning in ScopedLookup.warnings(regions) { response.headers.add("Warning", warning) }
+        return response
     }
 
     static func series(_ request: HTTPRequest, store: IndexStore, auditor: Auditor) async throws -> HTTPResponse {

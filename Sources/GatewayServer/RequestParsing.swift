@@ -96,13 +96,7 @@ struct QueryParameters {
     /// `local`, `all` or `region:CODE`. A lookup from a peer (role node) is answered from
     /// this node's store only, whatever it asks: lookups are never forwarded twice.
     func scope(callerRole: String?) throws(HTTPError) -> String {
-        if callerRole == Role.node.rawValue { return "local" }
-        guard let v = values["scope"] else { return "all" }
-        let code = v.dropFirst("region:".count)
-        guard v == "local" || v == "all" || (v.hasPrefix("region:") && code.count == 6 && code.allSatisfy(\.isNumber)) else {
-            throw HTTPError(400, "invalid_scope", "'scope' is local, all or region:<six-digit code>.")
-        }
-        return v
+        try ScopedLookup.scope(values["scope"], callerRole: callerRole)
     }
 
     func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) throws(HTTPError) -> Int {

@@ -1,0 +1,66 @@
+import Foundation
+import GatewayNet
+import ImagingIndex
+import IndexStore
+
+/// A patient lookup across regions, shared by the native API, QIDO-RS and FHIR: this
+/// node's store and the peers the scope names, at once, each peer under the federation
+/// deadline; merged, deduplicated by (StudyInstanceUID, storage unit), newest first,
+/// then paged. Each region's answer is reported: complete, partial, timeout or error.
+enum ScopedLookup {
+    typealias Region = (region: String, status: String, count: Int)
+
+    /// `local`, `all` (the default) or `region:CODE`. A lookup from a peer (role node) is
+    /// answered from this node's store only, whatever it asks: never forwarded twice.
+    static func scope(_ value: String?, callerRole: String?) throws(HTTPError) -> String {
+        if callerRole == Role.node.rawValue { return "local" }
+        guard let v = value else { return "all" }
+        let code = v.dropFirst("region:".count)
+        guard v == "local" || v == "all" || (v.hasPrefix("region:") && code.count == 6 && code.allSatisfy(\.isNumber)) else {
+            throw HTTPError(400, "invalid_scope", "'scope' is local, all or region:<six-digit code>.")
+        }
+        return v
+    }
+
+    static func run(_ request: HTTPRequest, token: String, purpose: String, query: StudyQuery, scope: String,
+                    federation: Federation?, region: String, store: IndexStore,
+                    auditor: Auditor) async throws -> (studies: [StudyRecord], regions: [Region]) {
+        let peers = scope == "local" ? [] : federation?.peers(for: scope) ?? []
+        let here = scope == "local" || scope == "all" || scope == "region:\(region)"
+        guard here || !peers.isEmpty else {
+            throw HTTPError(400, "unknown_region", "\(scope) is neither this node's region nor one of its peers.")
+        }
+        guard let federation, !peers.isEmpty else {
+            let studies = try await auditor.lookup(request, asked: token, query, in: store)
+            return (studies, [(region, studies.count >= query.limit ? "partial" : "complete", studies.count)])
+        }
+        guard query.offset <= 1_000 else {
+            throw HTTPError(400, "invalid_offset", "Across regions the offset goes up to 1000; narrow the search by date.")
+        }
+        var wide = query
+        wide.limit = query.limit + query.offset
+        wide.offset = 0
+        var target = "/v1/patients/\(token)/studies?purpose=\(purpose)&scope=local&limit=\(wide.limit)"
+        if let from = query.dateFrom { target += "&from=\(from)" }
+        if let to = query.dateTo { target += "&to=\(to)" }
+        if !query.modalities.isEmpty { target += "&modality=" + query.modalities.joined(separator: ",") }
+        async let remote = federation.lookup(target, at: peers, limit: wide.limit)
+        let mine = here ? try await auditor.lookup(request, asked: token, wide, in: store) : []
+        let answers = await remote
+        var seen = Set<String>(), merged: [StudyRecord] = []
+        for study in mine + answers.flatMap(\.studies) where seen.insert(study.studyInstanceUID + "|" + study.storageUnit).inserted {
+            merged.append(study)
+        }
+        merged.sort { ($0.studyDate, $0.studyTime ?? "", $1.studyInstanceUID) > ($1.studyDate, $1.studyTime ?? "", $0.studyInstanceUID) }
+        var regions: [Region] = []
+        if here { regions.append((region, mine.count >= wide.limit ? "partial" : "complete", mine.count)) }
+        regions += answers.map { ($0.region, $0.status, $0.studies.count) }
+        return (Array(merged.dropFirst(query.offset).prefix(query.limit)), regions)
+    }
+
+    /// RFC 9111 §5.5 Warning values (code 299, "miscellaneous persistent warning") for the
+    /// regions that did not answer completely: how QIDO-RS says a result is partial.
+    static func warnings(_ regions: [Region]) -> [String] {
+        regions.filter { $0.status != "complete" }.map { "299 imaging-gateway \"region \($0.region): \($0.status)\"" }
+    }
+}
