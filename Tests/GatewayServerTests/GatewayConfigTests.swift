@@ -33,6 +33,26 @@ final class GatewayConfigTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("loops"), "\($0)")
         }
         XCTAssertThrowsError(try GatewayConfig.load(path: "/nonexistent/gw.json", environment: [:]))
+        let peers: [(String, String)] = [
+            (#"{"region":"610000","federation":{"peers":[{"region":"610000","url":"https://a:1"}]}}"#, "other than this node's"),
+            (#"{"federation":{"peers":[{"region":"110000","url":"http://a:1"}]}}"#, "https URL"),
+            (#"{"federation":{"peers":[{"region":"11","url":"https://a:1"}]}}"#, "six-digit"),
+            (#"{"federation":{"lookupDeadlineMs":5}}"#, "lookupDeadlineMs"),
+            (#"{"audit":{"retentionDays":30}}"#, "retentionDays"),
+            (#"{"audit":{"quotas":[{"counter":"coffee","perDay":1}]}}"#, "counter must be one of"),
+            (#"{"tokens":{"maxBatch":0}}"#, "tokens.maxBatch"),
+        ]
+        for (json, expected) in peers {
+            XCTAssertThrowsError(try GatewayConfig.load(path: try write(json), environment: [:]), json) {
+                XCTAssertTrue("\($0)".contains(expected), "\(json) → \($0)")
+            }
+        }
+        let ok = try GatewayConfig.load(path: try write(#"{"region":"610000","federation":{"peers":[{"region":"110000","url":"https://bj:8443"}]},"audit":{"enabled":false},"tokens":{"service":true}}"#),
+                                        environment: ["IMAGING_GATEWAY_AUDIT": "on"])
+        XCTAssertEqual(ok.federation.peers, [GatewayConfig.PeerSettings(region: "110000", url: "https://bj:8443")])
+        XCTAssertEqual(ok.federation.lookupDeadlineMs, 800)
+        XCTAssertTrue(ok.audit.enabled, "the environment wins over the file")
+        XCTAssertTrue(ok.tokens.service)
     }
 
     func testAddressSplitting() {
