@@ -25,12 +25,13 @@ final class Federation: Sendable {
     let region: String
     let peers: [Peer]
     let deadline: Duration
-    private let client: HTTPClient
+    /// The client with this node's certificate (role node), also used for gathering.
+    let client: HTTPClient
 
     init?(config: GatewayConfig) throws(TLSError) {
-        guard !config.federation.peers.isEmpty, let certificate = config.tls.certificate, let key = config.tls.privateKey else {
-            return nil
-        }
+        guard !config.federation.peers.isEmpty || config.federation.gatherTo != nil,
+              let certificate = config.tls.certificate, let key = config.tls.privateKey
+        else { return nil }
         let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certificate, privateKeyPath: key,
                                                                  trustedCAPath: config.tls.clientCA), server: false)
         client = HTTPClient(configuration: HTTPClientConfiguration(tls: tls))

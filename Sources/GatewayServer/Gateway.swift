@@ -18,6 +18,7 @@ public final class Gateway: @unchecked Sendable {
     private let metrics: GatewayMetrics
     private let computePool = ComputePool()
     private let auditor: Auditor
+    private let gatherer: Gatherer?
 
     public enum StartError: Error, CustomStringConvertible {
         case certificates(String)
@@ -77,7 +78,7 @@ public final class Gateway: @unchecked Sendable {
         serverConfig.limits.maxDecompressedBytes = config.limits.maxDecompressedBytes
         let store: SQLiteIndexStore
         do {
-            store = try SQLiteIndexStore(path: config.dataDirectory + "/index.sqlite")
+            store = try SQLiteIndexStore(path: config.dataDirectory + "/index.sqlite", gathers: config.federation.gatherTo != nil)
         } catch {
             throw .store("cannot open the index store in \(config.dataDirectory): \(error)")
         }
@@ -92,7 +93,8 @@ public final class Gateway: @unchecked Sendable {
         }
         let auditor = Auditor(store: store, config: config, signer: signer)
         self.auditor = auditor
-        Self.addOperationalRoutes(to: &router, config: config, metrics: metrics, auditor: auditor)
+        Self.addOperationalRoutes(to: &router, config: config, metrics: metrics,
+                                  outbox: config.federation.gatherTo == nil ? nil : store, auditor: auditor)
         let federation: Federation?
         do {
             federation = try Federation(config: config)
@@ -101,6 +103,11 @@ public final class Gateway: @unchecked Sendable {
         }
         IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords, tokenKeys: tokenKeys, auditor: auditor,
                         federation: federation, region: config.region)
+        if let national = config.federation.gatherTo, let federation {
+            gatherer = Gatherer(outbox: store, client: federation.client, nationalURL: national, region: config.region, logger: logger)
+        } else {
+            gatherer = nil
+        }
         if config.tokens.service, let tokenKeys {
             TokenRoutes.add(to: &router, keys: tokenKeys, maxBatch: config.tokens.maxBatch, pool: computePool, auditor: auditor)
         }
@@ -142,6 +149,7 @@ public final class Gateway: @unchecked Sendable {
         do {
             let ports = try server.start()
             auditor.startCheckpointing(every: config.audit.checkpointSeconds)
+            gatherer?.start()
             return ports
         } catch {
             throw .listen(error.description)
@@ -152,9 +160,11 @@ public final class Gateway: @unchecked Sendable {
         server.shutdown(grace: .seconds(config.timeouts.shutdownGraceSeconds))
         computePool.stop()
         auditor.stopCheckpointing()
+        gatherer?.stop()
     }
 
     private static func addOperationalRoutes(to router: inout Router, config: GatewayConfig, metrics: GatewayMetrics,
+                                             outbox: OutboxStore?,
                                              auditor: Auditor) {
         let started = ISO8601DateFormatter().string(from: Date())
         let health = "{\"status\":\"ok\",\"service\":\"imaging-gateway\",\"version\":\(jsonString(Gateway.version)),"
@@ -163,11 +173,20 @@ public final class Gateway: @unchecked Sendable {
         let healthResponse = HTTPResponse.json(health)
         let readyResponse = HTTPResponse.json("{\"status\":\"ready\"}")
         router.add("GET", "/healthz", .inline { _ in healthResponse })
-        router.add("GET", "/readyz", .inline { _ in readyResponse })
+        if let outbox {
+            // A gathering node says how far behind the national node it is.
+            router.add("GET", "/readyz", .async { _ in
+                guard let lag = try? await outbox.lag() else { return .json("{\"status\":\"store_unavailable\"}", status: 503) }
+                return .json("{\"status\":\"ready\",\"gathering\":{\"lagRecords\":\(lag.records),\"lagSeconds\":\(lag.seconds)}}")
+            })
+        } else {
+            router.add("GET", "/readyz", .inline { _ in readyResponse })
+        }
         router.add("GET", "/metrics", roles: .roles(.operator), plainListener: true, .async { _ in
             let usage = (try? await auditor.store.usage(day: AuditEvent.day())) ?? []
+            let lag = outbox == nil ? nil : try? await outbox!.lag()
             return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4")]),
-                                body: metrics.scrape(usage: usage))
+                                body: metrics.scrape(usage: usage, outboxLag: lag))
         })
     }
 }
@@ -195,7 +214,14 @@ final class GatewayMetrics: @unchecked Sendable {
     }
 
     /// Today's metering (UTC), per certificate and counter, as `gateway_usage_today`.
-    func scrape(usage: [UsageCount]) -> [UInt8] {
+    func scrape(usage: [UsageCount], outboxLag: (records: Int, seconds: Int)?) -> [UInt8] {
+        if let outboxLag {
+            func gauge(_ name: String, _ help: String) -> Gauge {
+                registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "gateway", metricName: name, unitName: "", helpText: help))
+            }
+            gauge("outbox_lag_records", "Records stored here and not yet acknowledged by the national node.").set(Double(outboxLag.records))
+            gauge("outbox_lag_seconds", "Age of the oldest record waiting for the national node.").set(Double(outboxLag.seconds))
+        }
         for u in usage {
             registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "gateway", metricName: "usage_today", unitName: "",
                                                                 helpText: "Audited requests and items today (UTC) per client certificate."),

@@ -96,6 +96,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var peers: [PeerSettings] = []
         /// Each peer's answer must arrive within this; later ones are reported `timeout`.
         public var lookupDeadlineMs = 800
+        /// A regional node's national node (`https://host:port`): every stored record is
+        /// queued in the same transaction and sent there.
+        public var gatherTo: String?
     }
 
     public struct PeerSettings: Codable, Sendable, Equatable {
@@ -182,6 +185,11 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
             guard peer.region.count == 6, peer.region.allSatisfy(\.isNumber), peer.region != region,
                   peer.url.hasPrefix("https://")
             else { throw .invalid("federation.peers: each needs a six-digit region other than this node's and an https URL") }
+        }
+        if let gatherTo = federation.gatherTo {
+            guard gatherTo.hasPrefix("https://"), role == "regional" else {
+                throw .invalid("federation.gatherTo is an https URL, set on regional nodes only")
+            }
         }
         guard (50...60_000).contains(federation.lookupDeadlineMs) else {
             throw .invalid("federation.lookupDeadlineMs must be 50 to 60000")
@@ -289,5 +297,6 @@ extension GatewayConfig.FederationSettings {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         peers = try c.decodeIfPresent([GatewayConfig.PeerSettings].self, forKey: .peers) ?? []
         lookupDeadlineMs = try c.decodeIfPresent(Int.self, forKey: .lookupDeadlineMs) ?? 800
+        gatherTo = try c.decodeIfPresent(String.self, forKey: .gatherTo)
     }
 }

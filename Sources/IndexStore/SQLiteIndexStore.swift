@@ -10,7 +10,7 @@ import Synchronization
 /// a single transaction (group commit): under concurrent uploads one fsync serves many
 /// batches. Readers use their own connections on their own queues; WAL lets them run
 /// beside the writer.
-public final class SQLiteIndexStore: IndexStore, AuditStore, @unchecked Sendable {
+public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unchecked Sendable {
     private struct Pending {
         let records: [StudyRecord]
         let audit: [AuditEvent]
@@ -22,9 +22,13 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, @unchecked Sendable
     private let pending = Mutex<(batches: [Pending], draining: Bool)>(([], false))
     private let readers: [(SQLiteConnection, DispatchQueue)]
     private let nextReader = Atomic<Int>(0)
+    /// Queue every stored record for the national node (a regional node that gathers).
+    private let gathers: Bool
 
     /// Opens (creating and migrating if needed) the store at `path`.
-    public init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount) throws(StoreError) {
+    public init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount,
+                gathers: Bool = false) throws(StoreError) {
+        self.gathers = gathers
         writer = try SQLiteConnection(path: path, readOnly: false)
         // A 64 MiB page cache keeps the upper index levels in memory as the index grows; a
         // larger WAL before checkpointing means each page is copied to the database file
@@ -155,6 +159,27 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, @unchecked Sendable
         return try result.get()
     }
 
+    // MARK: outbox
+
+    public func pending(limit: Int) async throws(StoreError) -> [OutboxEntry] {
+        try await read { db throws(StoreError) in try SQLiteOutbox.pending(db, limit: limit) }
+    }
+
+    public func lag() async throws(StoreError) -> (records: Int, seconds: Int) {
+        try await read { db throws(StoreError) in try SQLiteOutbox.lag(db, now: Int(Date().timeIntervalSince1970)) }
+    }
+
+    public func acknowledge(through sequence: Int) async throws(StoreError) {
+        let writer = self.writer
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, StoreError>, Never>) in
+            writeQueue.async {
+                defer { writer.resetAll() }
+                c.resume(returning: Result { () throws(StoreError) in try SQLiteOutbox.acknowledge(through: sequence, on: writer) })
+            }
+        }
+        try result.get()
+    }
+
     // MARK: audit reads
 
     public func auditSize() async throws(StoreError) -> Int {
@@ -281,6 +306,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, @unchecked Sendable
                     var outcomes: [UpsertOutcome] = []
                     outcomes.reserveCapacity(batch.records.count)
                     for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
+                    if gathers { try SQLiteOutbox.queue(batch.records, on: writer, now: now) }
                     for event in batch.audit { try log.append(event) }
                     try writer.exec("RELEASE batch")
                     results.append(.success(outcomes))

@@ -73,6 +73,13 @@ enum SQLiteSchema {
             PRIMARY KEY (day, actor, counter)
         ) WITHOUT ROWID;
         """,
+        """
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            record TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        """,
     ]
 
     static func migrate(_ db: SQLiteConnection) throws(StoreError) {

@@ -30,6 +30,33 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         XCTAssertEqual(integrity, "ok")
     }
 
+    /// The OutboxStore contract: queued with the records, in order, acknowledged exactly
+    /// up to a number, kept across a reopen; a store that does not gather queues nothing.
+    func testOutboxQueuesInOrderAcknowledgesExactlyAndSurvivesReopening() async throws {
+        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        do {
+            let s = try SQLiteIndexStore(path: path, readers: 1, gathers: true)
+            _ = try await s.upsert([Self.record(1), Self.record(2), Self.record(3)])
+            _ = try await s.upsert([Self.record(1, modalities: ["MR"]), Self.record(4)])
+            let all = try await s.pending(limit: 10)
+            XCTAssertEqual(all.count, 5, "an update is queued again: the national node must see it")
+            XCTAssertEqual(all.map(\.sequence), all.map(\.sequence).sorted())
+            XCTAssertTrue(all[0].record.contains("\"1.2.156.1.1\""))
+            XCTAssertTrue(all[3].record.contains("\"MR\""))
+            try await s.acknowledge(through: all[2].sequence)
+            let lag = try await s.lag()
+            XCTAssertEqual(lag.records, 2)
+        }
+        let reopened = try SQLiteIndexStore(path: path, readers: 1, gathers: true)
+        let left = try await reopened.pending(limit: 10)
+        XCTAssertEqual(left.count, 2)
+        let plain = try SQLiteIndexStore(path: path, readers: 1)
+        _ = try await plain.upsert([Self.record(9)])
+        let still = try await plain.pending(limit: 10)
+        XCTAssertEqual(still.count, 2, "a node that does not gather queues nothing")
+    }
+
     func testNewerSchemaIsRefused() throws {
         let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
         paths.append(path)

@@ -1,0 +1,81 @@
+import Foundation
+import GatewayServer
+import IndexStore
+import XCTest
+
+/// A regional node gathers every stored record to the national node through its outbox:
+/// all of them arrive, exactly once; while the national node is down the outbox holds
+/// them and /readyz says how far behind it is; when it returns, they drain by themselves.
+final class GatheringTests: XCTestCase {
+    static let token = "v1:" + String(repeating: "G", count: 42) + "Q"
+
+    func testEveryStoredRecordReachesTheNationalNodeOnceEvenAcrossItsRestart() async throws {
+        let port = Int.random(in: 20_000..<39_000)
+        let nationalData = NSTemporaryDirectory() + "gw-national-\(UUID().uuidString)"
+        func national() throws -> TestNode {
+            try TestNode { c in
+                c.region = "100000"
+                c.role = "national"
+                c.dataDirectory = nationalData
+                c.listen = ["127.0.0.1:\(port)"]
+            }
+        }
+        var top = try national()
+        let certs = top.certs
+        let regional = try TestNode { c in
+            c.region = "610000"
+            c.tls.certificate = certs + "/node.pem"
+            c.tls.privateKey = certs + "/node-key.pem"
+            c.tls.clientCA = certs + "/ca.pem"
+            c.federation.gatherTo = "https://localhost:\(port)"
+        }
+        defer { regional.stop() }
+        func upload(_ batch: Int, count: Int) {
+            let lines = (0..<count).map { i in
+                "{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"1.2.156.2.\(batch).\(i)\",\"studyDate\":\"20241101\","
+                    + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+                    + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
+            }.joined(separator: "\n")
+            let file = NSTemporaryDirectory() + "gather-\(UUID().uuidString)"
+            try? lines.write(toFile: file, atomically: true, encoding: .utf8)
+            let answer = top.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", "@" + file,
+                                               "https://localhost:\(regional.port)/v1/index/studies"])
+            XCTAssertEqual(answer.status, 200, answer.body)
+        }
+        let nationalStore = try SQLiteIndexStore(path: nationalData + "/index.sqlite", readers: 1)
+        func nationalCount(reaches n: Int, within seconds: Double) async throws -> Int {
+            let deadline = Date().addingTimeInterval(seconds)
+            var count = 0
+            while Date() < deadline {
+                count = try await nationalStore.count()
+                if count >= n { return count }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return count
+        }
+        func lag() -> Int {
+            let ready = top.curl("operator", ["https://localhost:\(regional.port)/readyz"]).body
+            let gathering = (try? JSONSerialization.jsonObject(with: Data(ready.utf8)) as? [String: Any])?["gathering"]
+            return (gathering as? [String: Any])?["lagRecords"] as? Int ?? -1
+        }
+
+        upload(1, count: 1_000)
+        upload(2, count: 1_000)
+        upload(3, count: 500)
+        let gathered = try await nationalCount(reaches: 2_500, within: 15)
+        XCTAssertEqual(gathered, 2_500)
+
+        top.stop()
+        upload(4, count: 700)
+        try await Task.sleep(for: .milliseconds(500))
+        XCTAssertEqual(lag(), 700, "the outbox holds what the national node has not acknowledged")
+        top = try national()
+        defer { top.stop() }
+        let after = try await nationalCount(reaches: 3_200, within: 40)
+        XCTAssertEqual(after, 3_200, "drained by itself after the restart")
+        try await Task.sleep(for: .milliseconds(300))
+        XCTAssertEqual(lag(), 0)
+        let final = try await nationalStore.count()
+        XCTAssertEqual(final, 3_200, "nothing twice")
+    }
+}
