@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# A national node and three regional nodes on loopback, sharing the national node's
+# development certificates: regional nodes gather to the national node and ask it in
+# lookups (scope all). Not for production.
+#
+# usage: scripts/dev-cluster.sh start|stop|status      DIR=./dev-cluster BIN=.build/release/imaging-gateway
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${DIR:-./dev-cluster}
+bin=${BIN:-.build/release/imaging-gateway}
+national_port=9443
+regions=(610000:9444 110000:9445 440000:9446)
+
+wait_ready() {
+  for _ in $(seq 100); do curl -sf --cacert "$dir/national/dev-certs/ca.pem" "https://localhost:$1/healthz" >/dev/null && return 0; sleep 0.1; done
+  echo "the node on port $1 did not come up; see $dir/*.log" >&2
+  return 1
+}
+
+start() {
+  [ -x "$bin" ] || swift build -c release --product imaging-gateway
+  mkdir -p "$dir"
+  IMAGING_GATEWAY_ROLE=national "$bin" serve --data-dir "$dir/national" --listen "127.0.0.1:$national_port" --region 100000 \
+    --token-service >"$dir/national.log" 2>&1 &
+  echo $! >"$dir/national.pid"
+  sleep 0.5
+  wait_ready "$national_port"
+  certs=$(cd "$dir/national/dev-certs" && pwd)
+  for entry in "${regions[@]}"; do
+    region=${entry%%:*} port=${entry##*:}
+    cat >"$dir/$region.json" <<JSON
+{
+  "region": "$region",
+  "role": "regional",
+  "dataDirectory": "$dir/$region",
+  "listen": ["127.0.0.1:$port"],
+  "tls": {"certificate": "$certs/node.pem", "privateKey": "$certs/node-key.pem", "clientCA": "$certs/ca.pem"},
+  "federation": {"gatherTo": "https://localhost:$national_port",
+                 "peers": [{"region": "100000", "url": "https://localhost:$national_port"}]}
+}
+JSON
+    "$bin" serve --config "$dir/$region.json" >"$dir/$region.log" 2>&1 &
+    echo $! >"$dir/$region.pid"
+    wait_ready "$port"
+  done
+  cat <<TEXT
+cluster up: national 100000 on :$national_port (token service), regions ${regions[*]}
+certificates: $certs (role files: hospital.pem, clinic.pem, operator.pem …)
+
+  C="--cacert $certs/ca.pem"
+  T="v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+  echo '{"patientToken":"'\$T'","studyInstanceUID":"1.2.156.1.1","studyDate":"20241122","modalitiesInStudy":["CT"],"storageUnit":"91610000MA6TG0001A","retrieveURL":"https://pacs.example/dicomweb","region":"610100"}' |
+    curl \$C --cert $certs/hospital.pem --key $certs/hospital-key.pem -H 'Content-Type: application/x-ndjson' --data-binary @- https://localhost:9444/v1/index/studies
+  curl \$C --cert $certs/clinic.pem --key $certs/clinic-key.pem "https://localhost:9445/v1/patients/\$T/studies?purpose=TREAT"
+
+stop with: scripts/dev-cluster.sh stop
+TEXT
+}
+
+stop() {
+  for pidfile in "$dir"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+}
+
+status() {
+  for pidfile in "$dir"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    name=$(basename "$pidfile" .pid)
+    if kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "$name running"; else echo "$name stopped"; fi
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
