@@ -11,6 +11,18 @@ bin=${BIN:-.build/release/imaging-gateway}
 national_port=9443
 regions=(610000:9444 110000:9445 440000:9446)
 
+# Starts "$@" in the background with its output in $1's log and no inherited descriptor
+# beyond 0-2: a caller that watches a pipe or socket for this script's end (Foundation's
+# Process does) would otherwise wait for the nodes too.
+launch() {
+  local log=$1 pidfile=$2; shift 2
+  (
+    for fd in /proc/$BASHPID/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done
+    exec "$@"
+  ) >"$log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+}
+
 wait_ready() {
   for _ in $(seq 100); do curl -sf --cacert "$dir/national/dev-certs/ca.pem" "https://localhost:$1/healthz" >/dev/null && return 0; sleep 0.1; done
   echo "the node on port $1 did not come up; see $dir/*.log" >&2
@@ -20,10 +32,8 @@ wait_ready() {
 start() {
   [ -x "$bin" ] || swift build -c release --product imaging-gateway
   mkdir -p "$dir"
-  IMAGING_GATEWAY_ROLE=national "$bin" serve --data-dir "$dir/national" --listen "127.0.0.1:$national_port" --region 100000 \
-    --token-service >"$dir/national.log" 2>&1 &
-  echo $! >"$dir/national.pid"
-  sleep 0.5
+  launch "$dir/national.log" "$dir/national.pid" \
+    env IMAGING_GATEWAY_ROLE=national "$bin" serve --data-dir "$dir/national" --listen "127.0.0.1:$national_port" --region 100000 --token-service
   wait_ready "$national_port"
   certs=$(cd "$dir/national/dev-certs" && pwd)
   for entry in "${regions[@]}"; do
@@ -39,8 +49,7 @@ start() {
                  "peers": [{"region": "100000", "url": "https://localhost:$national_port"}]}
 }
 JSON
-    "$bin" serve --config "$dir/$region.json" >"$dir/$region.log" 2>&1 &
-    echo $! >"$dir/$region.pid"
+    launch "$dir/$region.log" "$dir/$region.pid" "$bin" serve --config "$dir/$region.json"
     wait_ready "$port"
   done
   cat <<TEXT

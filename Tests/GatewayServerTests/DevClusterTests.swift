@@ -1,0 +1,52 @@
+import Foundation
+import XCTest
+
+/// The four real processes of scripts/dev-cluster.sh: an upload in one region is found
+/// from another through each lookup interface; with the national node stopped (SIGSTOP)
+/// a lookup answers with the local part within the deadline and says `timeout`.
+final class DevClusterTests: XCTestCase {
+    func testUploadInOneRegionFoundFromAnotherAndAStalledNationalNode() throws {
+        let dir = NSTemporaryDirectory() + "gw-cluster-\(UUID().uuidString)"
+        let script = TestNode.repoRoot + "/scripts/dev-cluster.sh"
+        let env = ["DIR=\(dir)", "BIN=\(TestProcess.built("imaging-gateway"))"]
+        let started = TestProcess.run("/usr/bin/env", env + ["bash", script, "start"])
+        defer { _ = TestProcess.run("/usr/bin/env", env + ["bash", script, "stop"]) }
+        XCTAssertEqual(started.status, 0, started.output)
+        let certs = dir + "/national/dev-certs"
+        func curl(_ role: String, _ args: [String]) -> (status: Int, body: String) {
+            let r = TestProcess.run("/usr/bin/env", ["curl", "-sS", "--cacert", certs + "/ca.pem", "--cert", "\(certs)/\(role).pem",
+                                                     "--key", "\(certs)/\(role)-key.pem", "-w", "\n%{http_code}"] + args)
+            let lines = r.output.split(separator: "\n", omittingEmptySubsequences: false)
+            return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+        }
+        XCTAssertTrue(curl("clinic", ["https://localhost:9443/healthz"]).body.contains("\"role\":\"national\""))
+        let token = "v1:" + String(repeating: "D", count: 42) + "Q"
+        let record = "{\"patientToken\":\"\(token)\",\"studyInstanceUID\":\"1.2.156.11.1\",\"studyDate\":\"20241101\","
+            + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+            + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
+        XCTAssertEqual(curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", record,
+                                         "https://localhost:9444/v1/index/studies"]).status, 200)
+        var found = false
+        for _ in 0..<50 where !found {
+            Thread.sleep(forTimeInterval: 0.1)
+            found = curl("clinic", ["https://localhost:9445/v1/patients/\(token)/studies?purpose=TREAT"]).body.contains("1.2.156.11.1")
+        }
+        XCTAssertTrue(found, "gathered to the national node and found from region 110000")
+        XCTAssertTrue(curl("clinic", ["https://localhost:9446/dicomweb/studies?PatientID=\(token)&purpose=TREAT"]).body
+            .contains("1.2.156.11.1"), "through QIDO-RS from region 440000")
+        XCTAssertTrue(curl("reader", ["https://localhost:9445/fhir/ImagingStudy?subject:identifier=\(token)&purpose=TREAT"]).body
+            .contains("1.2.156.11.1"), "through FHIR")
+
+        let national = try String(contentsOfFile: dir + "/national.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(kill(pid_t(national)!, SIGSTOP), 0)
+        defer { kill(pid_t(national)!, SIGCONT) }
+        let begun = Date()
+        let local = curl("clinic", ["https://localhost:9444/v1/patients/\(token)/studies?purpose=TREAT"])
+        let elapsed = Date().timeIntervalSince(begun)
+        XCTAssertEqual(local.status, 200, local.body)
+        XCTAssertTrue(local.body.contains("\"region\":\"100000\",\"status\":\"timeout\""), local.body)
+        XCTAssertTrue(local.body.contains("1.2.156.11.1"), "the local part")
+        // 800 ms deadline + 50 ms, plus curl's own start and handshake.
+        XCTAssertLessThan(elapsed, 0.85 + 0.25, "answered within the deadline")
+    }
+}
