@@ -1,5 +1,7 @@
 import Foundation
+import GatewayNet
 import GatewayServer
+import Logging
 import XCTest
 
 /// Three regional nodes in this process, sharing the first one's development CA: a
@@ -83,6 +85,41 @@ final class FederationLookupTests: XCTestCase {
         XCTAssertEqual(uids(degraded), ["1.2.156.3.1", "1.2.156.3.2"], "the partial answer, said plainly")
         XCTAssertEqual(statuses(degraded)["440000"], "error")
         XCTAssertEqual(statuses(degraded)["500000"], "error")
+    }
+
+    /// Peers that answer 500, garbage, or a 200 that is not the lookup's JSON: each is
+    /// `error`, the caller answers at once with what it has, and keeps serving.
+    func testPeersAnsweringGarbageOr500AreErrors() throws {
+        let base = Int.random(in: 20_000..<39_000)
+        let bad = [("500000", base + 1), ("510000", base + 2), ("520000", base + 3)]
+        let first = try TestNode { c in
+            c.region = "610000"
+            c.listen = ["127.0.0.1:\(base)"]
+            c.federation.peers = bad.map { GatewayConfig.PeerSettings(region: $0.0, url: "https://localhost:\($0.1)") }
+        }
+        defer { first.stop() }
+        let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: first.certs + "/node.pem",
+                                                                 privateKeyPath: first.certs + "/node-key.pem"), server: true)
+        let answers: [HTTPResponse] = [
+            HTTPResponse(status: 500, body: Array("oops".utf8)),
+            HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: [0xFF, 0x00, 0x7B]),
+            .json("{\"studies\":[{\"no\":\"record\"}]}"),
+        ]
+        var servers: [HTTPServer] = []
+        for ((_, port), answer) in zip(bad, answers) {
+            var router = Router()
+            router.add("GET", "/v1/patients/{token}/studies", .inline { _ in answer })
+            let server = HTTPServer(configuration: HTTPServerConfiguration(listeners: [ListenerConfiguration(host: "127.0.0.1", port: port, tls: tls)]),
+                                    router: router, logger: Logger(label: "bad-peer"))
+            _ = try server.start()
+            servers.append(server)
+        }
+        defer { servers.forEach { $0.shutdown(grace: .zero) } }
+        let begun = ContinuousClock.now
+        let answer = lookup(first, at: first, "")
+        XCTAssertLessThan(ContinuousClock.now - begun, .milliseconds(500))
+        XCTAssertEqual(statuses(answer), ["610000": "complete", "500000": "error", "510000": "error", "520000": "error"])
+        XCTAssertEqual(first.curl("clinic", [first.baseURL + "/healthz"]).status, 200)
     }
 
     private func upload(_ certsOf: TestNode, to node: TestNode, uid: String, region: String) -> (status: Int, body: String) {
