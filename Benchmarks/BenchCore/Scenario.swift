@@ -35,6 +35,14 @@ public enum Scenarios {
         return (HTTPRequest(method: "GET", target: path), path)
     }
 
+    /// The token lookup answered from the node's own store only (scope=local): the
+    /// reference for cross-region lookups.
+    public static let tokenLookupLocal = Scenario(name: "token-lookup-local",
+                                                  summary: "GET /v1/patients/{token}/studies?scope=local") { n in
+        let path = "/v1/patients/\(SyntheticStudies.token((n &* 7919) % SyntheticStudies.lookupPatients))/studies?purpose=TREAT&scope=local"
+        return (HTTPRequest(method: "GET", target: path), path)
+    }
+
     /// The same patient lookup through QIDO-RS.
     public static let qidoLookup = Scenario(name: "qido-lookup", summary: "GET /dicomweb/studies?PatientID={token}") { n in
         let path = "/dicomweb/studies?PatientID=\(SyntheticStudies.token((n &* 7919) % SyntheticStudies.lookupPatients))&purpose=TREAT"
@@ -65,7 +73,8 @@ public enum Scenarios {
                 "/v1/tokens/evaluate")
     }
 
-    public static let all: [Scenario] = [healthz, upload1000, tokenLookup, qidoLookup, fhirLookup, qidoMonthCT, tokenEvaluate100]
+    public static let all: [Scenario] = [healthz, upload1000, tokenLookup, tokenLookupLocal, qidoLookup, fhirLookup, qidoMonthCT,
+                                         tokenEvaluate100]
 
     public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
 }
