@@ -6,7 +6,7 @@ import Synchronization
 
 /// Sends a regional node's outbox to the national node: batches of up to 1 000 records
 /// in store order (so in order per storage unit), gzip NDJSON, each with an idempotency
-/// key made of this region and the batch's sequence numbers, so a batch resent after a
+/// key made of this region, the outbox's epoch and the batch's numbers, so a batch resent after a
 /// crash of either side is a replay at the receiver. An entry leaves the outbox only
 /// after the national node acknowledged it. Failures back off exponentially (0.5 s to
 /// 30 s) with jitter; an empty outbox is looked at again every 200 ms.
@@ -53,10 +53,11 @@ final class Gatherer: Sendable {
     private func sendOneBatch() async -> Outcome {
         guard let batch = try? await outbox.pending(limit: 1_000) else { return .failed }
         guard let first = batch.first, let last = batch.last else { return .empty }
+        guard let epoch = try? await outbox.outboxEpoch() else { return .failed }
         let body = Gzip.compress(Array(batch.map(\.record).joined(separator: "\n").utf8))
         let request = HTTPRequest(method: "POST", target: "/v1/index/studies", headers: HTTPHeaders([
             ("Content-Type", "application/x-ndjson"), ("Content-Encoding", "gzip"),
-            ("Idempotency-Key", "gather-\(region)-\(first.sequence)-\(last.sequence)"),
+            ("Idempotency-Key", "gather-\(region)-\(epoch)-\(first.sequence)-\(last.sequence)"),
         ]), body: body)
         do {
             let response = try await client.execute(request, url: target)

@@ -165,6 +165,14 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         try await read { db throws(StoreError) in try SQLiteOutbox.pending(db, limit: limit) }
     }
 
+    public func outboxEpoch() async throws(StoreError) -> String {
+        try await read { db throws(StoreError) in
+            let s = try db.statement("SELECT value FROM node_meta WHERE key = 'outbox_epoch'")
+            _ = try s.step()
+            return s.string(0) ?? ""
+        }
+    }
+
     public func lag() async throws(StoreError) -> (records: Int, seconds: Int) {
         try await read { db throws(StoreError) in try SQLiteOutbox.lag(db, now: Int(Date().timeIntervalSince1970)) }
     }

@@ -80,12 +80,30 @@ enum SQLiteSchema {
             created_at INTEGER NOT NULL
         );
         """,
+        // Outbox numbers must never be reused (a plain rowid restarts at 1 once the table
+        // is empty, and the national node then sees an old idempotency key with new
+        // records), and must differ from a previous database's: AUTOINCREMENT, and an
+        // epoch drawn once per database.
+        """
+        CREATE TABLE outbox_numbered (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            record TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        INSERT INTO outbox_numbered (seq, record, created_at) SELECT seq, record, created_at FROM outbox;
+        DROP TABLE outbox;
+        ALTER TABLE outbox_numbered RENAME TO outbox;
+        CREATE TABLE node_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        INSERT INTO node_meta (key, value) VALUES ('outbox_epoch', lower(hex(randomblob(8))));
+        """,
     ]
 
     static func migrate(_ db: SQLiteConnection) throws(StoreError) {
         let version = try db.statement("PRAGMA user_version")
         _ = try version.step()
         let current = version.int(0) ?? 0
+        // An unfinished statement would make DROP TABLE fail with "table is locked".
+        version.reset()
         guard current <= migrations.count else {
             throw .engine("the database has schema version \(current), newer than this build's \(migrations.count)")
         }

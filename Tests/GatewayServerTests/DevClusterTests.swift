@@ -49,4 +49,69 @@ final class DevClusterTests: XCTestCase {
         // 800 ms deadline + 50 ms, plus curl's own start and handshake.
         XCTAssertLessThan(elapsed, 0.85 + 0.25, "answered within the deadline")
     }
+
+    /// SIGKILL of the regional node in the middle of a stream of uploads: after it is
+    /// started again, the national node holds exactly what the regional node stored.
+    func testKilledRegionalNodeLosesNoOutboxRecord() throws {
+        let dir = NSTemporaryDirectory() + "gw-cluster-\(UUID().uuidString)"
+        let script = TestNode.repoRoot + "/scripts/dev-cluster.sh"
+        let binary = TestProcess.built("imaging-gateway")
+        let env = ["DIR=\(dir)", "BIN=\(binary)"]
+        XCTAssertEqual(TestProcess.run("/usr/bin/env", env + ["bash", script, "start"]).status, 0)
+        defer { _ = TestProcess.run("/usr/bin/env", env + ["bash", script, "stop"]) }
+        let certs = dir + "/national/dev-certs"
+        func curl(_ role: String, _ args: [String]) -> (status: Int, body: String) {
+            let r = TestProcess.run("/usr/bin/env", ["curl", "-sS", "--max-time", "10", "--cacert", certs + "/ca.pem", "--cert",
+                                                     "\(certs)/\(role).pem", "--key", "\(certs)/\(role)-key.pem",
+                                                     "-w", "\n%{http_code}"] + args)
+            let lines = r.output.split(separator: "\n", omittingEmptySubsequences: false)
+            return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+        }
+        let token = "v1:" + String(repeating: "K", count: 42) + "Q"
+        func upload(_ batch: Int) -> Int {
+            let lines = (0..<200).map { i in
+                "{\"patientToken\":\"\(token)\",\"studyInstanceUID\":\"1.2.156.12.\(batch).\(i)\",\"studyDate\":\"20241101\","
+                    + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+                    + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
+            }.joined(separator: "\n")
+            let file = dir + "/batch-\(batch)"
+            try? lines.write(toFile: file, atomically: true, encoding: .utf8)
+            return curl("hospital", ["-H", "Content-Type: application/x-ndjson", "-H", "Idempotency-Key: k\(batch)",
+                                     "--data-binary", "@" + file, "https://localhost:9444/v1/index/studies"]).status
+        }
+        func count(at port: Int) -> Int {
+            var total = 0
+            while true {
+                let page = curl("clinic", ["https://localhost:\(port)/v1/patients/\(token)/studies?purpose=TREAT&scope=local&limit=1000&offset=\(total)"])
+                let n = (try? JSONSerialization.jsonObject(with: Data(page.body.utf8)) as? [String: Any])?["count"] as? Int ?? 0
+                total += n
+                if n < 1000 { return total }
+            }
+        }
+        for batch in 0..<10 { XCTAssertEqual(upload(batch), 200) }
+        let regionalPID = pid_t(try String(contentsOfFile: dir + "/610000.pid", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines))!
+        XCTAssertEqual(kill(regionalPID, SIGKILL), 0, "killed while its outbox is still sending")
+        let restarted = Process()
+        restarted.executableURL = URL(fileURLWithPath: binary)
+        restarted.arguments = ["serve", "--config", dir + "/610000.json"]
+        restarted.standardOutput = FileHandle.nullDevice
+        restarted.standardError = FileHandle.nullDevice
+        try restarted.run()
+        defer { restarted.terminate() }
+        var up = false
+        for _ in 0..<100 where !up {
+            Thread.sleep(forTimeInterval: 0.1)
+            up = curl("clinic", ["https://localhost:9444/healthz"]).status == 200
+        }
+        XCTAssertTrue(up)
+        for batch in 10..<20 { XCTAssertEqual(upload(batch), 200) }
+        var national = 0
+        for _ in 0..<150 where national < 4_000 {
+            Thread.sleep(forTimeInterval: 0.2)
+            national = count(at: 9443)
+        }
+        XCTAssertEqual(count(at: 9444), 4_000, "the regional node kept every acknowledged upload")
+        XCTAssertEqual(national, 4_000, "the national node holds exactly what the region stored")
+    }
 }

@@ -51,10 +51,17 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         let reopened = try SQLiteIndexStore(path: path, readers: 1, gathers: true)
         let left = try await reopened.pending(limit: 10)
         XCTAssertEqual(left.count, 2)
+        try await reopened.acknowledge(through: left[1].sequence)
+        _ = try await reopened.upsert([Self.record(5)])
+        let next = try await reopened.pending(limit: 10)
+        XCTAssertEqual(next.count, 1)
+        XCTAssertGreaterThan(next[0].sequence, left[1].sequence, "numbers are not reused once the outbox was empty")
+        let epoch = try await reopened.outboxEpoch()
+        XCTAssertEqual(epoch.count, 16)
         let plain = try SQLiteIndexStore(path: path, readers: 1)
         _ = try await plain.upsert([Self.record(9)])
         let still = try await plain.pending(limit: 10)
-        XCTAssertEqual(still.count, 2, "a node that does not gather queues nothing")
+        XCTAssertEqual(still.count, 1, "a node that does not gather queues nothing")
     }
 
     func testNewerSchemaIsRefused() throws {
