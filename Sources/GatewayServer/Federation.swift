@@ -22,7 +22,6 @@ final class Federation: Sendable {
         let studies: [StudyRecord]
     }
 
-    let region: String
     let peers: [Peer]
     let deadline: Duration
     /// The client with this node's certificate (role node), also used for gathering.
@@ -35,7 +34,6 @@ final class Federation: Sendable {
         let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certificate, privateKeyPath: key,
                                                                  trustedCAPath: config.tls.clientCA), server: false)
         client = HTTPClient(configuration: HTTPClientConfiguration(tls: tls))
-        region = config.region
         peers = config.federation.peers.map { Peer(region: $0.region, url: $0.url) }
         deadline = .milliseconds(config.federation.lookupDeadlineMs)
     }

@@ -17,8 +17,6 @@ final class Gatherer: Sendable {
     private let region: String
     private let logger: Logger
     private let running = Mutex(false)
-    /// Records the national node refused (202 with rejections); they are not retried.
-    let refused = Atomic<Int>(0)
 
     init(outbox: OutboxStore, client: HTTPClient, nationalURL: String, region: String, logger: Logger) {
         self.outbox = outbox
@@ -66,9 +64,9 @@ final class Gatherer: Sendable {
                 return .failed
             }
             if response.status == 202 {
+                // Records the national node rejects would be rejected again: logged, not retried.
                 struct Answer: Decodable { let rejected: Int }
                 let rejected = (try? JSONDecoder().decode(Answer.self, from: Data(response.body)))?.rejected ?? 0
-                refused.add(rejected, ordering: .relaxed)
                 logger.warning("the national node rejected gathered records", metadata: ["count": "\(rejected)"])
             }
             try await outbox.acknowledge(through: last.sequence)
