@@ -28,7 +28,7 @@ enum ScopedLookup {
         let peers = scope == "local" ? [] : federation?.peers(for: scope) ?? []
         let here = scope == "local" || scope == "all" || scope == "region:\(region)"
         guard here || !peers.isEmpty else {
-            throw HTTPError(400, "unknown_region", "\(scope) is neither this node's region nor one of its peers.")
+            throw HTTPError(404, "unknown_region", "\(scope) is neither this node's region nor one of its peers.")
         }
         guard let federation, !peers.isEmpty else {
             let studies = try await auditor.lookup(request, asked: token, query, in: store)

@@ -53,7 +53,7 @@ final class FederationLookupTests: XCTestCase {
         XCTAssertEqual(uids(one), ["1.2.156.3.2"])
         XCTAssertEqual(statuses(one), ["110000": "complete"])
         let unknown = first.curl("clinic", [first.baseURL + "/v1/patients/\(Self.token)/studies?purpose=TREAT&scope=region:990000"])
-        XCTAssertEqual(unknown.status, 400, unknown.body)
+        XCTAssertEqual(unknown.status, 404, unknown.body)
 
         // The same through QIDO-RS (Warning headers) and FHIR (an OperationOutcome entry).
         let qido = first.curl("clinic", ["-D", "-", "https://localhost:\(first.port)/dicomweb/studies?PatientID=\(Self.token)&purpose=TREAT"])
