@@ -72,8 +72,9 @@ final class Auditor: Sendable {
                 && (q.organization == nil || q.organization == peer?.organization)
         }
         guard let limit = limits.map(\.perDay).min() else { return nil }
-        let usage = try await IndexRoutes.storeCall { () throws(StoreError) in try await store.usage(day: AuditEvent.day()) }
-        let used = usage.first { $0.actor == actor && $0.counter == counter }?.count ?? 0
+        let used = try await IndexRoutes.storeCall { () throws(StoreError) in
+            try await store.usage(day: AuditEvent.day(), actor: actor, counter: counter)
+        }
         guard used + adding > limit else { return nil }
         try await record([event(request, .securityAlert, .execute, counter: "refusals", outcome: .minorFailure)])
         var utc = Calendar(identifier: .gregorian)

@@ -17,6 +17,8 @@ final class Gatherer: Sendable {
     private let region: String
     private let logger: Logger
     private let running = Mutex(false)
+    /// The outbox's epoch never changes for a database: read once.
+    private let epoch = Mutex<String?>(nil)
 
     init(outbox: OutboxStore, client: HTTPClient, nationalURL: String, region: String, logger: Logger) {
         self.outbox = outbox
@@ -48,10 +50,17 @@ final class Gatherer: Sendable {
 
     private enum Outcome { case sent, empty, failed }
 
+    private func outboxEpoch() async throws(StoreError) -> String {
+        if let known = epoch.withLock({ $0 }) { return known }
+        let read = try await outbox.outboxEpoch()
+        epoch.withLock { $0 = read }
+        return read
+    }
+
     private func sendOneBatch() async -> Outcome {
         guard let batch = try? await outbox.pending(limit: 1_000) else { return .failed }
         guard let first = batch.first, let last = batch.last else { return .empty }
-        guard let epoch = try? await outbox.outboxEpoch() else { return .failed }
+        guard let epoch = try? await outboxEpoch() else { return .failed }
         let body = Gzip.compress(Array(batch.map(\.record).joined(separator: "\n").utf8))
         let request = HTTPRequest(method: "POST", target: "/v1/index/studies", headers: HTTPHeaders([
             ("Content-Type", "application/x-ndjson"), ("Content-Encoding", "gzip"),

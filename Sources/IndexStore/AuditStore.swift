@@ -20,6 +20,8 @@ public protocol AuditStore: Sendable {
     func checkpoints() async throws(StoreError) -> [Checkpoint]
     /// Usage counts for a UTC day (YYYY-MM-DD), all actors.
     func usage(day: String) async throws(StoreError) -> [UsageCount]
+    /// One certificate's count of one counter for a UTC day (0 when none): what a quota check reads.
+    func usage(day: String, actor: String, counter: String) async throws(StoreError) -> Int
 }
 
 public struct UsageCount: Sendable, Equatable, Codable {

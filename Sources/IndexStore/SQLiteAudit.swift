@@ -92,6 +92,14 @@ enum SQLiteAudit {
         return out
     }
 
+    static func usage(_ db: SQLiteConnection, day: String, actor: String, counter: String) throws(StoreError) -> Int {
+        let s = try db.statement("SELECT n FROM usage WHERE day = ?1 AND actor = ?2 AND counter = ?3")
+        s.bind(1, day)
+        s.bind(2, actor)
+        s.bind(3, counter)
+        return try s.step() ? s.int(0) ?? 0 : 0
+    }
+
     static func usage(_ db: SQLiteConnection, day: String) throws(StoreError) -> [UsageCount] {
         let s = try db.statement("SELECT actor, counter, n FROM usage WHERE day = ?1 ORDER BY actor, counter")
         s.bind(1, day)

@@ -206,6 +206,10 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         try await read { db throws(StoreError) in try SQLiteAudit.checkpoints(db) }
     }
 
+    public func usage(day: String, actor: String, counter: String) async throws(StoreError) -> Int {
+        try await read { db throws(StoreError) in try SQLiteAudit.usage(db, day: day, actor: actor, counter: counter) }
+    }
+
     public func usage(day: String) async throws(StoreError) -> [UsageCount] {
         try await read { db throws(StoreError) in try SQLiteAudit.usage(db, day: day) }
     }

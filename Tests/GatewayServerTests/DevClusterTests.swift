@@ -14,10 +14,7 @@ final class DevClusterTests: XCTestCase {
         XCTAssertEqual(started.status, 0, started.output)
         let certs = dir + "/national/dev-certs"
         func curl(_ role: String, _ args: [String]) -> (status: Int, body: String) {
-            let r = TestProcess.run("/usr/bin/env", ["curl", "-sS", "--cacert", certs + "/ca.pem", "--cert", "\(certs)/\(role).pem",
-                                                     "--key", "\(certs)/\(role)-key.pem", "-w", "\n%{http_code}"] + args)
-            let lines = r.output.split(separator: "\n", omittingEmptySubsequences: false)
-            return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+            TestProcess.curl(certs: certs, role, ["--max-time", "10"] + args)
         }
         XCTAssertTrue(curl("clinic", ["https://localhost:9443/healthz"]).body.contains("\"role\":\"national\""))
         let token = "v1:" + String(repeating: "D", count: 42) + "Q"
@@ -61,11 +58,7 @@ final class DevClusterTests: XCTestCase {
         defer { _ = TestProcess.run("/usr/bin/env", env + ["bash", script, "stop"]) }
         let certs = dir + "/national/dev-certs"
         func curl(_ role: String, _ args: [String]) -> (status: Int, body: String) {
-            let r = TestProcess.run("/usr/bin/env", ["curl", "-sS", "--max-time", "10", "--cacert", certs + "/ca.pem", "--cert",
-                                                     "\(certs)/\(role).pem", "--key", "\(certs)/\(role)-key.pem",
-                                                     "-w", "\n%{http_code}"] + args)
-            let lines = r.output.split(separator: "\n", omittingEmptySubsequences: false)
-            return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+            TestProcess.curl(certs: certs, role, ["--max-time", "10"] + args)
         }
         let token = "v1:" + String(repeating: "K", count: 42) + "Q"
         func upload(_ batch: Int) -> Int {

@@ -26,17 +26,7 @@ struct TestNode {
 
     /// curl with `role`'s development client certificate; the status and the body.
     func curl(_ role: String, _ args: [String]) -> (status: Int, body: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["curl", "-sS", "--http1.1", "--cacert", certs + "/ca.pem", "--cert", "\(certs)/\(role).pem",
-                       "--key", "\(certs)/\(role)-key.pem", "-w", "\n%{http_code}"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        try! p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+        TestProcess.curl(certs: certs, role, args)
     }
 
     /// The repository root, where scripts/setup.sh made `.venv`.
@@ -64,6 +54,22 @@ enum TestProcess {
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         return (p.terminationStatus, text)
+    }
+
+    /// curl with the client certificate `role` from the development certificates in
+    /// `certs`; the status and the body (standard error is not mixed in).
+    static func curl(certs: String, _ role: String, _ args: [String]) -> (status: Int, body: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["curl", "-sS", "--http1.1", "--cacert", certs + "/ca.pem", "--cert", "\(certs)/\(role).pem",
+                       "--key", "\(certs)/\(role)-key.pem", "-w", "\n%{http_code}"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        try! p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 
     private final class AnchorClass {}
