@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
@@ -37,11 +38,16 @@ let package = Package(
         .target(name: "ImagingIndex", dependencies: ["JSONText"]),
         .target(name: "PatientTokens", dependencies: ["COpenSSL", "CGatewayShims"]),
         .target(name: "AuditLog", dependencies: ["COpenSSL", "CGatewayShims", "JSONText"]),
-        .target(name: "IndexStore", dependencies: ["ImagingIndex", "AuditLog", "CSQLite"]),
+        .target(
+            name: "ReadQueue",
+            dependencies: ["ImagingIndex", "JSONText", .product(name: "HeapModule", package: "swift-collections"),
+                           .product(name: "DequeModule", package: "swift-collections")]),
+        .target(name: "Inference", dependencies: ["GatewayNet", "JSONText"]),
+        .target(name: "IndexStore", dependencies: ["ImagingIndex", "AuditLog", "ReadQueue", "CSQLite"]),
         .target(
             name: "GatewayServer",
             dependencies: [
-                "GatewayNet", "ImagingIndex", "IndexStore", "JSONText", "PatientTokens", "AuditLog",
+                "GatewayNet", "ImagingIndex", "IndexStore", "JSONText", "PatientTokens", "AuditLog", "ReadQueue", "Inference",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),

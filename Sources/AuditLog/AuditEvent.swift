@@ -16,6 +16,8 @@ public struct AuditEvent: Codable, Sendable, Equatable {
         case applicationActivity = "110100"
         /// A refusal by quota.
         case securityAlert = "110113"
+        /// A read request (workitem) created or changed.
+        case orderRecord = "110109"
     }
 
     /// RFC 3881 EventActionCode: C create, R read, U update, D delete, E execute.

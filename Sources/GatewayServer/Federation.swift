@@ -77,39 +77,3 @@ final class Federation: Sendable {
         }
     }
 }
-
-/// Closed → open after `threshold` failures in a row; open for `cooldown`, then half-open:
-/// one caller probes while the others are refused; the probe's outcome closes or reopens.
-final class CircuitBreaker: Sendable {
-    private struct State {
-        var failures = 0
-        var openUntil: ContinuousClock.Instant?
-        var probing = false
-    }
-
-    private let state = Mutex(State())
-    private let threshold = 3
-    private let cooldown = Duration.seconds(5)
-
-    func allow() -> Bool {
-        state.withLock { s in
-            guard let until = s.openUntil else { return true }
-            guard ContinuousClock.now >= until, !s.probing else { return false }
-            s.probing = true
-            return true
-        }
-    }
-
-    func record(success: Bool) {
-        state.withLock { s in
-            s.probing = false
-            if success {
-                s.failures = 0
-                s.openUntil = nil
-            } else {
-                s.failures += 1
-                if s.failures >= threshold { s.openUntil = ContinuousClock.now + cooldown }
-            }
-        }
-    }
-}

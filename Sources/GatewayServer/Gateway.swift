@@ -19,6 +19,7 @@ public final class Gateway: @unchecked Sendable {
     private let computePool = ComputePool()
     private let auditor: Auditor
     private let gatherer: Gatherer?
+    private let reads: ReadService
 
     public enum StartError: Error, CustomStringConvertible {
         case certificates(String)
@@ -78,7 +79,8 @@ public final class Gateway: @unchecked Sendable {
         serverConfig.limits.maxDecompressedBytes = config.limits.maxDecompressedBytes
         let store: SQLiteIndexStore
         do {
-            store = try SQLiteIndexStore(path: config.dataDirectory + "/index.sqlite", gathers: config.federation.gatherTo != nil)
+            store = try SQLiteIndexStore(path: config.dataDirectory + "/index.sqlite", gathers: config.federation.gatherTo != nil,
+                                         queuePolicy: ReadService.policy(config.reads))
         } catch {
             throw .store("cannot open the index store in \(config.dataDirectory): \(error)")
         }
@@ -114,6 +116,8 @@ public final class Gateway: @unchecked Sendable {
         QidoRoutes.add(to: &router, store: store, auditor: auditor, federation: federation, region: config.region)
         FHIRRoutes.add(to: &router, store: store, auditor: auditor, federation: federation, region: config.region)
         AuditRoutes.add(to: &router, auditor: auditor)
+        reads = ReadService(store: store, settings: config.reads, region: config.region, logger: logger)
+        ReadRoutes.add(to: &router, service: reads, index: store, auditor: auditor, federation: federation, region: config.region)
         server = HTTPServer(configuration: serverConfig, router: router, logger: logger)
         metrics.server = server
     }
@@ -150,6 +154,7 @@ public final class Gateway: @unchecked Sendable {
             let ports = try server.start()
             auditor.startCheckpointing(every: config.audit.checkpointSeconds)
             gatherer?.start()
+            reads.start()
             return ports
         } catch {
             throw .listen(error.description)
@@ -161,6 +166,7 @@ public final class Gateway: @unchecked Sendable {
         computePool.stop()
         auditor.stopCheckpointing()
         gatherer?.stop()
+        reads.stop()
     }
 
     private static func addOperationalRoutes(to router: inout Router, config: GatewayConfig, metrics: GatewayMetrics,

@@ -99,6 +99,11 @@ struct QueryParameters {
         try ScopedLookup.scope(values["scope"], callerRole: callerRole)
     }
 
+    /// A comma-separated list, when given.
+    func list(_ name: String) -> [String]? {
+        values[name].map { $0.split(separator: ",").map(String.init) }
+    }
+
     func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) throws(HTTPError) -> Int {
         guard let v = values[name] else { return value }
         guard let n = Int(v), range.contains(n) else {

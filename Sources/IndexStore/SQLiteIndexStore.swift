@@ -3,6 +3,7 @@ import CSQLite
 import Dispatch
 import Foundation
 import ImagingIndex
+import ReadQueue
 import Synchronization
 
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit
@@ -11,14 +12,25 @@ import Synchronization
 /// batches. Readers use their own connections on their own queues; WAL lets them run
 /// beside the writer.
 public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unchecked Sendable {
-    private struct Pending {
+    struct Pending {
         let records: [StudyRecord]
         let audit: [AuditEvent]
+        var workitem: WorkitemJob?
         let done: @Sendable (Result<[UpsertOutcome], StoreError>) -> Void
+
+        init(records: [StudyRecord], audit: [AuditEvent], workitem: WorkitemJob? = nil,
+             done: @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) {
+            self.records = records
+            self.audit = audit
+            self.workitem = workitem
+            self.done = done
+        }
     }
 
-    private let writer: SQLiteConnection
-    private let writeQueue = DispatchQueue(label: "index-store.writer")
+    let writer: SQLiteConnection
+    let writeQueue = DispatchQueue(label: "index-store.writer")
+    /// The read queue's live state, touched only on `writeQueue` (see WorkQueue).
+    var workQueue: WorkQueue
     private let pending = Mutex<(batches: [Pending], draining: Bool)>(([], false))
     private let readers: [(SQLiteConnection, DispatchQueue)]
     private let nextReader = Atomic<Int>(0)
@@ -27,7 +39,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
 
     /// Opens (creating and migrating if needed) the store at `path`.
     public init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount,
-                gathers: Bool = false) throws(StoreError) {
+                gathers: Bool = false, queuePolicy: QueuePolicy = QueuePolicy()) throws(StoreError) {
         self.gathers = gathers
         writer = try SQLiteConnection(path: path, readOnly: false)
         // A 64 MiB page cache keeps the upper index levels in memory as the index grows; a
@@ -39,6 +51,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             """)
         writer.watchWAL()
         try SQLiteSchema.migrate(writer)
+        workQueue = WorkQueue(policy: queuePolicy, open: try SQLiteWorkitems.loadOpen(on: writer))
         writer.resetAll()
         var list: [(SQLiteConnection, DispatchQueue)] = []
         for i in 0..<max(1, readers) {
@@ -234,7 +247,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         }
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T) async throws(StoreError) -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T) async throws(StoreError) -> T {
         let (db, queue) = readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
             queue.async {
@@ -248,7 +261,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
 
     // MARK: group commit
 
-    private func enqueue(_ batch: Pending) {
+    func enqueue(_ batch: Pending) {
         let start = pending.withLock { state -> Bool in
             state.batches.append(batch)
             if state.draining { return false }
@@ -304,9 +317,14 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             group.forEach { $0.done(.failure(error)) }
             return
         }
-        let now = Int(Date().timeIntervalSince1970)
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = Int(nowMs / 1000)
         do {
             for batch in group {
+                if let job = batch.workitem {
+                    results.append(run(job, log: &log, now: nowMs))
+                    continue
+                }
                 if batch.records.isEmpty {
                     for event in batch.audit { try log.append(event) }
                     results.append(.success([]))
@@ -332,6 +350,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             try writer.exec("COMMIT")
         } catch {
             try? writer.exec("ROLLBACK")
+            if group.contains(where: { $0.workitem != nil }) { reloadWorkQueue() }
             group.forEach { $0.done(.failure(error)) }
             return
         }

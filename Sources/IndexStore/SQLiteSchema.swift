@@ -96,6 +96,40 @@ enum SQLiteSchema {
         CREATE TABLE node_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         INSERT INTO node_meta (key, value) VALUES ('outbox_epoch', lower(hex(randomblob(8))));
         """,
+        """
+        CREATE TABLE workitems (
+            uid TEXT PRIMARY KEY,
+            clinic TEXT NOT NULL,
+            study_uid TEXT NOT NULL,
+            storage_unit TEXT NOT NULL,
+            retrieve_url TEXT,
+            region TEXT,
+            modalities TEXT NOT NULL,
+            body_part TEXT,
+            priority INTEGER NOT NULL,
+            triage_priority INTEGER,
+            label TEXT NOT NULL,
+            expected_completion INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            stage TEXT NOT NULL,
+            holder TEXT,
+            transaction_uid TEXT,
+            lease_deadline INTEGER,
+            attempts INTEGER NOT NULL,
+            ai_attempts INTEGER NOT NULL,
+            ai_result TEXT,
+            report TEXT,
+            reason TEXT,
+            cancel_requested INTEGER NOT NULL,
+            redrive_of TEXT,
+            waiting_since INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX workitems_open ON workitems (stage)
+            WHERE stage NOT IN ('completed', 'canceled', 'dead-letter');
+        CREATE INDEX workitems_by_clinic ON workitems (clinic, created_at);
+        CREATE INDEX workitems_by_stage ON workitems (stage, created_at);
+        """,
     ]
 
     static func migrate(_ db: SQLiteConnection) throws(StoreError) {
