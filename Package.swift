@@ -77,10 +77,11 @@ let package = Package(
         .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
         .testTarget(name: "PatientTokensTests", dependencies: ["PatientTokens"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog"]),
-        .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex", "AuditLog"]),
+        .testTarget(name: "ReadQueueTests", dependencies: ["ReadQueue"]),
+        .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex", "AuditLog", "ReadQueue"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet", "GatewayServer", "IndexStore", "ImagingIndex"]),
         .testTarget(name: "GatewayServerTests",
                     dependencies: ["GatewayServer", "GatewayNet", "IndexStore", "ImagingIndex", "GatewayAgent", "PatientTokens",
-                                   "AuditLog"]),
+                                   "AuditLog", "ReadQueue", "Inference"]),
     ]
 )

@@ -1,3 +1,5 @@
+import AuditLog
+import ReadQueue
 import Foundation
 import ImagingIndex
 import IndexStore
@@ -76,5 +78,38 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         XCTAssertThrowsError(try SQLiteIndexStore(path: path, readers: 1)) {
             XCTAssertTrue("\($0)".contains("newer"), "\($0)")
         }
+    }
+}
+
+final class SQLiteWorkitemStoreTests: WorkitemStoreContract {
+    private var paths: [String] = []
+
+    override func makeStore(policy: QueuePolicy, at location: String?) throws -> (store: WorkitemStore, location: String)? {
+        let path = location ?? NSTemporaryDirectory() + "workitems-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        return (try SQLiteIndexStore(path: path, readers: 2, queuePolicy: policy), path)
+    }
+
+    override func tearDown() {
+        for p in paths { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
+    }
+
+    /// Each performed command's audit event is in the log, in the command's transaction.
+    func testEveryTransitionIsAuditedWithIt() async throws {
+        let path = NSTemporaryDirectory() + "workitems-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        let store = try SQLiteIndexStore(path: path, readers: 1, queuePolicy: Self.policy())
+        @Sendable func event(_ outcome: WorkitemOutcome) -> AuditEvent {
+            AuditEvent(requestID: "r", actor: "a", eventID: .orderRecord, action: .update, outcome: .success, operation: "test",
+                       studyInstanceUIDs: outcome.changed.map(\.studyInstanceUID), count: outcome.changed.count, counter: "read-transitions")
+        }
+        _ = try await store.perform(.create(Self.item(1)), durable: true, audit: event).get()
+        _ = try await store.perform(.claim(uid: "2.25.1", transactionUID: "1.1", holder: "a", stage: .read), durable: true, audit: event).get()
+        _ = try await store.perform(.complete(uid: "2.25.1", transactionUID: "1.9", report: nil), durable: true, audit: event)
+        let size = try await store.auditSize()
+        XCTAssertEqual(size, 2, "two transitions; the refused completion wrote nothing")
+        let events = try await store.events(from: 0, limit: 10)
+        XCTAssertEqual(events.count, 2)
+        XCTAssertTrue(events.allSatisfy { $0.text.contains("\"studyInstanceUIDs\":[\"1.2.156.1.1\"]") }, "\(events)")
     }
 }
