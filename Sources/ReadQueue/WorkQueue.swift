@@ -86,13 +86,13 @@ public struct WorkQueue {
                 return .success(WorkitemOutcome(item: item, changed: [item]))
             }
             item.reason = reason
-            return .success(close(item, as: .canceled, extra: []))
+            return .success(close(item, as: .canceled))
         case .finishAI(let uid, let txn, let result):
             guard var item = open[uid] else { return .failure(finished(uid, stored)) }
             guard item.stage == .runningAI else { return .failure(.wrongState("the workitem is not in the AI stage")) }
             guard item.transactionUID == txn else { return .failure(.wrongTransaction) }
             release(&item)
-            if item.cancelRequested { return .success(close(item, as: .canceled, extra: [])) }
+            if item.cancelRequested { return .success(close(item, as: .canceled)) }
             switch result {
             case .triaged(let priority, let json):
                 item.triagePriority = priority
@@ -174,19 +174,19 @@ public struct WorkQueue {
         guard item.transactionUID == txn else { return .failure(.wrongTransaction) }
         change(&item)
         item.leaseDeadline = nil
-        return .success(close(item, as: stage, extra: []))
+        return .success(close(item, as: stage))
     }
 
     /// Moves an open item to a final stage. The Transaction UID stays, so a repeated
     /// final state under it is recognized.
-    private mutating func close(_ item: Workitem, as stage: Workitem.Stage, extra: [Workitem]) -> WorkitemOutcome {
+    private mutating func close(_ item: Workitem, as stage: Workitem.Stage) -> WorkitemOutcome {
         var item = item
         waitingForAI.remove(item.uid)
         waitingForReaders.remove(item.uid)
         item.stage = stage
         item.leaseDeadline = nil
         open[item.uid] = nil
-        return WorkitemOutcome(item: item, changed: extra + [item])
+        return WorkitemOutcome(item: item, changed: [item])
     }
 
     /// After a failed AI run or an expired lease (the caller counted it): back to the
@@ -197,7 +197,7 @@ public struct WorkQueue {
         let attempts = ai ? item.aiAttempts : item.attempts
         if attempts >= (ai ? policy.maxAIAttempts : policy.maxAttempts) {
             item.reason = "\(reason) (attempt \(attempts))"
-            return close(item, as: .deadLetter, extra: [])
+            return close(item, as: .deadLetter)
         }
         item.stage = ai ? .awaitingAI : .ready
         item.waitingSince = now
@@ -214,7 +214,7 @@ public struct WorkQueue {
             if item.stage == .runningAI { item.aiAttempts += 1 } else { item.attempts += 1 }
             release(&item)
             if item.cancelRequested {
-                changed += close(item, as: .canceled, extra: []).changed
+                changed.append(close(item, as: .canceled).item!)
             } else {
                 changed += retryOrDeadLetter(item, reason: reason, now: now).changed
             }
