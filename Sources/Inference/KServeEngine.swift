@@ -38,7 +38,7 @@ public final class KServeEngine: InferenceEngine {
                                timeout: Duration = .seconds(5)) async throws(InferenceError) -> KServeEngine {
         let client = HTTPClient(configuration: HTTPClientConfiguration(tls: tls))
         let due = ContinuousClock.now + timeout
-        let base = settings.url.hasSuffix("/") ? String(settings.url.dropLast()) : settings.url
+        let base = baseURL(settings.url)
         func get(_ path: String) async throws(InferenceError) -> HTTPResponse {
             do {
                 return try await client.execute(HTTPRequest(method: "GET", target: path), url: base + path, deadline: due)
@@ -86,7 +86,7 @@ public final class KServeEngine: InferenceEngine {
     }
 
     public func infer(_ input: InferenceInput, deadline: ContinuousClock.Instant) async throws(InferenceError) -> InferenceOutput {
-        guard await slots.acquire(by: deadline) else { throw .timeout }
+        guard ContinuousClock.now < deadline, await slots.acquire(by: deadline) else { throw .timeout }
         defer { Task { await slots.release() } }
         let features = input.features.map { String($0) }.joined(separator: ",")
         let body = "{\"id\":\(jsonString(input.studyInstanceUID)),\"inputs\":[{\"name\":\(jsonString(inputName)),"
@@ -129,7 +129,9 @@ public final class KServeEngine: InferenceEngine {
         }
     }
 
-    private var base: String { settings.url.hasSuffix("/") ? String(settings.url.dropLast()) : settings.url }
+    private var base: String { Self.baseURL(settings.url) }
+
+    private static func baseURL(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
 
     private func output(_ body: [UInt8]) throws(InferenceError) -> InferenceOutput {
         guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(body)),

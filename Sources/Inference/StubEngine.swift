@@ -26,6 +26,7 @@ public struct StubEngine: InferenceEngine {
     }
 
     public func infer(_ input: InferenceInput, deadline: ContinuousClock.Instant) async throws(InferenceError) -> InferenceOutput {
+        guard ContinuousClock.now < deadline else { throw .timeout }
         let key = input.studyInstanceUID + "|" + input.modalities.joined(separator: ",") + "|" + (input.bodyPart ?? "")
         if settings.latencyMs > 0 {
             let due = ContinuousClock.now + .milliseconds(settings.latencyMs)
