@@ -7,6 +7,7 @@ import XCTest
 final class AuthorizationMatrixTests: XCTestCase {
     static let roles = ["hospital", "clinic", "reader", "ai-worker", "node", "operator", "token-client"]
     static let lookup: Set<String> = ["clinic", "reader", "node", "operator"]
+    static let viewers: Set<String> = ["clinic", "reader", "ai-worker", "operator"]
     static let token = "v1:" + String(repeating: "A", count: 42) + "Q"
 
     /// (method, path, allowed roles; nil = anyone, no certificate needed)
@@ -23,6 +24,17 @@ final class AuthorizationMatrixTests: XCTestCase {
         ("GET", "/v1/audit/proof/consistency?first=1&second=1", ["operator", "node"]),
         ("GET", "/v1/audit/usage", ["operator", "node"]),
         ("GET", "/metrics", ["operator"]),
+        ("POST", "/dicomweb/workitems", ["clinic"]),
+        ("GET", "/dicomweb/workitems", viewers),
+        ("GET", "/dicomweb/workitems/1.2.3", viewers),
+        ("GET", "/v1/reads/1.2.3", viewers),
+        ("PUT", "/dicomweb/workitems/1.2.3/state", ["reader", "ai-worker"]),
+        ("POST", "/dicomweb/workitems/1.2.3/cancelrequest", ["clinic", "operator"]),
+        ("POST", "/v1/reads/next", ["reader", "ai-worker"]),
+        ("POST", "/v1/reads/1.2.3/heartbeat", ["reader", "ai-worker"]),
+        ("POST", "/v1/reads/1.2.3/ai-result", ["ai-worker"]),
+        ("GET", "/v1/reads/dead-letters", ["operator"]),
+        ("POST", "/v1/reads/1.2.3/redrive", ["operator"]),
         ("GET", "/healthz", nil),
         ("GET", "/readyz", nil),
         ("GET", "/fhir/metadata", nil),
@@ -33,7 +45,7 @@ final class AuthorizationMatrixTests: XCTestCase {
         defer { node.stop() }
         var wrong: [String] = []
         for (method, path, allowed) in Self.routes {
-            let body = method == "POST" ? ["-H", "Content-Type: application/json", "--data-binary", "[]"] : []
+            let body = method != "GET" ? ["-H", "Content-Type: application/json", "--data-binary", "[]"] : []
             for role in Self.roles + ["none"] {
                 let args = ["-X", method] + body + [node.baseURL + path]
                 let status: Int
