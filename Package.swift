@@ -58,7 +58,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .target(name: "GatewayAgent", dependencies: ["GatewayNet", "ImagingIndex", "PatientTokens"]),
+        .target(name: "GatewayAgent", dependencies: ["GatewayNet", "ImagingIndex", "JSONText", "PatientTokens"]),
         .executableTarget(
             name: "gateway-agent",
             dependencies: [

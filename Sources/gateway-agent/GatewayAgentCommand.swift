@@ -9,7 +9,7 @@ struct GatewayAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway-agent",
         abstract: "The hospital and clinic side of ImagingGateway: identifiers are tokenized here and never leave.",
-        subcommands: [Init.self, Tokenize.self, Upload.self, Lookup.self, RequestRead.self])
+        subcommands: [Init.self, Tokenize.self, Upload.self, Lookup.self, RequestRead.self, Reads.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -174,15 +174,5 @@ struct Lookup: AsyncParsableCommand {
             }
             print("\(studies.count) studies")
         }
-    }
-}
-
-struct RequestRead: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "request-read",
-        abstract: "Ask for a remote read of a study (arrives with the read queue; not available yet).")
-
-    func run() throws {
-        throw ValidationError("remote reads are not available in this version: the read queue (UPS-RS workitems) has not landed")
     }
 }

@@ -69,7 +69,7 @@ final class AgentEndToEndTests: XCTestCase {
         try csv.write(toFile: work + "/studies.csv", atomically: true, encoding: .utf8)
 
         let certs = data + "/dev-certs"
-        for role in ["hospital", "clinic"] {
+        for role in ["hospital", "clinic", "reader"] {
             let initialized = run(built("gateway-agent"), ["init", "--node", "https://127.0.0.1:\(port)",
                                   "--certificate", "\(certs)/\(role).pem", "--private-key", "\(certs)/\(role)-key.pem",
                                   "--trusted-ca", "\(certs)/ca.pem", "--token-certificate", "\(certs)/token-client.pem",
@@ -94,6 +94,34 @@ final class AgentEndToEndTests: XCTestCase {
             let found = try await lookup.studies(of: try TokenInput.residentID(patient.residentID))
             XCTAssertEqual(Set(found.map(\.studyInstanceUID)), expected[p], "patient \(p)")
         }
+
+        // A remote read through the agent: requested by the clinic, taken by a reader
+        // once the in-node AI stage has triaged it, kept alive, completed.
+        let agent = built("gateway-agent")
+        let requested = run(agent, ["request-read", "--config", work + "/clinic.json", "1.2.156.600.8", "--priority", "HIGH",
+                                    "--label", "chest", "--resident-id", patients[7].residentID])
+        XCTAssertEqual(requested.status, 0, requested.output)
+        let readUID = (try? JSONSerialization.jsonObject(with: Data(requested.output.utf8)) as? [String: Any])?["uid"] as? String ?? ""
+        let unknown = run(agent, ["request-read", "--config", work + "/clinic.json", "1.2.156.600.99999"])
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.output.contains("study_not_found"), unknown.output)
+        var claimed = run(agent, ["reads", "next", "--config", work + "/reader.json", "--label", "chest"])
+        for _ in 0..<50 where claimed.status == 3 {
+            try await Task.sleep(for: .milliseconds(100))
+            claimed = run(agent, ["reads", "next", "--config", work + "/reader.json", "--label", "chest"])
+        }
+        XCTAssertEqual(claimed.status, 0, claimed.output)
+        let held = (try? JSONSerialization.jsonObject(with: Data(claimed.output.utf8)) as? [String: Any]) ?? [:]
+        XCTAssertEqual(held["uid"] as? String, readUID)
+        let txn = held["transactionUID"] as? String ?? ""
+        XCTAssertEqual(run(agent, ["reads", "heartbeat", "--config", work + "/reader.json", readUID, "--transaction", txn]).status, 0)
+        let wrong = run(agent, ["reads", "heartbeat", "--config", work + "/reader.json", readUID, "--transaction", "1.2.3"])
+        XCTAssertTrue(wrong.status == 2 && wrong.output.contains("wrong_transaction_uid"), wrong.output)
+        let completed = run(agent, ["reads", "complete", "--config", work + "/reader.json", readUID, "--transaction", txn,
+                                    "--report", "https://ris.example/reports/1"])
+        XCTAssertEqual(completed.status, 0, completed.output)
+        XCTAssertTrue(completed.output.contains("\"COMPLETED\"") && completed.output.contains("ris.example"), completed.output)
+        XCTAssertEqual(run(agent, ["reads", "next", "--config", work + "/reader.json"]).status, 3, "nothing else waits")
 
         var needles: [String] = []
         for p in patients {
