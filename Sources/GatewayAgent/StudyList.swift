@@ -52,10 +52,9 @@ public enum StudyList {
 
     static func ndjsonObjects(_ text: String) throws(AgentError) -> [(Int, [String: JSONValue])] {
         var out: [(Int, [String: JSONValue])] = []
-        let decoder = JSONDecoder()
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
         where !line.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            guard let object = try? decoder.decode([String: JSONValue].self, from: Data(line.utf8)) else {
+            guard let object = JSONValue.parseObject(Array(line.utf8)) else {
                 throw .input("line \(i + 1) is not a JSON object")
             }
             out.append((i + 1, object))

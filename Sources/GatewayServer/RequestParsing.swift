@@ -20,21 +20,20 @@ struct ParsedObject {
 enum UploadBody {
     static func objects(_ request: HTTPRequest, maxBatch: Int) throws(HTTPError) -> [ParsedObject] {
         let type = (request.headers["Content-Type"] ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        let decoder = JSONDecoder()
         var objects: [ParsedObject] = []
         switch type {
         case "application/x-ndjson", "application/ndjson":
             for line in request.body.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
             where !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) {
                 guard objects.count < maxBatch else { throw tooMany(maxBatch) }
-                if let object = try? decoder.decode([String: JSONValue].self, from: Data(line)) {
+                if let object = JSONValue.parseObject(line) {
                     objects.append(ParsedObject(result: .success(object)))
                 } else {
                     objects.append(.invalid("This line is not a JSON object."))
                 }
             }
         case "application/json":
-            guard let array = try? decoder.decode([JSONValue].self, from: Data(request.body)) else {
+            guard case .array(let array)? = JSONValue.parse(request.body) else {
                 throw HTTPError(400, "invalid_json", "The body must be a JSON array of study records.")
             }
             guard array.count <= maxBatch else { throw tooMany(maxBatch) }

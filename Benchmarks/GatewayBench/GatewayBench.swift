@@ -8,7 +8,7 @@ struct GatewayBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway-bench",
         abstract: "Load benchmarks for ImagingGateway nodes, with latency measured honestly.",
-        subcommands: [Run.self, Seed.self, ListScenarios.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Seed.self, ReadCyclesCommand.self, ListScenarios.self], defaultSubcommand: Run.self)
 }
 
 struct ListScenarios: ParsableCommand {
