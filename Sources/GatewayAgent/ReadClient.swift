@@ -51,7 +51,7 @@ public struct ReadClient {
 
     /// Claims the best next item (for these worklist labels); nil when none is waiting.
     public func next(labels: [String] = []) async throws(AgentError) -> String? {
-        let query = labels.isEmpty ? "" : "?" + labels.map { "label=\(percentEncoded($0))" }.joined(separator: "&")
+        let query = labels.isEmpty ? "" : "?label=" + labels.map(percentEncoded).joined(separator: ",")
         let body = try await send("POST", "/v1/reads/next" + query, expect: [200, 204])
         return body.isEmpty ? nil : body
     }

@@ -58,9 +58,22 @@ public struct Router: Sendable {
             return admit(route, &request, params: [:])
         }
         let parts = request.path.split(separator: "/")
-        var allowed: [String] = []
+        // The most specific routes own a path: /v1/reads/next belongs to POST
+        // /v1/reads/next, not also to GET /v1/reads/{uid} with uid "next", so a GET there
+        // is 405 with Allow: POST rather than a lookup of a workitem called "next".
+        var best: [(route: Route, params: [String: String])] = []
+        var bestLiterals = -1
         for route in routes {
             guard let params = match(route.segments, parts) else { continue }
+            let literals = route.segments.count { if case .literal = $0 { true } else { false } }
+            if literals > bestLiterals {
+                best = []
+                bestLiterals = literals
+            }
+            if literals == bestLiterals { best.append((route, params)) }
+        }
+        var allowed: [String] = []
+        for (route, params) in best {
             let method = request.method == "HEAD" && route.method == "GET" ? "GET" : request.method
             guard route.method == method else {
                 allowed.append(route.method)

@@ -52,8 +52,12 @@ enum ReadRoutes {
             return .json(UPSJSON.native(outcome.item!), status: 202)
         })
         router.add("POST", "/v1/reads/next", roles: .roles(.reader, .aiWorker), .async { request in
-            let params = try QueryParameters(request, allowed: ["label"])
-            let labels = params.list("label").map(Set.init)
+            _ = try QueryParameters(request, allowed: ["label"])
+            let raw = request.query.first { $0.name == "label" }?.value
+            let labels = raw.map { Set($0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)) }
+            guard labels?.allSatisfy({ (1...64).contains($0.unicodeScalars.count) }) ?? true else {
+                throw HTTPError(400, "invalid_label", "label is one comma-separated list of worklist labels, each 1 to 64 characters.")
+            }
             let stage: ClaimStage = request.peer?.role == Role.aiWorker.rawValue ? .ai : .read
             let command = WorkitemCommand.claimNext(stage: stage, labels: labels, transactionUID: UIDs.make(),
                                                     holder: Auditor.actor(request))

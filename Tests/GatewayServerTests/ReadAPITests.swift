@@ -102,6 +102,9 @@ final class ReadAPITests: XCTestCase {
         let reader1 = "1.2.826.0.1.1", reader2 = "1.2.826.0.1.2"
         XCTAssertEqual(code(curl(node, "reader", "PUT", "/dicomweb/workitems/\(uid)/state", Self.state("IN PROGRESS", reader1))), "409 wrong_state")
         XCTAssertEqual(curl(node, "reader", "POST", "/v1/reads/next").status, 204)
+        XCTAssertEqual(code(curl(node, "reader", "GET", "/v1/reads/next")), "405 method_not_allowed",
+                       "the literal route owns the path; it is not a workitem called 'next'")
+        XCTAssertEqual(code(curl(node, "reader", "POST", "/v1/reads/next?label=a,,b")), "400 invalid_label")
         let ai = curl(node, "ai-worker", "POST", "/v1/reads/next")
         XCTAssertEqual(ai.status, 200, ai.body)
         XCTAssertEqual(ai.json["uid"] as? String, uid)
