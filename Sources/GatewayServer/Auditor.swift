@@ -97,7 +97,7 @@ final class Auditor: Sendable {
     /// Runs a lookup's query and, with auditing on, makes its event durable before
     /// returning: the tokens asked for or returned, and the studies returned.
     func lookup(_ request: HTTPRequest, asked token: String?, _ query: StudyQuery,
-                in store: IndexStore) async throws(HTTPError) -> [StudyRecord] {
+                in store: IndexStore, counter: String = "lookups") async throws(HTTPError) -> [StudyRecord] {
         guard enabled else {
             return try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(query) }
         }
@@ -105,7 +105,7 @@ final class Auditor: Sendable {
             try await store.query(query) { [self] found in
                 var tokens = Set(found.map(\.patientToken))
                 if let token { tokens.insert(token) }
-                return event(request, .query, .read, counter: "lookups", tokens: tokens.sorted(),
+                return event(request, .query, .read, counter: counter, tokens: tokens.sorted(),
                              uids: found.map(\.studyInstanceUID), count: found.count)
             }
         }

@@ -29,6 +29,7 @@ enum FHIRRoutes {
         var q = StudyQuery()
         var purpose: String?
         var scopeValue: String?
+        var bodySite: String?
         for (name, value) in request.query {
             switch name {
             case "subject:identifier", "patient.identifier":
@@ -45,6 +46,10 @@ enum FHIRRoutes {
                 guard q.modalities.allSatisfy(Codes.modalities.contains) else {
                     throw HTTPError(400, "invalid_modality", "modality takes DICOM modality codes (system \(FHIRMapping.dcmSystem)).")
                 }
+            case "bodysite":
+                let code = value.split(separator: "|").last.map { $0.uppercased() } ?? ""
+                guard (1...16).contains(code.count) else { throw HTTPError(400, "invalid_bodysite", "bodysite is a body part code, e.g. CHEST.") }
+                bodySite = code
             case "_count":
                 guard let n = Int(value), (1...1000).contains(n) else { throw HTTPError(400, "invalid_count", "_count must be 1 to 1000.") }
                 q.limit = n
@@ -53,7 +58,7 @@ enum FHIRRoutes {
             case "scope":
                 scopeValue = value
             default:
-                throw HTTPError(400, "unsupported_parameter", "'\(name)' is not supported; use subject:identifier, started, modality, _count, purpose.")
+                throw HTTPError(400, "unsupported_parameter", "'\(name)' is not supported; use subject:identifier, started, modality, bodysite, _count, purpose.")
             }
         }
         guard let purpose, IndexRoutes.purposes.contains(purpose) else {
@@ -63,8 +68,14 @@ enum FHIRRoutes {
             throw HTTPError(400, "patient_required", "Search ImagingStudy by subject:identifier=\(FHIRMapping.tokenSystem)|<token>.")
         }
         let scope = try ScopedLookup.scope(scopeValue, callerRole: request.peer?.role)
-        let (found, regions) = try await ScopedLookup.run(request, token: q.patientToken!, purpose: purpose, query: q, scope: scope,
+        var (found, regions) = try await ScopedLookup.run(request, token: q.patientToken!, purpose: purpose, query: q, scope: scope,
                                                           federation: federation, region: region, store: store, auditor: auditor)
+        if let bodySite {
+            // The index keeps a study's body part and its series'; either may match.
+            found = found.filter { study in
+                ([study.bodyPartExamined] + (study.series ?? []).map(\.bodyPartExamined)).contains { $0?.uppercased() == bodySite }
+            }
+        }
         let b = base(request)
         var bundle = FHIRMapping.searchBundle(found, base: b, selfURL: b + "/ImagingStudy?" + (request.target.split(separator: "?").last ?? ""))
         let incomplete = regions.filter { $0.status != "complete" }
@@ -139,6 +150,7 @@ enum FHIRRoutes {
                             ["name": "subject", "type": "reference", "documentation": "Only subject:identifier=\(FHIRMapping.tokenSystem)|<token>."],
                             ["name": "started", "type": "date", "documentation": "Prefixes eq, ge, gt, le, lt; day precision."],
                             ["name": "modality", "type": "token", "documentation": "DICOM modality codes."],
+                            ["name": "bodysite", "type": "token", "documentation": "Body part (DICOM Body Part Examined, e.g. CHEST): with modality and started=ge, the repeat-examination check."],
                             ["name": "purpose", "type": "token", "documentation": "Required: HL7 PurposeOfUse code (extension of this server)."],
                         ],
                     ],

@@ -115,6 +115,8 @@ public final class Gateway: @unchecked Sendable {
         }
         QidoRoutes.add(to: &router, store: store, auditor: auditor, federation: federation, region: config.region)
         FHIRRoutes.add(to: &router, store: store, auditor: auditor, federation: federation, region: config.region)
+        PriorRoutes.add(to: &router, store: store, rule: config.priors.rule, tokenKeys: tokenKeys, auditor: auditor,
+                        federation: federation, region: config.region)
         AuditRoutes.add(to: &router, auditor: auditor)
         reads = ReadService(store: store, settings: config.reads, region: config.region, logger: logger)
         ReadRoutes.add(to: &router, service: reads, index: store, auditor: auditor, federation: federation, region: config.region)

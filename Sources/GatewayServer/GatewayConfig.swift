@@ -24,6 +24,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public var audit = Audit()
     public var federation = FederationSettings()
     public var reads = Reads()
+    public var priors = Priors()
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
 
@@ -196,12 +197,13 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
             throw .invalid("federation.lookupDeadlineMs must be 50 to 60000")
         }
         guard audit.retentionDays >= 180 else { throw .invalid("audit.retentionDays must be at least 180") }
-        let counters: Set<String> = ["uploads", "records", "lookups", "token-evaluations", "tokens", "read-requests",
+        let counters: Set<String> = ["uploads", "records", "lookups", "prior-checks", "token-evaluations", "tokens", "read-requests",
                                      "read-transitions"]
         for q in audit.quotas where !counters.contains(q.counter) || q.perDay < 0 {
             throw .invalid("audit.quotas: counter must be one of \(counters.sorted().joined(separator: ", ")) with perDay ≥ 0")
         }
         try validateReads()
+        try validatePriors()
     }
 
     /// Splits `host:port` or `[v6]:port`.
@@ -241,6 +243,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         audit = try c.decodeIfPresent(Audit.self, forKey: .audit) ?? d.audit
         federation = try c.decodeIfPresent(FederationSettings.self, forKey: .federation) ?? d.federation
         reads = try c.decodeIfPresent(Reads.self, forKey: .reads) ?? d.reads
+        priors = try c.decodeIfPresent(Priors.self, forKey: .priors) ?? d.priors
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
     }
 }

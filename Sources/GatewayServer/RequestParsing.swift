@@ -99,6 +99,10 @@ struct QueryParameters {
     }
 
     /// A comma-separated list, when given.
+    func string(_ name: String) -> String? { values[name] }
+
+    func has(_ name: String) -> Bool { values[name] != nil }
+
     func list(_ name: String) -> [String]? {
         values[name].map { $0.split(separator: ",").map(String.init) }
     }

@@ -23,15 +23,15 @@ enum ScopedLookup {
     }
 
     static func run(_ request: HTTPRequest, token: String, purpose: String, query: StudyQuery, scope: String,
-                    federation: Federation?, region: String, store: IndexStore,
-                    auditor: Auditor) async throws -> (studies: [StudyRecord], regions: [Region]) {
+                    federation: Federation?, region: String, store: IndexStore, auditor: Auditor,
+                    counter: String = "lookups") async throws -> (studies: [StudyRecord], regions: [Region]) {
         let peers = scope == "local" ? [] : federation?.peers(for: scope) ?? []
         let here = scope == "local" || scope == "all" || scope == "region:\(region)"
         guard here || !peers.isEmpty else {
             throw HTTPError(404, "unknown_region", "\(scope) is neither this node's region nor one of its peers.")
         }
         guard let federation, !peers.isEmpty else {
-            let studies = try await auditor.lookup(request, asked: token, query, in: store)
+            let studies = try await auditor.lookup(request, asked: token, query, in: store, counter: counter)
             return (studies, [(region, studies.count >= query.limit ? "partial" : "complete", studies.count)])
         }
         guard query.offset <= 1_000 else {
@@ -45,7 +45,7 @@ enum ScopedLookup {
         if let to = query.dateTo { target += "&to=\(to)" }
         if !query.modalities.isEmpty { target += "&modality=" + query.modalities.joined(separator: ",") }
         async let remote = federation.lookup(target, at: peers, limit: wide.limit)
-        let mine = here ? try await auditor.lookup(request, asked: token, wide, in: store) : []
+        let mine = here ? try await auditor.lookup(request, asked: token, wide, in: store, counter: counter) : []
         let answers = await remote
         var seen = Set<String>(), merged: [StudyRecord] = []
         for study in mine + answers.flatMap(\.studies) where seen.insert(study.studyInstanceUID + "|" + study.storageUnit).inserted {

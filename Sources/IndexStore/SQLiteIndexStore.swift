@@ -16,13 +16,17 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         let records: [StudyRecord]
         let audit: [AuditEvent]
         var workitem: WorkitemJob?
+        /// Rows of another kind (a prior-exam check) written with the batch's audit events.
+        var write: (@Sendable (SQLiteConnection) throws(StoreError) -> Void)?
         let done: @Sendable (Result<[UpsertOutcome], StoreError>) -> Void
 
         init(records: [StudyRecord], audit: [AuditEvent], workitem: WorkitemJob? = nil,
+             write: (@Sendable (SQLiteConnection) throws(StoreError) -> Void)? = nil,
              done: @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) {
             self.records = records
             self.audit = audit
             self.workitem = workitem
+            self.write = write
             self.done = done
         }
     }
@@ -160,6 +164,9 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
                         studies.bind(1, pattern)
                         _ = try studies.step()
                         let deleted = writer.changes
+                        let checks = try writer.statement("DELETE FROM prior_checks WHERE patient_token GLOB ?1")
+                        checks.bind(1, pattern)
+                        _ = try checks.step()
                         try writer.exec("COMMIT")
                         return deleted
                     } catch {
@@ -325,7 +332,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
                     results.append(run(job, log: &log, now: nowMs))
                     continue
                 }
-                if batch.records.isEmpty {
+                if batch.records.isEmpty, batch.write == nil {
                     for event in batch.audit { try log.append(event) }
                     results.append(.success([]))
                     continue
@@ -336,7 +343,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
                     var outcomes: [UpsertOutcome] = []
                     outcomes.reserveCapacity(batch.records.count)
                     for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
-                    if gathers { try SQLiteOutbox.queue(batch.records, on: writer, now: now) }
+                    if gathers, !batch.records.isEmpty { try SQLiteOutbox.queue(batch.records, on: writer, now: now) }
+                    try batch.write?(writer)
                     for event in batch.audit { try log.append(event) }
                     try writer.exec("RELEASE batch")
                     results.append(.success(outcomes))

@@ -130,6 +130,25 @@ enum SQLiteSchema {
         CREATE INDEX workitems_by_clinic ON workitems (clinic, created_at);
         CREATE INDEX workitems_by_stage ON workitems (stage, created_at);
         """,
+        """
+        CREATE TABLE prior_checks (
+            id INTEGER PRIMARY KEY,
+            checked_at INTEGER NOT NULL,
+            day TEXT NOT NULL,
+            until_day TEXT NOT NULL,
+            institution TEXT NOT NULL,
+            region TEXT NOT NULL,
+            patient_token TEXT NOT NULL,
+            modality TEXT NOT NULL,
+            body_part TEXT,
+            exam_item TEXT,
+            window_days INTEGER NOT NULL,
+            repeat_candidate INTEGER NOT NULL,
+            priors INTEGER NOT NULL
+        );
+        CREATE INDEX prior_checks_by_day ON prior_checks (day);
+        CREATE INDEX prior_checks_by_token ON prior_checks (patient_token);
+        """,
     ]
 
     static func migrate(_ db: SQLiteConnection) throws(StoreError) {

@@ -24,6 +24,8 @@ final class AuthorizationMatrixTests: XCTestCase {
         ("GET", "/v1/audit/proof/consistency?first=1&second=1", ["operator", "node"]),
         ("GET", "/v1/audit/usage", ["operator", "node"]),
         ("GET", "/metrics", ["operator"]),
+        ("GET", "/v1/patients/\(token)/priors?purpose=TREAT&modality=CT", ["clinic", "hospital", "reader"]),
+        ("GET", "/v1/supervision/repeats?from=2026-01&to=2026-02", ["operator"]),
         ("POST", "/dicomweb/workitems", ["clinic"]),
         ("GET", "/dicomweb/workitems", viewers),
         ("GET", "/dicomweb/workitems/1.2.3", viewers),
