@@ -9,7 +9,7 @@ struct GatewayAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway-agent",
         abstract: "The hospital and clinic side of ImagingGateway: identifiers are tokenized here and never leave.",
-        subcommands: [Init.self, Tokenize.self, Upload.self, Lookup.self, RequestRead.self, Reads.self])
+        subcommands: [Init.self, Tokenize.self, Upload.self, Lookup.self, Priors.self, RequestRead.self, Reads.self])
 }
 
 struct ConfigOption: ParsableArguments {

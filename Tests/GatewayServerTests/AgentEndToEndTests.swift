@@ -95,9 +95,18 @@ final class AgentEndToEndTests: XCTestCase {
             XCTAssertEqual(Set(found.map(\.studyInstanceUID)), expected[p], "patient \(p)")
         }
 
+        let agent = built("gateway-agent")
+        // The repeat-examination check: patient 7 had four chest MRs in the last ten years, no CT.
+        let repeatMR = run(agent, ["priors", "--config", work + "/clinic.json", "--resident-id", patients[7].residentID,
+                                   "--modality", "MR", "--body-part", "chest", "--days", "3650", "--json"])
+        XCTAssertEqual(repeatMR.status, 4, repeatMR.output)
+        XCTAssertEqual(repeatMR.output.components(separatedBy: "\"studyInstanceUID\"").count - 1, expected[7]!.count, repeatMR.output)
+        let noCT = run(agent, ["priors", "--config", work + "/clinic.json", "--resident-id", patients[7].residentID, "--modality", "CT"])
+        XCTAssertEqual(noCT.status, 0, noCT.output)
+        XCTAssertTrue(noCT.output.hasPrefix("none: 0 matching studies within 30 days"), noCT.output)
+
         // A remote read through the agent: requested by the clinic, taken by a reader
         // once the in-node AI stage has triaged it, kept alive, completed.
-        let agent = built("gateway-agent")
         let requested = run(agent, ["request-read", "--config", work + "/clinic.json", "1.2.156.600.8", "--priority", "HIGH",
                                     "--label", "chest", "--resident-id", patients[7].residentID])
         XCTAssertEqual(requested.status, 0, requested.output)
