@@ -113,3 +113,31 @@ final class SQLiteWorkitemStoreTests: WorkitemStoreContract {
         XCTAssertTrue(events.allSatisfy { $0.text.contains("\"studyInstanceUIDs\":[\"1.2.156.1.1\"]") }, "\(events)")
     }
 }
+
+final class SQLiteSupervisionStoreTests: SupervisionStoreContract {
+    private var paths: [String] = []
+
+    override func makeStore(at location: String?) throws -> (store: Store, location: String)? {
+        let path = location ?? NSTemporaryDirectory() + "supervision-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        return (try SQLiteIndexStore(path: path, readers: 2), path)
+    }
+
+    override func tearDown() {
+        for p in paths { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
+    }
+
+    /// The check and its audit leaf share one transaction of the group commit.
+    func testACheckAndItsAuditEventAreWrittenTogether() async throws {
+        let path = NSTemporaryDirectory() + "supervision-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        let store = try SQLiteIndexStore(path: path, readers: 1)
+        let event = AuditEvent(requestID: "r", actor: "a", eventID: .query, action: .read, outcome: .success, operation: "test",
+                               count: 1, counter: "prior-checks")
+        try await store.record(Self.check(1, day: "20261110", at: 0, candidate: false), audit: event)
+        let size = try await store.auditSize()
+        XCTAssertEqual(size, 1)
+        let rows = try await store.supervision(SupervisionQuery(fromMonth: "202611", toMonth: "202611"))
+        XCTAssertEqual(rows.first?.priorChecks.count, 1)
+    }
+}
