@@ -43,6 +43,19 @@ public enum Scenarios {
         return (HTTPRequest(method: "GET", target: path), path)
     }
 
+    /// The repeat-examination check for a planned CT of the same synthetic patient: a
+    /// ten-year window, so the patient's CTs are priors (the seed's studies are 2020–2024).
+    public static let priorCheck = Scenario(name: "prior-check", summary: "GET /v1/patients/{token}/priors?modality=CT") { n in
+        let path = "/v1/patients/\(SyntheticStudies.token((n &* 7919) % SyntheticStudies.lookupPatients))/priors?purpose=TREAT&modality=CT&days=3650"
+        return (HTTPRequest(method: "GET", target: path), path)
+    }
+
+    public static let priorCheckLocal = Scenario(name: "prior-check-local",
+                                                 summary: "GET /v1/patients/{token}/priors?modality=CT&scope=local") { n in
+        let path = "/v1/patients/\(SyntheticStudies.token((n &* 7919) % SyntheticStudies.lookupPatients))/priors?purpose=TREAT&modality=CT&days=3650&scope=local"
+        return (HTTPRequest(method: "GET", target: path), path)
+    }
+
     /// The same patient lookup through QIDO-RS.
     public static let qidoLookup = Scenario(name: "qido-lookup", summary: "GET /dicomweb/studies?PatientID={token}") { n in
         let path = "/dicomweb/studies?PatientID=\(SyntheticStudies.token((n &* 7919) % SyntheticStudies.lookupPatients))&purpose=TREAT"
@@ -73,8 +86,8 @@ public enum Scenarios {
                 "/v1/tokens/evaluate")
     }
 
-    public static let all: [Scenario] = [healthz, upload1000, tokenLookup, tokenLookupLocal, qidoLookup, fhirLookup, qidoMonthCT,
-                                         tokenEvaluate100]
+    public static let all: [Scenario] = [healthz, upload1000, tokenLookup, tokenLookupLocal, priorCheck, priorCheckLocal, qidoLookup,
+                                         fhirLookup, qidoMonthCT, tokenEvaluate100]
 
     public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
 }
