@@ -57,6 +57,19 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         return out
     }
 
+    /// Sends `request` to the node; its answer when the status is one of `expect`, else the
+    /// node's error document as an AgentError.
+    func send(_ request: HTTPRequest, with node: HTTPClient, expect: Set<Int> = [200]) async throws(AgentError) -> HTTPResponse {
+        let response: HTTPResponse
+        do {
+            response = try await node.execute(request, url: self.node + request.target)
+        } catch {
+            throw .network("\(self.node): \(error)")
+        }
+        guard expect.contains(response.status) else { throw AgentError.from(response) }
+        return response
+    }
+
     func client(certificate: String, privateKey: String) throws(AgentError) -> HTTPClient {
         let tls: TLSContext
         do {

@@ -38,13 +38,7 @@ public struct PatientLookup {
         let pageSize = 1000
         while true {
             let target = "/v1/patients/\(token.description)/studies?purpose=\(purpose)&limit=\(pageSize)&offset=\(studies.count)"
-            let response: HTTPResponse
-            do {
-                response = try await node.execute(HTTPRequest(method: "GET", target: target), url: config.node + target)
-            } catch {
-                throw .network("\(config.node): \(error)")
-            }
-            guard response.status == 200 else { throw AgentError.from(response) }
+            let response = try await config.send(HTTPRequest(method: "GET", target: target), with: node)
             guard let page = try? JSONDecoder().decode(Page.self, from: Data(response.body)) else {
                 throw .network("the node's lookup answer is not the documented JSON")
             }

@@ -54,13 +54,7 @@ public struct PriorExamCheck {
             if let b = planned.bodyPart { target += "&bodyPart=\(b)" }
             if let e = planned.examItem { target += "&examItem=\(e)" }
             if let d = planned.days { target += "&days=\(d)" }
-            let response: HTTPResponse
-            do {
-                response = try await node.execute(HTTPRequest(method: "GET", target: target), url: config.node + target)
-            } catch {
-                throw .network("\(config.node): \(error)")
-            }
-            guard response.status == 200 else { throw AgentError.from(response) }
+            let response = try await config.send(HTTPRequest(method: "GET", target: target), with: node)
             guard let wire = try? JSONDecoder().decode(Wire.self, from: Data(response.body)) else {
                 throw .network("the node's prior-check answer is not the documented JSON")
             }

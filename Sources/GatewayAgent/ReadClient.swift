@@ -84,14 +84,7 @@ public struct ReadClient {
             request.headers.add("Content-Type", type)
             request.body = Array(body.utf8)
         }
-        let response: HTTPResponse
-        do {
-            response = try await node.execute(request, url: config.node + target)
-        } catch {
-            throw .network("\(config.node): \(error)")
-        }
-        guard expect.contains(response.status) else { throw AgentError.from(response) }
-        return String(decoding: response.body, as: UTF8.self)
+        return String(decoding: try await config.send(request, with: node, expect: expect).body, as: UTF8.self)
     }
 
     private func percentEncoded(_ s: String) -> String {

@@ -117,13 +117,7 @@ enum IndexRoutes {
         let params = try QueryParameters(request, allowed: ["purpose", "from", "to", "modality", "limit", "offset", "scope"])
         let purpose = try params.purpose()
         let scope = try params.scope(callerRole: request.peer?.role)
-        let token = request.pathParameters["token"] ?? ""
-        guard Codes.isPatientToken(token) else {
-            throw HTTPError(400, "invalid_token", "The path must carry a patient token v<keyVersion>:<base64url of 32 bytes>.")
-        }
-        if tokenKeys?.isRetired(PatientToken(token)?.keyVersion ?? 0) == true {
-            throw HTTPError(410, "token_key_retired", "This token was made with a retired key version; tokenize again with the active key.")
-        }
+        let token = try pathToken(request, tokenKeys: tokenKeys)
         var query = StudyQuery(patientToken: token)
         query.dateFrom = try params.date("from")
         query.dateTo = try params.date("to")
@@ -137,6 +131,18 @@ enum IndexRoutes {
             + "\"offset\":\(query.offset),\"scope\":\(jsonString(scope)),\"regions\":[\(regionText.joined(separator: ","))],"
             + "\"studies\":[" + studies.map(\.jsonText).joined(separator: ",") + "]}"
         return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
+    }
+
+    /// The patient token in the path: well formed (else 400), of a key version not retired (else 410).
+    static func pathToken(_ request: HTTPRequest, tokenKeys: TokenKeys?) throws(HTTPError) -> String {
+        let token = request.pathParameters["token"] ?? ""
+        guard Codes.isPatientToken(token) else {
+            throw HTTPError(400, "invalid_token", "The path must carry a patient token v<keyVersion>:<base64url of 32 bytes>.")
+        }
+        if tokenKeys?.isRetired(PatientToken(token)?.keyVersion ?? 0) == true {
+            throw HTTPError(410, "token_key_retired", "This token was made with a retired key version; tokenize again with the active key.")
+        }
+        return token
     }
 
     /// Store failures become answers that say nothing was acknowledged.

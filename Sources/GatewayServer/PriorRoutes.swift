@@ -3,7 +3,6 @@ import GatewayNet
 import ImagingIndex
 import IndexStore
 import JSONText
-import PatientTokens
 
 /// The repeat-examination check and the regulator's statistics (Protocols/priors.md).
 /// A check is a patient lookup across regions (audited and metered as `prior-checks`),
@@ -27,13 +26,7 @@ enum PriorRoutes {
         let params = try QueryParameters(request, allowed: ["purpose", "modality", "bodyPart", "examItem", "days", "scope"])
         let purpose = try params.purpose()
         let scope = try params.scope(callerRole: request.peer?.role)
-        let token = request.pathParameters["token"] ?? ""
-        guard Codes.isPatientToken(token) else {
-            throw HTTPError(400, "invalid_token", "The path must carry a patient token v<keyVersion>:<base64url of 32 bytes>.")
-        }
-        if tokenKeys?.isRetired(PatientToken(token)?.keyVersion ?? 0) == true {
-            throw HTTPError(410, "token_key_retired", "This token was made with a retired key version; tokenize again with the active key.")
-        }
+        let token = try IndexRoutes.pathToken(request, tokenKeys: tokenKeys)
         let modalities = try params.modalities()
         guard modalities.count == 1 else {
             throw HTTPError(400, "modality_required", "Name the planned examination's modality: modality=CT (one DICOM code).")

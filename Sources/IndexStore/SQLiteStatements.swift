@@ -111,7 +111,14 @@ enum SQLiteQuery {
             dateColumn = "m.study_date"
             order = "m.study_date DESC, s.study_time DESC, s.study_uid"
         } else {
-            if !q.modalities.isEmpty {
+            if !q.modalities.isEmpty, q.patientToken != nil || !q.studyInstanceUIDs.isEmpty {
+                // A patient's or a UID's few studies are found by their own index; each is
+                // then checked for the modality. Collecting the modality's studies first
+                // (the join below) read every CT of the date range for one patient: 1.5 s
+                // at 1 M studies.
+                clauses.append("EXISTS (SELECT 1 FROM study_modalities m WHERE m.study_id = s.id AND m.modality IN ("
+                               + q.modalities.map { arg($0) }.joined(separator: ", ") + "))")
+            } else if !q.modalities.isEmpty {
                 var inner = ["m.modality IN (\(q.modalities.map { arg($0) }.joined(separator: ", ")))"]
                 if let f = q.dateFrom { inner.append("m.study_date >= \(arg(f))") }
                 if let t = q.dateTo { inner.append("m.study_date <= \(arg(t))") }
