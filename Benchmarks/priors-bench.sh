@@ -8,6 +8,7 @@
 # Medians and the ratio (target >= 0.8). Not a test.
 #
 # usage: Benchmarks/priors-bench.sh        STUDIES=1000000 CLUSTER_STUDIES=100000 DURATION=10
+#        KEEP=1 reuses the node seeded by the previous run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -18,7 +19,11 @@ swift build -c release --product imaging-gateway >/dev/null
 swift build -c release --product gateway-bench >/dev/null
 gw=$root/.build/release/imaging-gateway
 bench=$root/.build/release/gateway-bench
-rm -rf "$out"
+if [ "${KEEP:-0}" = 1 ] && [ -d "$out/node" ]; then
+  find "$out" -mindepth 1 -maxdepth 1 ! -name node -exec rm -rf {} +
+else
+  rm -rf "$out"
+fi
 mkdir -p "$out"
 gw_pid=
 cleanup() { [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null || true; [ -n "${DIR:-}" ] && scripts/dev-cluster.sh stop >/dev/null 2>&1 || true; }
@@ -49,8 +54,10 @@ studies=${STUDIES:-1000000}
 gw_pid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:19780/readyz >/dev/null && break; sleep 0.1; done
 c=$out/node/dev-certs
-echo "seeding $studies studies"
-"$bench" seed https://127.0.0.1:19743 --count "$studies" --ca "$c/ca.pem" --cert "$c/node.pem" --key "$c/node-key.pem" 2>/dev/null | tail -1
+if [ "${KEEP:-0}" != 1 ]; then
+  echo "seeding $studies studies"
+  "$bench" seed https://127.0.0.1:19743 --count "$studies" --ca "$c/ca.pem" --cert "$c/node.pem" --key "$c/node-key.pem" 2>/dev/null | tail -1
+fi
 rounds "one node, $studies studies, scope local" https://127.0.0.1:19743 token-lookup-local prior-check-local "$c" | tee "$out/summary.txt"
 kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true; gw_pid=
 

@@ -6,14 +6,14 @@
 # run closed-loop with as many connections as the cycle uses. Alternates three rounds of
 # each and reports medians and the reads/next p99. Not a test.
 #
-# usage: Benchmarks/reads-bench.sh        DURATION=10 READERS=8 CREATORS=4 AI_WORKERS=4
+# usage: Benchmarks/reads-bench.sh        DURATION=10 READERS=8 CREATORS=16 AI_WORKERS=16
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/Benchmarks/out/reads-bench
 duration=${DURATION:-10}
 readers=${READERS:-8}
-creators=${CREATORS:-4}
+creators=${CREATORS:-16}
 port=19943; plain=19980
 swift build -c release --product imaging-gateway >/dev/null
 swift build -c release --product gateway-bench >/dev/null
@@ -22,7 +22,7 @@ bench=$root/.build/release/gateway-bench
 rm -rf "$out"
 mkdir -p "$out"
 cat >"$out/config.json" <<JSON
-{"reads": {"aiStage": "node", "aiWorkers": ${AI_WORKERS:-4}, "engine": {"kind": "stub"}}}
+{"reads": {"aiStage": "node", "aiWorkers": ${AI_WORKERS:-16}, "engine": {"kind": "stub"}}}
 JSON
 "$gw" serve --config "$out/config.json" --data-dir "$out/node" --listen "127.0.0.1:$port" --plain-listen "127.0.0.1:$plain" \
   --log-level warning 2>>"$out/gateway.log" &

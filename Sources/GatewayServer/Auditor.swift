@@ -102,12 +102,25 @@ final class Auditor: Sendable {
             return try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(query) }
         }
         return try await IndexRoutes.storeCall { () throws(StoreError) in
-            try await store.query(query) { [self] found in
-                var tokens = Set(found.map(\.patientToken))
-                if let token { tokens.insert(token) }
-                return event(request, .query, .read, counter: counter, tokens: tokens.sorted(),
-                             uids: found.map(\.studyInstanceUID), count: found.count)
-            }
+            try await store.query(query, audit: lookupEvent(request, asked: token, counter: counter))
+        }
+    }
+
+    /// `lookup` that also records the prior-exam check `check` makes of the results, in
+    /// the same transaction as the audit event.
+    func lookup(_ request: HTTPRequest, asked token: String, _ query: StudyQuery, in store: SupervisionStore,
+                counter: String, check: @escaping @Sendable ([StudyRecord]) -> PriorCheck) async throws(HTTPError) -> [StudyRecord] {
+        let audit = enabled ? lookupEvent(request, asked: token, counter: counter) : nil
+        return try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(query, audit: audit, check: check) }
+    }
+
+    /// The event of a lookup: the tokens asked for or returned, and the studies returned.
+    private func lookupEvent(_ request: HTTPRequest, asked token: String?, counter: String) -> @Sendable ([StudyRecord]) -> AuditEvent {
+        { [self] found in
+            var tokens = Set(found.map(\.patientToken))
+            if let token { tokens.insert(token) }
+            return event(request, .query, .read, counter: counter, tokens: tokens.sorted(),
+                         uids: found.map(\.studyInstanceUID), count: found.count)
         }
     }
 

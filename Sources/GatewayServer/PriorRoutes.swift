@@ -7,7 +7,7 @@ import JSONText
 /// The repeat-examination check and the regulator's statistics (Protocols/priors.md).
 /// A check is a patient lookup across regions (audited and metered as `prior-checks`),
 /// judged by the configured rule; the check itself is stored, durable before the answer,
-/// for the statistics.
+/// for the statistics — in the lookup's own transaction when no peer is asked.
 enum PriorRoutes {
     static func add(to router: inout Router, store: IndexStore & SupervisionStore, rule: PriorExamRule, tokenKeys: TokenKeys?,
                     auditor: Auditor, federation: Federation?, region: String) {
@@ -48,18 +48,31 @@ enum PriorRoutes {
         query.dateFrom = rule.firstDay(for: planned, today: today)
         query.dateTo = today
         query.limit = 1_000
-        let (found, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: query, scope: scope,
+        let window = rule.windowDays(for: planned)
+        let institution = request.peer?.organization ?? ""
+        @Sendable func judged(_ found: [StudyRecord]) -> PriorCheck {
+            let priors = found.filter { rule.matches($0, planned, today: today) }.count
+            return PriorCheck(checkedAt: Int64(Date().timeIntervalSince1970 * 1000), day: today,
+                              untilDay: CivilDay(today)!.adding(days: window).text, institution: institution, region: region,
+                              patientToken: token, modality: planned.modality, bodyPart: planned.bodyPart, examItem: planned.examItem,
+                              windowDays: window, repeatCandidate: priors > 0, priors: priors)
+        }
+        let found: [StudyRecord]
+        let regions: [ScopedLookup.Region]
+        let askPeers = scope != "local" && !(federation?.peers(for: scope).isEmpty ?? true)
+        if !askPeers, scope == "local" || scope == "all" || scope == "region:\(region)" {
+            // This node's store alone: the check rides in the lookup's own transaction.
+            found = try await auditor.lookup(request, asked: token, query, in: store, counter: "prior-checks", check: judged)
+            regions = [(region, found.count >= query.limit ? "partial" : "complete", found.count)]
+        } else {
+            (found, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: query, scope: scope,
                                                          federation: federation, region: region, store: store, auditor: auditor,
                                                          counter: "prior-checks")
+            let check = judged(found)
+            try await IndexRoutes.storeCall { () throws(StoreError) in try await store.record(check, audit: nil) }
+        }
         let priors = found.filter { rule.matches($0, planned, today: today) }
-        let window = rule.windowDays(for: planned)
         let verdict: PriorExamRule.Verdict = priors.isEmpty ? .none : .repeatCandidate
-        let check = PriorCheck(checkedAt: Int64(Date().timeIntervalSince1970 * 1000), day: today,
-                               untilDay: CivilDay(today)!.adding(days: window).text, institution: request.peer?.organization ?? "",
-                               region: region, patientToken: token, modality: planned.modality, bodyPart: planned.bodyPart,
-                               examItem: planned.examItem, windowDays: window, repeatCandidate: verdict == .repeatCandidate,
-                               priors: priors.count)
-        try await IndexRoutes.storeCall { () throws(StoreError) in try await store.record(check, audit: nil) }
         let basis = "same modality" + (planned.bodyPart == nil && planned.examItem == nil ? "" : ", and the same body part or exam item")
             + ", dated within \(window) days up to \(today)"
         let regionText = regions.map { "{\"region\":\(jsonString($0.region)),\"status\":\"\($0.status)\",\"count\":\($0.count)}" }

@@ -36,8 +36,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// The read queue's live state, touched only on `writeQueue` (see WorkQueue).
     var workQueue: WorkQueue
     private let pending = Mutex<(batches: [Pending], draining: Bool)>(([], false))
-    private let readers: [(SQLiteConnection, DispatchQueue)]
-    private let nextReader = Atomic<Int>(0)
+    let readers: [(SQLiteConnection, DispatchQueue)]
+    let nextReader = Atomic<Int>(0)
     /// Queue every stored record for the national node (a regional node that gathers).
     private let gathers: Bool
 

@@ -1,4 +1,5 @@
 import AuditLog
+import ImagingIndex
 
 /// Prior-exam checks in the SQLite store: a check is written in the group commit (with
 /// its audit event, when given); the statistics are four grouped queries, one per
@@ -11,6 +12,25 @@ extension SQLiteIndexStore: SupervisionStore {
             }) { c.resume(returning: $0) })
         }
         _ = try result.get()
+    }
+
+    public func query(_ query: StudyQuery, audit: (@Sendable ([StudyRecord]) -> AuditEvent)?,
+                      check: @escaping @Sendable ([StudyRecord]) -> PriorCheck) async throws(StoreError) -> [StudyRecord] {
+        let (db, queue) = readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[StudyRecord], StoreError>, Never>) in
+            queue.async { [self] in
+                let found = Result { () throws(StoreError) in try SQLiteQuery.run(query, on: db) }
+                db.resetAll()
+                guard case .success(let studies) = found else { return c.resume(returning: found) }
+                let made = check(studies)
+                enqueue(Pending(records: [], audit: audit.map { [$0(studies)] } ?? [], write: { db throws(StoreError) in
+                    try SQLiteSupervision.insert(made, on: db)
+                }) { committed in
+                    c.resume(returning: committed.map { _ in studies })
+                })
+            }
+        }
+        return try result.get()
     }
 
     public func supervision(_ query: SupervisionQuery) async throws(StoreError) -> [SupervisionRow] {

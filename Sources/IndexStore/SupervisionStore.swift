@@ -1,4 +1,5 @@
 import AuditLog
+import ImagingIndex
 
 /// Prior-exam checks and the regulator's view of them. The contract every implementation
 /// must pass is `SupervisionStoreContract` in Tests/IndexStoreTests. In short:
@@ -11,6 +12,11 @@ import AuditLog
 ///   number of distinct patients behind it, for small-cell suppression by the caller.
 public protocol SupervisionStore: Sendable {
     func record(_ check: PriorCheck, audit: AuditEvent?) async throws(StoreError)
+    /// `query`, then the check that `check` makes of its results and the audit event that
+    /// `audit` makes of them (when given), both in one transaction, durable before this
+    /// returns: a check answered from this node's store alone costs one commit.
+    func query(_ query: StudyQuery, audit: (@Sendable ([StudyRecord]) -> AuditEvent)?,
+               check: @escaping @Sendable ([StudyRecord]) -> PriorCheck) async throws(StoreError) -> [StudyRecord]
     func supervision(_ query: SupervisionQuery) async throws(StoreError) -> [SupervisionRow]
 }
 

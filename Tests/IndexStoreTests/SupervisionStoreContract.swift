@@ -72,6 +72,18 @@ class SupervisionStoreContract: XCTestCase {
         XCTAssertEqual(narrowed, [], "another region")
     }
 
+    /// A query that records its check: the check sees the query's results and is stored.
+    func testAQueryRecordsTheCheckItMakesOfItsResults() async throws {
+        let (store, _) = try open()
+        _ = try await store.upsert([Self.study(5, "5.1", date: "20261101"), Self.study(6, "6.1", date: "20261101")], audit: nil)
+        let found = try await store.query(StudyQuery(patientToken: Self.token(5)), audit: nil) { found in
+            Self.check(5, day: "20261105", at: 0, candidate: !found.isEmpty)
+        }
+        XCTAssertEqual(found.map(\.studyInstanceUID), ["5.1"])
+        let rows = try await store.supervision(SupervisionQuery(fromMonth: "202611", toMonth: "202611"))
+        XCTAssertEqual(rows.first { $0.institution == Self.clinic }?.repeatCandidates, SupervisionCount(1, patients: 1))
+    }
+
     /// Checks are durable on return and go with their token's key version when it is purged.
     func testChecksSurviveARestartAndArePurgedWithTheirKey() async throws {
         let (store, location) = try open()
