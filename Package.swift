@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "GatewayNet", targets: ["GatewayNet"]),
         .library(name: "PatientTokens", targets: ["PatientTokens"]),
         .library(name: "ImagingIndex", targets: ["ImagingIndex"]),
+        .library(name: "ReadQueue", targets: ["ReadQueue"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

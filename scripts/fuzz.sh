@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets of Tests/Fuzz, each for FUZZ_SECONDS (default 600), from its
 # committed seeds (Tests/Fuzz/seeds-*) and a corpus kept in .build-fuzz/. Names on the
-# command line pick targets (http, gzip, record, token); none means all. A crash leaves
+# command line pick targets (http, gzip, record, token, ups); none means all. A crash leaves
 # its input as Tests/Fuzz/crash-* and fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,12 +12,12 @@ if ! swift build --package-path Tests/Fuzz --scratch-path .build-fuzz --sanitize
   tail -n 40 .build-fuzz/build.log >&2
   exit 1
 fi
-declare -A binary=([http]=HTTPParserFuzz [gzip]=GzipFuzz [record]=RecordFuzz [token]=TokenFuzz)
-declare -A maxlen=([http]=4096 [gzip]=8192 [record]=4096 [token]=2048)
+declare -A binary=([http]=HTTPParserFuzz [gzip]=GzipFuzz [record]=RecordFuzz [token]=TokenFuzz [ups]=UPSFuzz)
+declare -A maxlen=([http]=4096 [gzip]=8192 [record]=4096 [token]=2048 [ups]=2048)
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http gzip record token)
+[ ${#targets[@]} -gt 0 ] || targets=(http gzip record token ups)
 for t in "${targets[@]}"; do
-  [ -n "${binary[$t]:-}" ] || { echo "unknown target $t (http, gzip, record, token)" >&2; exit 2; }
+  [ -n "${binary[$t]:-}" ] || { echo "unknown target $t (http, gzip, record, token, ups)" >&2; exit 2; }
   corpus=.build-fuzz/corpus-$t
   mkdir -p "$corpus"
   echo "fuzzing $t (${binary[$t]}) for ${seconds}s"

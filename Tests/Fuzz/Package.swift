@@ -17,6 +17,10 @@ let package = Package(
             name: "RecordFuzz",
             dependencies: [.product(name: "ImagingIndex", package: "ImagingGateway")]),
         .executableTarget(
+            name: "UPSFuzz",
+            dependencies: [.product(name: "ReadQueue", package: "ImagingGateway"),
+                           .product(name: "ImagingIndex", package: "ImagingGateway")]),
+        .executableTarget(
             name: "TokenFuzz",
             dependencies: [.product(name: "PatientTokens", package: "ImagingGateway")]),
     ]

@@ -8,9 +8,9 @@ import ImagingIndex
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRecord(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = Data(UnsafeBufferPointer(start: data, count: size))
-    guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: bytes) else { return 0 }
+    guard let object = JSONValue.parseObject(bytes) else { return 0 }
     guard case .success(let record) = StudyRecord.validate(object) else { return 0 }
-    let again = try? JSONDecoder().decode([String: JSONValue].self, from: Data(record.jsonText.utf8))
+    let again = JSONValue.parseObject(Array(record.jsonText.utf8))
     guard let again, case .success(let same) = StudyRecord.validate(again) else {
         preconditionFailure("an accepted record does not validate from its own JSON")
     }
