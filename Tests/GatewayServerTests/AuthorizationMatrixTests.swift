@@ -71,4 +71,44 @@ final class AuthorizationMatrixTests: XCTestCase {
         }
         XCTAssertEqual(wrong, [], wrong.joined(separator: "\n"))
     }
+
+    /// Every route with a certificate that must not be taken — another CA's, a revoked one,
+    /// an expired one — gets no HTTP answer at all: the handshake fails before routing.
+    func testEveryRouteRefusesWrongCARevokedAndExpiredCertificates() throws {
+        let work = NSTemporaryDirectory() + "matrix-certs-\(UUID().uuidString)"
+        let org = "91610000MA6TG0001A"
+        for (dir, code) in [(work + "/ours", org), (work + "/other", "91110000MA00000001")] {
+            let made = TestProcess.run("/bin/bash", [TestNode.repoRoot + "/Certs/make-dev-certs.sh", dir, code])
+            XCTAssertEqual(made.status, 0, made.output)
+        }
+        let expired = TestProcess.run("/bin/bash", ["-c", """
+            set -e; cd "\(work)/ours"
+            openssl ecparam -name prime256v1 -genkey -noout -out expired-clinic-key.pem
+            openssl req -new -key expired-clinic-key.pem -subj "/CN=dev expired clinic" -out expired-clinic.csr
+            SAN="URI:urn:imaging-gateway:clinic:\(org)" openssl ca -batch -config ca.cnf -extensions leaf_ext \
+              -startdate 20200101000000Z -enddate 20200201000000Z -in expired-clinic.csr -out expired-clinic.pem -notext 2>/dev/null
+            """])
+        XCTAssertEqual(expired.status, 0, expired.output)
+        let ours = work + "/ours"
+        let node = try TestNode { c in
+            c.tls.certificate = ours + "/node.pem"
+            c.tls.privateKey = ours + "/node-key.pem"
+            c.tls.clientCA = ours + "/ca.pem"
+            c.tls.crl = ours + "/crl.pem"
+        }
+        defer { node.stop() }
+        let bad = [("another CA", work + "/other/clinic"), ("revoked", ours + "/revoked-clinic"), ("expired", ours + "/expired-clinic")]
+        XCTAssertEqual(TestProcess.curl(certs: ours, "clinic", [node.baseURL + "/healthz"]).status, 200, "a good certificate is served")
+        var answered: [String] = []
+        for (method, path, _) in Self.routes {
+            for (name, cert) in bad {
+                let p = TestProcess.run("/usr/bin/env", ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--http1.1",
+                                                        "--cacert", ours + "/ca.pem", "--cert", cert + ".pem", "--key", cert + "-key.pem",
+                                                        "-X", method, node.baseURL + path])
+                let status = Int(p.output.suffix(3)) ?? 0
+                if status != 0 { answered.append("\(method) \(path) with a certificate \(name): \(status)") }
+            }
+        }
+        XCTAssertEqual(answered, [], answered.joined(separator: "\n"))
+    }
 }
