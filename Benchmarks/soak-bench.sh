@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Soak (issue #9): a mixed load (native, QIDO-RS and FHIR lookups and prior-exam checks,
+# each audited, the checks also stored) at about 70 % of saturation for MINUTES (default 30), as
+# back-to-back open-loop runs of five minutes each, against one node seeded to STUDIES
+# (default 200 000). Saturation is measured first (closed loop, 64 connections, same mix).
+# Reports RSS and open descriptors per run, and the last run's p99 against the first's;
+# each run's latency spectrum is in Benchmarks/out/soak-bench/run-N/spectrum.svg.
+# Targets: RSS growth <= 10 %, fds flat, p99 last 5 min <= 1.2 x the first 5. Not a test.
+#
+# usage: Benchmarks/soak-bench.sh        MINUTES=30 STUDIES=200000 LOAD=0.7
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=$root/Benchmarks/out/soak-bench
+minutes=${MINUTES:-30}
+mix="token-lookup:60,qido-lookup:15,fhir-lookup:10,prior-check:15"
+port=19343; plain=19380
+swift build -c release --product imaging-gateway >/dev/null
+swift build -c release --product gateway-bench >/dev/null
+gw=$root/.build/release/imaging-gateway
+bench=$root/.build/release/gateway-bench
+rm -rf "$out"
+mkdir -p "$out"
+"$gw" serve --data-dir "$out/node" --listen "127.0.0.1:$port" --plain-listen "127.0.0.1:$plain" --log-level warning 2>>"$out/gateway.log" &
+gw_pid=$!
+trap 'kill $gw_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$plain/readyz" >/dev/null && break; sleep 0.1; done
+c=$out/node/dev-certs
+"$bench" seed "https://127.0.0.1:$port" --count "${STUDIES:-200000}" --ca "$c/ca.pem" --cert "$c/node.pem" --key "$c/node-key.pem" 2>/dev/null | tail -1
+as_clinic="--ca $c/ca.pem --cert $c/clinic.pem --key $c/clinic-key.pem"
+probe() { python3 -c "import os,sys; p=sys.argv[1]; print(len(os.listdir(f'/proc/{p}/fd')), next(l.split()[1] for l in open(f'/proc/{p}/status') if l.startswith('VmRSS')))" "$gw_pid"; }
+"$bench" "https://127.0.0.1:$port" --scenario "$mix" --mode closed --connections 64 --duration 10 --warmup 3 $as_clinic \
+  --out "$out/saturation" >/dev/null 2>&1
+peak=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['stages'][0]['achievedRate'])" "$out/saturation/results.json")
+rate=$(python3 -c "import sys; print(round(float(sys.argv[1]) * float(sys.argv[2])))" "$peak" "${LOAD:-0.7}")
+echo "saturation $peak req/s; soaking at $rate req/s for $minutes min"
+runs=$(( (minutes + 4) / 5 ))
+: >"$out/probes.txt"
+for run in $(seq "$runs"); do
+  echo "$run start $(probe)" >>"$out/probes.txt"
+  "$bench" "https://127.0.0.1:$port" --scenario "$mix" --mode open --rate "$rate" --duration 300 --warmup 0 --loops 2 $as_clinic \
+    --server-pid "$gw_pid" --out "$out/run-$run" >/dev/null 2>&1
+  echo "$run end $(probe)" >>"$out/probes.txt"
+done
+python3 - "$out" "$runs" <<'PY'
+import json, sys
+out, runs = sys.argv[1], int(sys.argv[2])
+stages = [json.load(open(f"{out}/run-{r}/results.json"))["stages"][0] for r in range(1, runs + 1)]
+probes = [l.split() for l in open(f"{out}/probes.txt")]
+ends = [(int(p[2]), int(p[3])) for p in probes if p[1] == "end"]
+for r, (s, (fds, rss)) in enumerate(zip(stages, ends), 1):
+    e = s["errors"]
+    print(f"run {r}: {s['achievedRate']:.0f} req/s, p50 {s['latencyMs']['p50']:.2f} p99 {s['latencyMs']['p99']:.2f} ms, "
+          f"errors {sum(e.values())}, fds {fds}, RSS {rss} KiB")
+first, last = stages[0]["latencyMs"]["p99"], stages[-1]["latencyMs"]["p99"]
+print(f"p99 last 5 min / first 5 min = {last / first:.2f} (target <= 1.2)")
+print(f"RSS growth from the end of run 1 to the end of run {runs}: {100 * (ends[-1][1] / ends[0][1] - 1):.1f} % (target <= 10 %)")
+print(f"fds at the ends of runs: {[f for f, _ in ends]}")
+PY
