@@ -61,14 +61,11 @@ enum ReadRoutes {
             let stage: ClaimStage = request.peer?.role == Role.aiWorker.rawValue ? .ai : .read
             let command = WorkitemCommand.claimNext(stage: stage, labels: labels, transactionUID: UIDs.make(),
                                                     holder: Auditor.actor(request))
-            let outcome: WorkitemOutcome
-            do {
-                outcome = try await perform(request, command, .update, counter: "read-transitions", store: store, auditor: auditor)
-            } catch let error as HTTPError where error.code == "none_waiting" {
-                return HTTPResponse(status: 204)
+            switch try await run(request, command, .update, counter: "read-transitions", store: store, auditor: auditor) {
+            case .success(let outcome) where outcome.item != nil: return .json(UPSJSON.native(outcome.item!, forHolder: true))
+            case .success, .failure(.noneWaiting): return HTTPResponse(status: 204)
+            case .failure(let refusal): throw httpError(refusal)
             }
-            guard let item = outcome.item else { return HTTPResponse(status: 204) }
-            return .json(UPSJSON.native(item, forHolder: true))
         })
         router.add("POST", "/v1/reads/{uid}/heartbeat", roles: .roles(.reader, .aiWorker), .async { request in
             let body = try ReadBody.decode(HolderBody.self, request)
@@ -104,18 +101,22 @@ enum ReadRoutes {
 
     // MARK: parts
 
-    /// Runs `command`, its audit event (when auditing) in the same transaction; a
-    /// refusal becomes its HTTP answer.
-    static func perform(_ request: HTTPRequest, _ command: WorkitemCommand, _ action: AuditEvent.Action, counter: String,
-                        store: WorkitemStore, auditor: Auditor) async throws(HTTPError) -> WorkitemOutcome {
+    /// Runs `command`, its audit event (when auditing) in the same transaction.
+    static func run(_ request: HTTPRequest, _ command: WorkitemCommand, _ action: AuditEvent.Action, counter: String,
+                    store: WorkitemStore, auditor: Auditor) async throws(HTTPError) -> Result<WorkitemOutcome, WorkitemRefusal> {
         let enabled = auditor.enabled
-        let result = try await IndexRoutes.storeCall { () throws(StoreError) in
+        return try await IndexRoutes.storeCall { () throws(StoreError) in
             try await store.perform(command, durable: true) { outcome in
                 enabled ? auditor.event(request, .orderRecord, action, counter: counter,
                                         uids: outcome.changed.map(\.studyInstanceUID), count: outcome.changed.count) : nil
             }
         }
-        switch result {
+    }
+
+    /// `run`, with a refusal as its HTTP answer.
+    static func perform(_ request: HTTPRequest, _ command: WorkitemCommand, _ action: AuditEvent.Action, counter: String,
+                        store: WorkitemStore, auditor: Auditor) async throws(HTTPError) -> WorkitemOutcome {
+        switch try await run(request, command, action, counter: counter, store: store, auditor: auditor) {
         case .success(let outcome): return outcome
         case .failure(let refusal): throw httpError(refusal)
         }

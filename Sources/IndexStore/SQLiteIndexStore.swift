@@ -36,8 +36,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// The read queue's live state, touched only on `writeQueue` (see WorkQueue).
     var workQueue: WorkQueue
     private let pending = Mutex<(batches: [Pending], draining: Bool)>(([], false))
-    let readers: [(SQLiteConnection, DispatchQueue)]
-    let nextReader = Atomic<Int>(0)
+    private let readers: [(SQLiteConnection, DispatchQueue)]
+    private let nextReader = Atomic<Int>(0)
     /// Queue every stored record for the national node (a regional node that gathers).
     private let gathers: Bool
 
@@ -92,15 +92,20 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     public func query(_ query: StudyQuery, audit: @escaping @Sendable ([StudyRecord]) -> AuditEvent) async throws(StoreError)
         -> [StudyRecord]
     {
+        try await self.query(query) { studies, done in Pending(records: [], audit: [audit(studies)], done: done) }
+    }
+
+    /// Runs `query` on a reader, which then enqueues the write `pending` makes of the
+    /// results on the group commit; the caller resumes once, after the commit.
+    func query(_ query: StudyQuery, then pending: @escaping @Sendable ([StudyRecord],
+               @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending) async throws(StoreError) -> [StudyRecord] {
         let (db, queue) = readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[StudyRecord], StoreError>, Never>) in
             queue.async { [self] in
                 let found = Result { () throws(StoreError) in try SQLiteQuery.run(query, on: db) }
                 db.resetAll()
                 guard case .success(let studies) = found else { return c.resume(returning: found) }
-                enqueue(Pending(records: [], audit: [audit(studies)]) { committed in
-                    c.resume(returning: committed.map { _ in studies })
-                })
+                enqueue(pending(studies) { committed in c.resume(returning: committed.map { _ in studies }) })
             }
         }
         return try result.get()

@@ -16,21 +16,11 @@ extension SQLiteIndexStore: SupervisionStore {
 
     public func query(_ query: StudyQuery, audit: (@Sendable ([StudyRecord]) -> AuditEvent)?,
                       check: @escaping @Sendable ([StudyRecord]) -> PriorCheck) async throws(StoreError) -> [StudyRecord] {
-        let (db, queue) = readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[StudyRecord], StoreError>, Never>) in
-            queue.async { [self] in
-                let found = Result { () throws(StoreError) in try SQLiteQuery.run(query, on: db) }
-                db.resetAll()
-                guard case .success(let studies) = found else { return c.resume(returning: found) }
-                let made = check(studies)
-                enqueue(Pending(records: [], audit: audit.map { [$0(studies)] } ?? [], write: { db throws(StoreError) in
-                    try SQLiteSupervision.insert(made, on: db)
-                }) { committed in
-                    c.resume(returning: committed.map { _ in studies })
-                })
-            }
+        try await self.query(query) { studies, done in
+            let made = check(studies)
+            return Pending(records: [], audit: audit.map { [$0(studies)] } ?? [],
+                           write: { db throws(StoreError) in try SQLiteSupervision.insert(made, on: db) }, done: done)
         }
-        return try result.get()
     }
 
     public func supervision(_ query: SupervisionQuery) async throws(StoreError) -> [SupervisionRow] {
