@@ -14,7 +14,18 @@ public enum MerkleTree {
     }
 
     public static func leafHash(_ data: [UInt8]) -> Hash { sha256([0] + data) }
-    static func nodeHash(_ left: Hash, _ right: Hash) -> Hash { sha256([1] + left + right) }
+    /// SHA-256(0x01 ‖ left ‖ right) through one stack buffer: the concatenating form
+    /// allocated three arrays per node, which dominated building a root.
+    static func nodeHash(_ left: Hash, _ right: Hash) -> Hash {
+        var out = [UInt8](repeating: 0, count: 32)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1 + left.count + right.count) { buffer in
+            buffer[0] = 1
+            _ = UnsafeMutableBufferPointer(rebasing: buffer[1...]).initialize(from: left)
+            _ = UnsafeMutableBufferPointer(rebasing: buffer[(1 + left.count)...]).initialize(from: right)
+            _ = SHA256(buffer.baseAddress, buffer.count, &out)
+        }
+        return out
+    }
 
     /// The largest power of two smaller than n (n ≥ 2).
     static func split(_ n: Int) -> Int {

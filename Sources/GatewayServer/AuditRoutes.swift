@@ -55,7 +55,7 @@ enum AuditRoutes {
     static func leafHashes(_ auditor: Auditor, _ size: Int) async throws(HTTPError) -> [MerkleTree.Hash] {
         let held = try await IndexRoutes.storeCall { () throws(StoreError) in try await auditor.store.auditSize() }
         guard size <= held else { throw HTTPError(404, "tree_too_small", "The log holds \(held) events, fewer than \(size).") }
-        let leaves = try await IndexRoutes.storeCall { () throws(StoreError) in try await auditor.store.leafHashes(count: size) }
+        let leaves = try await IndexRoutes.storeCall { () throws(StoreError) in try await auditor.store.leafHashes(from: 0, count: size) }
         guard leaves.count == size else { throw HTTPError(503, "store_unavailable", "The log changed while it was read.") }
         return leaves
     }

@@ -124,13 +124,31 @@ final class Auditor: Sendable {
         }
     }
 
-    /// The latest checkpoint, signing a new one first when the log grew since the last.
+    /// The latest checkpoint, signing a new one first when the log grew since the last:
+    /// the last checkpoint's frontier extended with only the leaves added since, read in
+    /// bounded chunks. A frontier that is missing (a checkpoint signed before migration
+    /// 10) or does not give its checkpoint's root is rebuilt from leaf 0, once.
     func checkpoint() async throws(StoreError) -> Checkpoint {
         let size = try await store.auditSize()
-        if let last = try await store.checkpoints().last, last.treeSize == size { return last }
-        let root = MerkleTree.root(try await store.leafHashes(count: size)[...])
-        let signed = signer.sign(origin: origin, treeSize: size, root: root)
-        try await store.saveCheckpoint(signed)
+        let last = try await store.latestCheckpoint()
+        if let last {
+            if last.checkpoint.treeSize == size { return last.checkpoint }
+            guard last.checkpoint.treeSize < size else {
+                throw .engine("the audit log holds \(size) events, fewer than its checkpoint of \(last.checkpoint.treeSize)")
+            }
+        }
+        var frontier = MerkleFrontier()
+        if let last, let kept = last.frontier, kept.root == last.checkpoint.root { frontier = kept }
+        while frontier.size < size {
+            let wanted = min(size - frontier.size, 1 << 16)
+            let leaves = try await store.leafHashes(from: frontier.size, count: wanted)
+            guard leaves.count == wanted else {
+                throw .engine("audit leaves \(frontier.size)..<\(frontier.size + wanted) are not all stored; run imaging-gateway audit verify")
+            }
+            frontier.append(contentsOf: leaves)
+        }
+        let signed = signer.sign(origin: origin, treeSize: size, root: frontier.root)
+        try await store.saveCheckpoint(signed, frontier: frontier)
         return signed
     }
 

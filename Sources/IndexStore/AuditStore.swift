@@ -9,15 +9,24 @@ import AuditLog
 ///   is `MerkleTree.leafHash(event.canonical)`.
 /// - Metering counts change in the same transaction as the events that cause them, so
 ///   the usage table always equals what the log says.
+/// - `auditSize`, `leafHashes(from:count:)` for a short range and `latestCheckpoint` cost
+///   no more than logarithmic time in the log's size: they run every checkpoint interval
+///   on a node whose log holds millions of events.
 public protocol AuditStore: Sendable {
     func append(_ events: [AuditEvent]) async throws(StoreError)
     func auditSize() async throws(StoreError) -> Int
-    /// Leaf hashes [0, count) as stored.
-    func leafHashes(count: Int) async throws(StoreError) -> [MerkleTree.Hash]
+    /// Leaf hashes [from, from + count) as stored; a leaf gone from storage (or past the
+    /// log's end) is missing from the answer, so fewer than `count` means exactly that.
+    func leafHashes(from: Int, count: Int) async throws(StoreError) -> [MerkleTree.Hash]
     /// Events from leaf `from`, at most `limit`, with their stored leaf hashes.
     func events(from: Int, limit: Int) async throws(StoreError) -> [StoredAuditEvent]
-    func saveCheckpoint(_ checkpoint: Checkpoint) async throws(StoreError)
+    /// Keeps a signed checkpoint with the frontier of its tree (`frontier.size ==
+    /// checkpoint.treeSize`), from which the next checkpoint is extended.
+    func saveCheckpoint(_ checkpoint: Checkpoint, frontier: MerkleFrontier) async throws(StoreError)
+    /// All checkpoints by tree size, for the verifier.
     func checkpoints() async throws(StoreError) -> [Checkpoint]
+    /// The checkpoint of the largest tree, with its frontier when one was kept.
+    func latestCheckpoint() async throws(StoreError) -> (checkpoint: Checkpoint, frontier: MerkleFrontier?)?
     /// Usage counts for a UTC day (YYYY-MM-DD), all actors.
     func usage(day: String) async throws(StoreError) -> [UsageCount]
     /// One certificate's count of one counter for a UTC day (0 when none): what a quota check reads.

@@ -51,14 +51,15 @@ enum SQLiteAudit {
     }
 
     static func size(_ db: SQLiteConnection) throws(StoreError) -> Int {
-        let s = try db.statement("SELECT count(*) FROM audit_events")
+        let s = try db.statement("SELECT coalesce(max(seq), 0) FROM audit_events")
         _ = try s.step()
         return s.int(0) ?? 0
     }
 
-    static func leafHashes(_ db: SQLiteConnection, count: Int) throws(StoreError) -> [MerkleTree.Hash] {
-        let s = try db.statement("SELECT leaf_hash FROM audit_events ORDER BY seq LIMIT ?1")
-        s.bind(1, count)
+    static func leafHashes(_ db: SQLiteConnection, from: Int, count: Int) throws(StoreError) -> [MerkleTree.Hash] {
+        let s = try db.statement("SELECT leaf_hash FROM audit_events WHERE seq > ?1 AND seq <= ?1 + ?2 ORDER BY seq")
+        s.bind(1, from)
+        s.bind(2, count)
         var out: [MerkleTree.Hash] = []
         out.reserveCapacity(min(count, 1 << 20))
         while try s.step() { out.append(s.blob(0)) }
@@ -76,10 +77,14 @@ enum SQLiteAudit {
         return out
     }
 
-    static func save(_ checkpoint: Checkpoint, on db: SQLiteConnection) throws(StoreError) {
-        let s = try db.statement("INSERT OR IGNORE INTO audit_checkpoints (tree_size, checkpoint) VALUES (?1, ?2)")
+    static func save(_ checkpoint: Checkpoint, frontier: MerkleFrontier, on db: SQLiteConnection) throws(StoreError) {
+        guard frontier.size == checkpoint.treeSize else {
+            throw .engine("a checkpoint of \(checkpoint.treeSize) leaves came with a frontier of \(frontier.size)")
+        }
+        let s = try db.statement("INSERT OR IGNORE INTO audit_checkpoints (tree_size, checkpoint, frontier) VALUES (?1, ?2, ?3)")
         s.bind(1, checkpoint.treeSize)
         s.bind(2, String(decoding: (try? JSONEncoder().encode(checkpoint)) ?? Data(), as: UTF8.self))
+        s.bind(3, frontier.bytes)
         _ = try s.step()
     }
 
@@ -87,9 +92,20 @@ enum SQLiteAudit {
         let s = try db.statement("SELECT checkpoint FROM audit_checkpoints ORDER BY tree_size")
         var out: [Checkpoint] = []
         while try s.step() {
-            if let c = try? JSONDecoder().decode(Checkpoint.self, from: Data((s.string(0) ?? "").utf8)) { out.append(c) }
+            if let c = decode(s.string(0)) { out.append(c) }
         }
         return out
+    }
+
+    /// Checkpoints signed before migration 10 have no frontier; the caller rebuilds one.
+    static func latestCheckpoint(_ db: SQLiteConnection) throws(StoreError) -> (checkpoint: Checkpoint, frontier: MerkleFrontier?)? {
+        let s = try db.statement("SELECT checkpoint, frontier FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
+        guard try s.step(), let checkpoint = decode(s.string(0)) else { return nil }
+        return (checkpoint, MerkleFrontier(size: checkpoint.treeSize, bytes: s.blob(1)))
+    }
+
+    private static func decode(_ text: String?) -> Checkpoint? {
+        try? JSONDecoder().decode(Checkpoint.self, from: Data((text ?? "").utf8))
     }
 
     static func usage(_ db: SQLiteConnection, day: String, actor: String, counter: String) throws(StoreError) -> Int {

@@ -219,8 +219,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         try await read { db throws(StoreError) in try SQLiteAudit.size(db) }
     }
 
-    public func leafHashes(count: Int) async throws(StoreError) -> [MerkleTree.Hash] {
-        try await read { db throws(StoreError) in try SQLiteAudit.leafHashes(db, count: count) }
+    public func leafHashes(from: Int, count: Int) async throws(StoreError) -> [MerkleTree.Hash] {
+        try await read { db throws(StoreError) in try SQLiteAudit.leafHashes(db, from: from, count: count) }
     }
 
     public func events(from: Int, limit: Int) async throws(StoreError) -> [StoredAuditEvent] {
@@ -231,6 +231,10 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         try await read { db throws(StoreError) in try SQLiteAudit.checkpoints(db) }
     }
 
+    public func latestCheckpoint() async throws(StoreError) -> (checkpoint: Checkpoint, frontier: MerkleFrontier?)? {
+        try await read { db throws(StoreError) in try SQLiteAudit.latestCheckpoint(db) }
+    }
+
     public func usage(day: String, actor: String, counter: String) async throws(StoreError) -> Int {
         try await read { db throws(StoreError) in try SQLiteAudit.usage(db, day: day, actor: actor, counter: counter) }
     }
@@ -239,12 +243,12 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         try await read { db throws(StoreError) in try SQLiteAudit.usage(db, day: day) }
     }
 
-    public func saveCheckpoint(_ checkpoint: Checkpoint) async throws(StoreError) {
+    public func saveCheckpoint(_ checkpoint: Checkpoint, frontier: MerkleFrontier) async throws(StoreError) {
         let writer = self.writer
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, StoreError>, Never>) in
             writeQueue.async {
                 defer { writer.resetAll() }
-                c.resume(returning: Result { () throws(StoreError) in try SQLiteAudit.save(checkpoint, on: writer) })
+                c.resume(returning: Result { () throws(StoreError) in try SQLiteAudit.save(checkpoint, frontier: frontier, on: writer) })
             }
         }
         try result.get()

@@ -149,6 +149,7 @@ enum SQLiteSchema {
         CREATE INDEX prior_checks_by_day ON prior_checks (day);
         CREATE INDEX prior_checks_by_token ON prior_checks (patient_token);
         """,
+        "ALTER TABLE audit_checkpoints ADD COLUMN frontier BLOB;",
     ]
 
     static func migrate(_ db: SQLiteConnection) throws(StoreError) {

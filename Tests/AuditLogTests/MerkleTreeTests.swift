@@ -63,6 +63,28 @@ final class MerkleTreeTests: XCTestCase {
         }
     }
 
+    func testFrontierRootsEqualTheFullComputationAtEverySize() {
+        let hashes = (0..<70).map { MerkleTree.leafHash([UInt8($0)]) }
+        var frontier = MerkleFrontier()
+        XCTAssertEqual(frontier.root, MerkleTree.root([][...]))
+        for n in 1...hashes.count {
+            frontier.append(hashes[n - 1])
+            XCTAssertEqual(frontier.size, n)
+            XCTAssertEqual(frontier.hashes.count, n.nonzeroBitCount, "one subtree root per set bit of \(n)")
+            XCTAssertEqual(frontier.root, MerkleTree.root(hashes[0..<n]), "root of \(n)")
+            XCTAssertEqual(MerkleFrontier(size: n, bytes: frontier.bytes), frontier, "kept and read back at \(n)")
+        }
+        var resumed = MerkleFrontier(size: 37, bytes: {
+            var f = MerkleFrontier()
+            f.append(contentsOf: hashes.prefix(37))
+            return f.bytes
+        }())!
+        resumed.append(contentsOf: hashes[37...])
+        XCTAssertEqual(resumed, frontier, "extending a kept frontier equals building it in one go")
+        XCTAssertNil(MerkleFrontier(size: 6, hashes: [hashes[0]]), "6 leaves need two subtree roots")
+        XCTAssertNil(MerkleFrontier(size: 1, bytes: [1, 2, 3]))
+    }
+
     func testConsistencyProofsMatchTheDefinition() {
         let hashes = Self.data.map(MerkleTree.leafHash)
         for n in 1...Self.data.count {

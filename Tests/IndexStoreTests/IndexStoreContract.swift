@@ -75,15 +75,25 @@ class IndexStoreContract: XCTestCase {
             XCTAssertEqual(e.leafHash, MerkleTree.leafHash(Array(e.text.utf8)))
             XCTAssertEqual(try JSONDecoder().decode(AuditEvent.self, from: Data(e.text.utf8)).leafIndex, e.index)
         }
-        let hashes = try await log.leafHashes(count: 4)
+        let hashes = try await log.leafHashes(from: 0, count: 4)
         XCTAssertEqual(hashes, events.map(\.leafHash))
+        let tail = try await log.leafHashes(from: 2, count: 10)
+        XCTAssertEqual(tail, Array(hashes[2...]), "a range from the middle, cut short at the log's end")
         let usage = try await log.usage(day: AuditEvent.day())
         XCTAssertEqual(Set(usage.map { "\($0.actor) \($0.counter) \($0.count)" }),
                        ["urn:a uploads 1", "urn:a records 2", "urn:b lookups 2", "urn:c lookups 1"])
         let signer = try CheckpointSigner(keyPath: NSTemporaryDirectory() + "contract-\(UUID().uuidString).pem")
-        try await log.saveCheckpoint(signer.sign(origin: "o", treeSize: 4, root: MerkleTree.root(hashes[...])))
+        var frontier = MerkleFrontier()
+        frontier.append(contentsOf: hashes.prefix(3))
+        try await log.saveCheckpoint(signer.sign(origin: "o", treeSize: 3, root: frontier.root), frontier: frontier)
+        frontier.append(hashes[3])
+        try await log.saveCheckpoint(signer.sign(origin: "o", treeSize: 4, root: frontier.root), frontier: frontier)
         let checkpoints = try await log.checkpoints()
-        XCTAssertEqual(checkpoints.map(\.treeSize), [4])
+        XCTAssertEqual(checkpoints.map(\.treeSize), [3, 4])
+        let latest = try await log.latestCheckpoint()
+        XCTAssertEqual(latest?.checkpoint, checkpoints.last)
+        XCTAssertEqual(latest?.frontier, frontier, "the frontier comes back as it was kept")
+        XCTAssertEqual(latest?.frontier?.root, MerkleTree.root(hashes[...]))
     }
 
     func testPurgeRemovesOnlyOneKeyVersion() async throws {
