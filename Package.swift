@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "PatientTokens", targets: ["PatientTokens"]),
         .library(name: "ImagingIndex", targets: ["ImagingIndex"]),
         .library(name: "ReadQueue", targets: ["ReadQueue"]),
+        .library(name: "GatewayServer", targets: ["GatewayServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -2,10 +2,12 @@
 # Abuse (issue #9): a normal client's p99 with and without 2 000 slowloris connections and
 # 200 idle TLS handshakes held open against the same node, in one invocation, and the
 # node's descriptors and RSS while they are held (Benchmarks/abuse_attackers.py). The
-# normal client is gateway-bench, open loop at RATE (default 200/s) token lookups.
+# normal client is gateway-bench, open loop at RATE (default 200/s) token lookups. Then
+# gzip bombs, endless chunked bodies and terabyte Content-Lengths, BODIES (default 8) at
+# once for five rounds, with the node's RSS around them (Benchmarks/abuse_bodies.py).
 # Not a test.
 #
-# usage: Benchmarks/abuse-bench.sh        RATE=200 DURATION=20 SLOWLORIS=2000 IDLE=200
+# usage: Benchmarks/abuse-bench.sh        RATE=200 DURATION=20 SLOWLORIS=2000 IDLE=200 BODIES=8
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -50,4 +52,14 @@ held = max((s["slow_open"] + s["idle_open"] for s in samples), default=0)
 print(f"normal client, {br:.0f} req/s open loop: p99 {bp:.2f} ms alone, {ap:.2f} ms under attack = {ap/bp:.2f} x (target <= 2); errors {be:.0f} / {ae:.0f}")
 print(f"attack: up to {held} connections held at once (slowloris and idle handshakes; the node closes them at its header and handshake timeouts, they reopen)")
 print(f"node fds: {fds0} before, max {max(s['fds'] for s in samples)} during, {fds1} after; RSS {rss0} KiB before, max {max(s['rssKiB'] for s in samples)} during, {rss1} after")
+PY
+python3 "$root/Benchmarks/abuse_bodies.py" --port "$port" --pid "$gw_pid" --ca "$c/ca.pem" --cert "$c/hospital.pem" \
+  --key "$c/hospital-key.pem" --concurrent "${BODIES:-8}" --rounds 5 >"$out/bodies.json"
+python3 - "$out/bodies.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+m = r["rssKiB"]
+print("refused bodies (5 rounds, each kind sent by several connections at once): "
+      + "; ".join(f"{kind}: {statuses}" for kind, statuses in r["statuses"].items()))
+print(f"node RSS around them: {m['before']} KiB before, max {m['max']} during, {m['after']} after 5 s")
 PY

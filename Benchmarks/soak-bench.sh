@@ -4,7 +4,9 @@
 # back-to-back open-loop runs of five minutes each, against one node seeded to STUDIES
 # (default 200 000). Saturation is measured first (closed loop, 64 connections, same mix).
 # Reports RSS and open descriptors per run, and the last run's p99 against the first's;
-# each run's latency spectrum is in Benchmarks/out/soak-bench/run-N/spectrum.svg.
+# each run's latency spectrum is in Benchmarks/out/soak-bench/run-N/spectrum.svg, and the
+# summary with the first and last runs' spectra and results is copied to
+# Benchmarks/results/soak/ (committed with the figures in RESULTS.md).
 # Targets: RSS growth <= 10 %, fds flat, p99 last 5 min <= 1.2 x the first 5. Not a test.
 #
 # usage: Benchmarks/soak-bench.sh        MINUTES=30 STUDIES=200000 LOAD=0.7
@@ -42,7 +44,7 @@ for run in $(seq "$runs"); do
     --server-pid "$gw_pid" --out "$out/run-$run" >/dev/null 2>&1
   echo "$run end $(probe)" >>"$out/probes.txt"
 done
-python3 - "$out" "$runs" <<'PY'
+python3 - "$out" "$runs" <<'PY' | tee "$out/summary.txt"
 import json, sys
 out, runs = sys.argv[1], int(sys.argv[2])
 stages = [json.load(open(f"{out}/run-{r}/results.json"))["stages"][0] for r in range(1, runs + 1)]
@@ -57,3 +59,11 @@ print(f"p99 last 5 min / first 5 min = {last / first:.2f} (target <= 1.2)")
 print(f"RSS growth from the end of run 1 to the end of run {runs}: {100 * (ends[-1][1] / ends[0][1] - 1):.1f} % (target <= 10 %)")
 print(f"fds at the ends of runs: {[f for f, _ in ends]}")
 PY
+kept=$root/Benchmarks/results/soak
+rm -rf "$kept"
+mkdir -p "$kept"
+cp "$out/summary.txt" "$out/probes.txt" "$kept/"
+for run in 1 "$runs"; do
+  cp "$out/run-$run/spectrum.svg" "$kept/run-$run-spectrum.svg"
+  cp "$out/run-$run/results.json" "$kept/run-$run-results.json"
+done

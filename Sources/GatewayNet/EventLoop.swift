@@ -13,6 +13,14 @@ protocol EventHandler: AnyObject {
     /// Called about four times a second with a monotonic clock in nanoseconds, so that a
     /// handler can enforce its deadlines without a timer of its own.
     func tick(now: UInt64)
+    /// True while the handler's next step is expensive and can wait its turn (a TLS
+    /// handshake: a key exchange and a signature). The loop serves such readiness after
+    /// everyone else's, a few per pass.
+    var deferrable: Bool { get }
+}
+
+extension EventHandler {
+    var deferrable: Bool { false }
 }
 
 /// One readiness loop, in the manner of redis's ae.c: a thread of its own blocked in
@@ -45,6 +53,15 @@ public final class EventLoop: @unchecked Sendable {
     private var wakeTimes: [UInt64] = []
     private let threadID = Atomic<UInt>(0)
     private static let tickInterval: UInt64 = 250_000_000
+    /// Readiness of deferrable handlers, oldest first, and each one's accumulated event
+    /// bits (a token is queued once however many edges it gets meanwhile). At most
+    /// `deferredPerPass` are served per pass: a burst of a thousand new TLS connections
+    /// (a reconnect wave, a slowloris attack) then delays a request on an established
+    /// connection by a few handshakes, not by all of them, while an otherwise idle loop
+    /// still clears the queue at full speed because it does not wait in epoll meanwhile.
+    private var deferredOrder: [UInt64] = []
+    private var deferredBits: [UInt64: UInt32] = [:]
+    private static let deferredPerPass = 4
     /// Read scratch shared by every connection of this loop: a connection keeps only
     /// the bytes it could not consume yet, so idle connections hold no buffer.
     let readBuffer: UnsafeMutableRawBufferPointer
@@ -115,7 +132,7 @@ public final class EventLoop: @unchecked Sendable {
         nextTick = Self.now() + Self.tickInterval
         while true {
             let due = min(nextTick, wakeTimes.min() ?? .max)
-            let wait = soon.isEmpty ? Int32((due &- min(due, Self.now())) / 1_000_000) + 1 : 0
+            let wait = soon.isEmpty && deferredOrder.isEmpty ? Int32((due &- min(due, Self.now())) / 1_000_000) + 1 : 0
             let n = events.withUnsafeMutableBufferPointer {
                 gw_epoll_wait(epfd, $0.baseAddress, Int32($0.count), wait)
             }
@@ -126,17 +143,18 @@ public final class EventLoop: @unchecked Sendable {
                     continue
                 }
                 guard let handler = handlers[event.token] else { continue }
-                let bits = event.events
-                handler.ready(
-                    readable: bits & UInt32(GW_EV_READ) != 0,
-                    writable: bits & UInt32(GW_EV_WRITE) != 0,
-                    failed: bits & UInt32(GW_EV_ERROR | GW_EV_HUP) != 0)
+                if handler.deferrable {
+                    postpone(event.token, event.events)
+                } else {
+                    deliver(event.events, to: handler)
+                }
             }
             while !soon.isEmpty {
                 let work = soon
                 soon.removeAll(keepingCapacity: true)
                 for item in work { item() }
             }
+            serveDeferred()
             let now = Self.now()
             let woken = wakeTimes.contains { $0 <= now }
             if woken { wakeTimes.removeAll { $0 <= now } }
@@ -146,6 +164,34 @@ public final class EventLoop: @unchecked Sendable {
                 httpDate = Self.formatDate()
             }
             if regular || woken { forEachHandler { $0.tick(now: now) } }
+        }
+    }
+
+    private func deliver(_ bits: UInt32, to handler: EventHandler) {
+        handler.ready(
+            readable: bits & UInt32(GW_EV_READ) != 0,
+            writable: bits & UInt32(GW_EV_WRITE) != 0,
+            failed: bits & UInt32(GW_EV_ERROR | GW_EV_HUP) != 0)
+    }
+
+    private func postpone(_ token: UInt64, _ bits: UInt32) {
+        if let held = deferredBits[token] {
+            deferredBits[token] = held | bits
+        } else {
+            deferredBits[token] = bits
+            deferredOrder.append(token)
+        }
+    }
+
+    /// A handler closed while it waited is skipped by the lookup, as in the main pass.
+    private func serveDeferred() {
+        let count = min(deferredOrder.count, Self.deferredPerPass)
+        guard count > 0 else { return }
+        let batch = Array(deferredOrder.prefix(count))
+        deferredOrder.removeFirst(count)
+        for token in batch {
+            guard let bits = deferredBits.removeValue(forKey: token), let handler = handlers[token] else { continue }
+            deliver(bits, to: handler)
         }
     }
 

@@ -161,6 +161,21 @@ public struct HTTPError: Error, Sendable, Equatable {
         .json("{\"error\":{\"code\":\(jsonString(code)),\"message\":\(jsonString(message))}}",
               status: status)
     }
+
+    /// Text from a request (a parameter or field name) fit to quote in a message: at most
+    /// 40 characters of letters, digits and `._:-`, with no run of more than 8 digits, since
+    /// the identifiers a message must never carry are long digit runs. Anything else is
+    /// shown as a placeholder.
+    public static func quote(_ text: some StringProtocol) -> String {
+        var digits = 0
+        let fits = text.utf8.count <= 40 && text.utf8.allSatisfy { c in
+            let digit = c >= 0x30 && c <= 0x39
+            digits = digit ? digits + 1 : 0
+            let letter = (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A
+            return digits <= 8 && (digit || letter || c == 0x2E || c == 0x5F || c == 0x3A || c == 0x2D)
+        }
+        return fits ? String(text) : "(a name not shown)"
+    }
 }
 
 func percentDecode(_ s: Substring) -> String {

@@ -48,7 +48,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
             return
         }
         connection.token = token
-        connection.ready(readable: true, writable: true, failed: false)
+        if !connection.handshaking { connection.ready(readable: true, writable: true, failed: false) }
     }
 
     private init(fd: Int32, transport: Transport, identityPrefix: String, server: HTTPServer, loop: EventLoop) {
@@ -88,6 +88,9 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         if outOffset < outbound.count { flush() }
         readAndProcess()
     }
+
+    /// A handshake waits behind established connections' requests (EventLoop.deferrable).
+    var deferrable: Bool { handshaking }
 
     func tick(now: UInt64) {
         guard !closed, now > deadline else {

@@ -26,6 +26,32 @@ enum FHIRRoutes {
     /// listed in an OperationOutcome entry (search mode `outcome`) of the Bundle.
     static func search(_ request: HTTPRequest, store: IndexStore, auditor: Auditor, federation: Federation?,
                        region: String) async throws -> HTTPResponse {
+        let (q, token, purpose, scope, bodySite) = try searchQuery(request)
+        var (found, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: q, scope: scope,
+                                                          federation: federation, region: region, store: store, auditor: auditor)
+        if let bodySite {
+            // The index keeps a study's body part and its series'; either may match.
+            found = found.filter { study in
+                ([study.bodyPartExamined] + (study.series ?? []).map(\.bodyPartExamined)).contains { $0?.uppercased() == bodySite }
+            }
+        }
+        let b = base(request)
+        var bundle = FHIRMapping.searchBundle(found, base: b, selfURL: b + "/ImagingStudy?" + (request.target.split(separator: "?").last ?? ""))
+        let incomplete = regions.filter { $0.status != "complete" }
+        if !incomplete.isEmpty {
+            let outcome: [String: Any] = [
+                "resourceType": "OperationOutcome",
+                "issue": incomplete.map { ["severity": "warning", "code": $0.status == "timeout" ? "timeout" : "incomplete",
+                                           "diagnostics": "region \($0.region): \($0.status)"] },
+            ]
+            bundle["entry"] = ((bundle["entry"] as? [[String: Any]]) ?? []) + [["resource": outcome, "search": ["mode": "outcome"]]]
+        }
+        return json(bundle, status: 200)
+    }
+
+    /// The ImagingStudy search a request asks for, checked; nothing is read yet.
+    static func searchQuery(_ request: HTTPRequest) throws(HTTPError)
+        -> (query: StudyQuery, token: String, purpose: String, scope: String, bodySite: String?) {
         var q = StudyQuery()
         var purpose: String?
         var scopeValue: String?
@@ -58,36 +84,17 @@ enum FHIRRoutes {
             case "scope":
                 scopeValue = value
             default:
-                throw HTTPError(400, "unsupported_parameter", "'\(name)' is not supported; use subject:identifier, started, modality, bodysite, _count, purpose.")
+                throw HTTPError(400, "unsupported_parameter", "'\(HTTPError.quote(name))' is not supported; use subject:identifier, started, modality, bodysite, _count, purpose.")
             }
         }
         guard let purpose, IndexRoutes.purposes.contains(purpose) else {
             throw HTTPError(400, "purpose_required", "Name the purpose of use: purpose=\(IndexRoutes.purposes.sorted().joined(separator: "|")).")
         }
-        guard q.patientToken != nil else {
+        guard let token = q.patientToken else {
             throw HTTPError(400, "patient_required", "Search ImagingStudy by subject:identifier=\(FHIRMapping.tokenSystem)|<token>.")
         }
         let scope = try ScopedLookup.scope(scopeValue, callerRole: request.peer?.role)
-        var (found, regions) = try await ScopedLookup.run(request, token: q.patientToken!, purpose: purpose, query: q, scope: scope,
-                                                          federation: federation, region: region, store: store, auditor: auditor)
-        if let bodySite {
-            // The index keeps a study's body part and its series'; either may match.
-            found = found.filter { study in
-                ([study.bodyPartExamined] + (study.series ?? []).map(\.bodyPartExamined)).contains { $0?.uppercased() == bodySite }
-            }
-        }
-        let b = base(request)
-        var bundle = FHIRMapping.searchBundle(found, base: b, selfURL: b + "/ImagingStudy?" + (request.target.split(separator: "?").last ?? ""))
-        let incomplete = regions.filter { $0.status != "complete" }
-        if !incomplete.isEmpty {
-            let outcome: [String: Any] = [
-                "resourceType": "OperationOutcome",
-                "issue": incomplete.map { ["severity": "warning", "code": $0.status == "timeout" ? "timeout" : "incomplete",
-                                           "diagnostics": "region \($0.region): \($0.status)"] },
-            ]
-            bundle["entry"] = ((bundle["entry"] as? [[String: Any]]) ?? []) + [["resource": outcome, "search": ["mode": "outcome"]]]
-        }
-        return json(bundle, status: 200)
+        return (q, token, purpose, scope, bodySite)
     }
 
     /// `started=ge2024-01-01` and friends; a bare date means that day.

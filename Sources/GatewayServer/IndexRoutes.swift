@@ -114,6 +114,19 @@ enum IndexRoutes {
 
     static func patientStudies(_ request: HTTPRequest, store: IndexStore, tokenKeys: TokenKeys?, auditor: Auditor,
                                federation: Federation?, region: String) async throws -> HTTPResponse {
+        let (query, token, purpose, scope) = try patientQuery(request, tokenKeys: tokenKeys)
+        let (studies, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: query, scope: scope,
+                                                           federation: federation, region: region, store: store, auditor: auditor)
+        let regionText = regions.map { "{\"region\":\(jsonString($0.region)),\"status\":\"\($0.status)\",\"count\":\($0.count)}" }
+        let body = "{\"patientToken\":\(jsonString(token)),\"count\":\(studies.count),\"limit\":\(query.limit),"
+            + "\"offset\":\(query.offset),\"scope\":\(jsonString(scope)),\"regions\":[\(regionText.joined(separator: ","))],"
+            + "\"studies\":[" + studies.map(\.jsonText).joined(separator: ",") + "]}"
+        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
+    }
+
+    /// The native lookup a request asks for, checked; nothing is read yet.
+    static func patientQuery(_ request: HTTPRequest, tokenKeys: TokenKeys?) throws(HTTPError)
+        -> (query: StudyQuery, token: String, purpose: String, scope: String) {
         let params = try QueryParameters(request, allowed: ["purpose", "from", "to", "modality", "limit", "offset", "scope"])
         let purpose = try params.purpose()
         let scope = try params.scope(callerRole: request.peer?.role)
@@ -124,13 +137,7 @@ enum IndexRoutes {
         query.modalities = try params.modalities()
         query.limit = try params.integer("limit", default: 100, in: 1...1000)
         query.offset = try params.integer("offset", default: 0, in: 0...1_000_000)
-        let (studies, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: query, scope: scope,
-                                                           federation: federation, region: region, store: store, auditor: auditor)
-        let regionText = regions.map { "{\"region\":\(jsonString($0.region)),\"status\":\"\($0.status)\",\"count\":\($0.count)}" }
-        let body = "{\"patientToken\":\(jsonString(token)),\"count\":\(studies.count),\"limit\":\(query.limit),"
-            + "\"offset\":\(query.offset),\"scope\":\(jsonString(scope)),\"regions\":[\(regionText.joined(separator: ","))],"
-            + "\"studies\":[" + studies.map(\.jsonText).joined(separator: ",") + "]}"
-        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
+        return (query, token, purpose, scope)
     }
 
     /// The patient token in the path: well formed (else 400), of a key version not retired (else 410).

@@ -44,7 +44,7 @@ enum QidoRoutes {
         var purpose: String?
         for (name, value) in request.query {
             if let key = keys[name] {
-                guard s.match[key] == nil else { throw HTTPError(400, "repeated_parameter", "\(name) is given twice.") }
+                guard s.match[key] == nil else { throw HTTPError(400, "repeated_parameter", "\(HTTPError.quote(name)) is given twice.") }
                 s.match[key] = value
                 continue
             }
@@ -55,7 +55,7 @@ enum QidoRoutes {
                 for field in value.split(separator: ",").map(String.init) {
                     if field == "all" { s.include.formUnion(DicomJSON.optionalStudyFields.values); continue }
                     guard let tag = DicomJSON.optionalStudyFields[field] ?? (studyKeys[field] != nil ? "" : nil) else {
-                        throw HTTPError(400, "unsupported_includefield", "includefield '\(field)' is not available here.")
+                        throw HTTPError(400, "unsupported_includefield", "includefield '\(HTTPError.quote(field))' is not available here.")
                     }
                     if !tag.isEmpty { s.include.insert(tag) }
                 }
@@ -70,7 +70,7 @@ enum QidoRoutes {
                     throw HTTPError(400, "fuzzymatching_not_supported", "Fuzzy matching is not supported; send fuzzymatching=false or omit it.")
                 }
             default:
-                throw HTTPError(400, "unsupported_key", "'\(name)' is not a supported match key; see the conformance statement.")
+                throw HTTPError(400, "unsupported_key", "'\(HTTPError.quote(name))' is not a supported match key; see the conformance statement.")
             }
         }
         guard let purpose, IndexRoutes.purposes.contains(purpose) else {
@@ -79,10 +79,9 @@ enum QidoRoutes {
         return s
     }
 
-    /// A search by PatientID (a token) spans regions by `scope` (default all; a `Warning`
-    /// header names each region that did not answer completely); other searches are local.
-    static func studies(_ request: HTTPRequest, store: IndexStore, auditor: Auditor, federation: Federation?,
-                        region: String) async throws -> HTTPResponse {
+    /// The study search a request asks for, checked; nothing is read yet. A search
+    /// without PatientID is local, and saying otherwise is refused.
+    static func studySearch(_ request: HTTPRequest) throws(HTTPError) -> (search: Search, query: StudyQuery, scope: String) {
         let s = try parse(request, keys: studyKeys)
         var q = StudyQuery()
         if let id = s.match["PatientID"] {
@@ -106,10 +105,18 @@ enum QidoRoutes {
         q.limit = s.limit
         q.offset = s.offset
         let scope = try ScopedLookup.scope(s.scope, callerRole: request.peer?.role)
+        guard q.patientToken != nil || scope == "local" || s.scope == nil else {
+            throw HTTPError(400, "scope_needs_patient", "Searches across regions are by PatientID; this search is local.")
+        }
+        return (s, q, scope)
+    }
+
+    /// A search by PatientID (a token) spans regions by `scope` (default all; a `Warning`
+    /// header names each region that did not answer completely); other searches are local.
+    static func studies(_ request: HTTPRequest, store: IndexStore, auditor: Auditor, federation: Federation?,
+                        region: String) async throws -> HTTPResponse {
+        let (s, q, scope) = try studySearch(request)
         guard let token = q.patientToken else {
-            guard scope == "local" || s.scope == nil else {
-                throw HTTPError(400, "scope_needs_patient", "Searches across regions are by PatientID; this search is local.")
-            }
             let found = try await auditor.lookup(request, asked: nil, q, in: store)
             return answer(found.map { DicomJSON.study($0, include: s.include) })
         }

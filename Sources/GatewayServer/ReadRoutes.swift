@@ -172,7 +172,7 @@ enum ReadRoutes {
         for (name, value) in request.query where name != "limit" && name != "offset" {
             guard let tag = names[name] ?? (names.values.contains(name) ? name : nil) else {
                 throw HTTPError(400, "unsupported_parameter",
-                                "'\(name)' is not a search key here; use ProcedureStepState, Priority, WorklistLabel, RequestingService, limit, offset.")
+                                "'\(HTTPError.quote(name))' is not a search key here; use ProcedureStepState, Priority, WorklistLabel, RequestingService, limit, offset.")
             }
             values[tag] = value
         }

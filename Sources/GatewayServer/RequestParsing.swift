@@ -61,9 +61,9 @@ struct QueryParameters {
         var values: [String: String] = [:]
         for (name, value) in request.query {
             guard allowed.contains(name) else {
-                throw HTTPError(400, "unsupported_parameter", "'\(name)' is not a parameter of this lookup; use: \(allowed.sorted().joined(separator: ", ")).")
+                throw HTTPError(400, "unsupported_parameter", "'\(HTTPError.quote(name))' is not a parameter of this lookup; use: \(allowed.sorted().joined(separator: ", ")).")
             }
-            guard values[name] == nil else { throw HTTPError(400, "repeated_parameter", "'\(name)' is given twice.") }
+            guard values[name] == nil else { throw HTTPError(400, "repeated_parameter", "'\(HTTPError.quote(name))' is given twice.") }
             values[name] = value
         }
         self.values = values

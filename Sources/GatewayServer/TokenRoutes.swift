@@ -60,9 +60,9 @@ enum TokenRoutes {
                 + "],\"proof\":\"\(Base64URL.encode(proof))\"}"
             return (.json(text), elements.count)
         } catch TokenServiceError.unknownVersion(let v) {
-            throw HTTPError(404, "unknown_key_version", "There is no token key version \(v).")
+            throw HTTPError(404, "unknown_key_version", "There is no token key version \(HTTPError.quote(String(v))).")
         } catch TokenServiceError.retired(let v) {
-            throw HTTPError(410, "key_retired", "Token key version \(v) is retired; use the active version.")
+            throw HTTPError(410, "key_retired", "Token key version \(HTTPError.quote(String(v))) is retired; use the active version.")
         } catch TokenCryptoError.invalidElement {
             throw HTTPError(400, "invalid_element", "A blinded element is not a point on P-256.")
         }

@@ -5,6 +5,17 @@ import Foundation
 final class SQLiteConnection: @unchecked Sendable {
     let db: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
+    /// Statements handed out since the last `resetAll`, which resets only these: a unit
+    /// of work uses a handful, each listed once.
+    private var used: [OpaquePointer] = []
+    /// Past this many cached shapes the cache is emptied at the next `resetAll` (when no
+    /// statement is in use). Shapes come from code, with bound values, so a working node
+    /// holds a few dozen; the cap keeps a caller that varies, say, the length of an IN
+    /// list from growing memory and every reset without bound.
+    static let statementCacheLimit = 128
+
+    /// How many prepared statements are cached now.
+    var cachedStatements: Int { statements.count }
 
     init(path: String, readOnly: Bool) throws(StoreError) {
         var handle: OpaquePointer?
@@ -27,7 +38,12 @@ final class SQLiteConnection: @unchecked Sendable {
     /// transaction open, and the connection then keeps seeing the snapshot it started:
     /// every unit of work ends here, so no snapshot outlives it.
     func resetAll() {
-        for s in statements.values { sqlite3_reset(s) }
+        for s in used { sqlite3_reset(s) }
+        used.removeAll(keepingCapacity: true)
+        if statements.count > Self.statementCacheLimit {
+            statements.values.forEach { sqlite3_finalize($0) }
+            statements.removeAll()
+        }
     }
 
     /// Frames in the WAL after this connection's last commit, from SQLite's WAL hook.
@@ -53,11 +69,13 @@ final class SQLiteConnection: @unchecked Sendable {
         if let s = statements[sql] {
             sqlite3_reset(s)
             sqlite3_clear_bindings(s)
+            if !used.contains(s) { used.append(s) }
             return Statement(s, self)
         }
         var s: OpaquePointer?
         guard sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil) == SQLITE_OK, let s else { throw error() }
         statements[sql] = s
+        used.append(s)
         return Statement(s, self)
     }
 

@@ -79,6 +79,9 @@ enum SQLiteWrite {
 
 /// Reading: one SQL statement per query shape, built from the fields that are set, so
 /// that SQLite picks the index that fits (token, UID, storage unit, or modality + date).
+/// Values are bound, never written into the text, so that the statement cache holds a
+/// shape once however many values callers send (a LIMIT/OFFSET in the text once grew
+/// it by one statement per offset a client asked for).
 enum SQLiteQuery {
     static func run(_ q: StudyQuery, on db: SQLiteConnection) throws(StoreError) -> [StudyRecord] {
         var clauses: [String] = []
@@ -130,9 +133,11 @@ enum SQLiteQuery {
         if let t = q.dateTo { clauses.append("\(dateColumn) <= \(arg(t))") }
         let sql = "SELECT \(SQLiteSchema.qualifiedColumns) FROM \(from)"
             + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
-            + " ORDER BY \(order) LIMIT \(max(0, q.limit)) OFFSET \(max(0, q.offset))"
+            + " ORDER BY \(order) LIMIT ?\(args.count + 1) OFFSET ?\(args.count + 2)"
         let s = try db.statement(sql)
         for (i, a) in args.enumerated() { s.bind(Int32(i + 1), a) }
+        s.bind(Int32(args.count + 1), max(0, q.limit))
+        s.bind(Int32(args.count + 2), max(0, q.offset))
         var out: [StudyRecord] = []
         while try s.step() { out.append(record(s)) }
         return out

@@ -73,9 +73,11 @@ enum SQLiteWorkitems {
         if let clinic = q.clinic { text.append(clinic); conditions.append("clinic = ?\(text.count)") }
         if let uid = q.studyInstanceUID { text.append(uid); conditions.append("study_uid = ?\(text.count)") }
         let sql = "SELECT \(columns) FROM workitems" + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
-            + " ORDER BY created_at DESC, uid LIMIT \(q.limit) OFFSET \(q.offset)"
+            + " ORDER BY created_at DESC, uid LIMIT ?\(text.count + 1) OFFSET ?\(text.count + 2)"
         let s = try db.statement(sql)
         for (i, value) in text.enumerated() { s.bind(Int32(i + 1), value) }
+        s.bind(Int32(text.count + 1), q.limit)
+        s.bind(Int32(text.count + 2), q.offset)
         var items: [Workitem] = []
         while try s.step() { items.append(try row(s)) }
         return items

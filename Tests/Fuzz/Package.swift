@@ -21,6 +21,13 @@ let package = Package(
             dependencies: [.product(name: "ReadQueue", package: "ImagingGateway"),
                            .product(name: "ImagingIndex", package: "ImagingGateway")]),
         .executableTarget(
+            name: "QueryFuzz",
+            dependencies: [.product(name: "GatewayServer", package: "ImagingGateway"),
+                           .product(name: "GatewayNet", package: "ImagingGateway")]),
+        .executableTarget(
+            name: "CodesFuzz",
+            dependencies: [.product(name: "ImagingIndex", package: "ImagingGateway")]),
+        .executableTarget(
             name: "TokenFuzz",
             dependencies: [.product(name: "PatientTokens", package: "ImagingGateway")]),
     ]

@@ -120,6 +120,15 @@ final class IndexAPITests: XCTestCase {
         XCTAssertEqual(code("StudyDate=2024110&purpose=TREAT&PatientID=\(Self.token)"), "400 invalid_date")
         XCTAssertEqual(code("PatientID=\(Self.token)&fuzzymatching=true&purpose=TREAT"), "400 fuzzymatching_not_supported")
         XCTAssertEqual(code("PatientID=\(Self.token)&includefield=00100010x&purpose=TREAT"), "400 unsupported_includefield")
+        // A name the node does not know is quoted back only when it cannot be an identifier.
+        let named = curl("clinic", [base + "?Modality=CT&purpose=TREAT"])
+        XCTAssertTrue(named.body.contains("'Modality' is not a supported match key"), named.body)
+        for query in ["110101199003077777=1&purpose=TREAT", "PatientID=\(Self.token)&includefield=11010119900307777X&purpose=TREAT"] {
+            let r = curl("clinic", [base + "?" + query])
+            XCTAssertEqual(r.status, 400)
+            XCTAssertFalse(r.body.contains("1101011990030777"), r.body)
+            XCTAssertTrue(r.body.contains("(a name not shown)"), r.body)
+        }
         let empty = curl("clinic", [base + "?PatientID=v1:" + String(repeating: "A", count: 43) + "&purpose=TREAT"])
         XCTAssertEqual(empty.status, 204)
         XCTAssertEqual(empty.body, "")

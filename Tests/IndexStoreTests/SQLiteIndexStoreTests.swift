@@ -2,7 +2,7 @@ import AuditLog
 import ReadQueue
 import Foundation
 import ImagingIndex
-import IndexStore
+@testable import IndexStore
 import XCTest
 
 final class SQLiteIndexStoreTests: IndexStoreContract {
@@ -16,6 +16,32 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
 
     override func tearDown() {
         for p in paths { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
+    }
+
+    /// Found by the soak: LIMIT and OFFSET were written into the SQL, so every offset a
+    /// client asked for prepared and cached one more statement, and every unit of work
+    /// reset them all: memory and CPU grew for as long as the node ran.
+    func testQueryShapesAreCachedOnceAndTheCacheIsBounded() async throws {
+        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        let store = try SQLiteIndexStore(path: path, readers: 1)
+        _ = try await store.upsert([Self.record(1), Self.record(2)])
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        for offset in 0..<300 {
+            var q = StudyQuery(patientToken: Self.token(1))
+            q.offset = offset % 2 == 0 ? offset : 0
+            q.limit = 1 + offset
+            XCTAssertEqual(try SQLiteQuery.run(q, on: db).count, max(0, min(q.limit, 2 - q.offset)), "limit \(q.limit) offset \(q.offset)")
+            db.resetAll()
+        }
+        XCTAssertEqual(db.cachedStatements, 1, "one query shape, one statement, whatever the limit and offset")
+        for n in 1...300 {
+            var q = StudyQuery()
+            q.studyInstanceUIDs = (0..<n).map { "1.2.3.\($0)" }
+            _ = try SQLiteQuery.run(q, on: db)
+            db.resetAll()
+            XCTAssertLessThanOrEqual(db.cachedStatements, SQLiteConnection.statementCacheLimit + 1)
+        }
     }
 
     func testReopenKeepsDataAndSchemaVersion() async throws {
