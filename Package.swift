@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "imaging-gateway",
             dependencies: [
-                "GatewayServer", "IndexStore", "PatientTokens", "AuditLog",
+                "GatewayServer", "IndexStore", "PatientTokens", "AuditLog", "CGatewayShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

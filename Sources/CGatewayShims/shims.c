@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -262,3 +263,7 @@ int gw_ec_points_mul(const EC_GROUP *group, EC_POINT *r, size_t num, const EC_PO
     return EC_POINTs_mul(group, r, NULL, num, (const EC_POINT **)points, (const BIGNUM **)scalars, ctx);
 }
 #pragma GCC diagnostic pop
+
+int gw_fix_mmap_threshold(int bytes) {
+    return mallopt(M_MMAP_THRESHOLD, bytes);
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CGatewayShims
 import Dispatch
 import Foundation
 import GatewayServer
@@ -50,6 +51,11 @@ struct Serve: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "imaging-gateway")
+        // glibc raises its mmap threshold to the largest block freed (up to 32 MiB), after
+        // which a refused 60 MiB bomb body or a batch's buffers come from the heap and stay
+        // resident. A fixed threshold keeps blocks of 1 MiB and more in their own mappings,
+        // returned to the system when freed; the cost is an mmap per large body.
+        _ = gw_fix_mmap_threshold(1 << 20)
         let gateway: Gateway
         do {
             gateway = try Gateway(config: cfg, logger: logger)

@@ -67,4 +67,8 @@ EVP_PKEY *gw_generate_p256(void);
 int gw_ec_points_mul(const EC_GROUP *group, EC_POINT *r, size_t num, const EC_POINT *const *points,
                      const BIGNUM *const *scalars, BN_CTX *ctx);
 
+// Fixes glibc's mmap threshold at `bytes` (turning off its dynamic raising), so that
+// large blocks live in their own mappings and go back to the system when freed.
+int gw_fix_mmap_threshold(int bytes);
+
 #endif
