@@ -3,7 +3,8 @@ import ImagingIndex
 
 /// The code parsers on their own: the first byte picks the scalar checks (UID, DA, TM,
 /// offset, region, token, unified social credit code, each against the rule written out
-/// again here) or the NHSA index code inside an otherwise valid record.
+/// again here) or the NHSA index code inside an otherwise valid record (where an empty
+/// string, like any empty optional field, means no code).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCodes(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard size > 0 else { return 0 }
@@ -26,7 +27,8 @@ private func scalars(_ text: String) {
                      "UID accepted: \(text)")
     }
     if Codes.isDate(text) { precondition(b.count == 8 && b.allSatisfy(isDigit), "DA accepted: \(text)") }
-    if Codes.isCalendarDate(text) { precondition(Codes.isDate(text), "a calendar date that is not a DA: \(text)") }
+    if Codes.isDate(text) { precondition(Codes.isCalendarDate(text), "a DA that is not a calendar date: \(text)") }
+    if Codes.isCalendarDate(text) { precondition(b.count == 8 && b.allSatisfy(isDigit), "calendar date accepted: \(text)") }
     _ = Codes.isTime(text)
     if Codes.isTimezoneOffset(text) { precondition(b.count == 5 && (b[0] == 0x2B || b[0] == 0x2D), "offset accepted: \(text)") }
     if Codes.isRegion(text) { precondition(b.count == 6 && b.allSatisfy(isDigit), "region accepted: \(text)") }
@@ -58,7 +60,11 @@ private func indexCode(_ code: String) {
     ]
     guard let json = try? JSONSerialization.data(withJSONObject: fields), let object = JSONValue.parseObject(json) else { return }
     guard case .success(let record) = StudyRecord.validate(object) else { return }
+    guard let stored = record.nhsaIndexCode else {
+        precondition(code.isEmpty, "an index code was dropped: \(code)")
+        return
+    }
     let parts = code.split(separator: "-", omittingEmptySubsequences: false)
-    precondition(code.hasPrefix(token + "-") && code.hasSuffix("-" + unit) && parts.count >= 5 && record.nhsaIndexCode == code,
+    precondition(code.hasPrefix(token + "-") && code.hasSuffix("-" + unit) && parts.count >= 5 && stored == code,
                  "index code accepted: \(code)")
 }
