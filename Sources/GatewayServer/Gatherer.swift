@@ -5,11 +5,18 @@ import Logging
 import Synchronization
 
 /// Sends a regional node's outbox to the national node: batches of up to 1 000 records
-/// in store order (so in order per storage unit), gzip NDJSON, each with an idempotency
-/// key made of this region, the outbox's epoch and the batch's numbers, so a batch resent after a
-/// crash of either side is a replay at the receiver. An entry leaves the outbox only
-/// after the national node acknowledged it. Failures back off exponentially (0.5 s to
-/// 30 s) with jitter; an empty outbox is looked at again every 200 ms.
+/// in store order, gzip NDJSON, each with an idempotency key made of this region, the
+/// outbox's epoch and the batch's numbers, so a batch resent after a crash of either side
+/// is a replay at the receiver. Up to three batches travel at once, so that the national
+/// node parses one while it commits another; they are acknowledged in order, and an
+/// entry leaves the outbox only after the national node took it and every entry before.
+///
+/// What must stay true: two versions of one study are never in flight together (a batch
+/// that shares a study with one in flight waits for it), so each study's updates reach
+/// the national node in the order they were made, even when a later batch is answered
+/// before an earlier one. After any failure everything not yet acknowledged is sent
+/// again, in order; failures back off exponentially (0.5 s to 30 s) with jitter; an
+/// empty outbox is looked at again every 200 ms.
 final class Gatherer: Sendable {
     private let outbox: OutboxStore
     private let client: HTTPClient
@@ -19,6 +26,8 @@ final class Gatherer: Sendable {
     private let running = Mutex(false)
     /// The outbox's epoch never changes for a database: read once.
     private let epoch = Mutex<String?>(nil)
+    static let batchSize = 1_000
+    static let inFlight = 3
 
     init(outbox: OutboxStore, client: HTTPClient, nationalURL: String, region: String, logger: Logger) {
         self.outbox = outbox
@@ -33,7 +42,7 @@ final class Gatherer: Sendable {
         Task.detached { [self] in
             var backoff = 0.5
             while running.withLock({ $0 }) {
-                switch await sendOneBatch() {
+                switch await sendWindow() {
                 case .sent:
                     backoff = 0.5
                 case .empty:
@@ -50,6 +59,12 @@ final class Gatherer: Sendable {
 
     private enum Outcome { case sent, empty, failed }
 
+    private struct Flight {
+        let last: Int
+        let studies: Set<Substring>
+        let sent: Task<Bool, Never>
+    }
+
     private func outboxEpoch() async throws(StoreError) -> String {
         if let known = epoch.withLock({ $0 }) { return known }
         let read = try await outbox.outboxEpoch()
@@ -57,10 +72,56 @@ final class Gatherer: Sendable {
         return read
     }
 
-    private func sendOneBatch() async -> Outcome {
-        guard let batch = try? await outbox.pending(limit: 1_000) else { return .failed }
-        guard let first = batch.first, let last = batch.last else { return .empty }
+    /// Sends from the oldest unacknowledged entry until the outbox is empty or a batch
+    /// fails, keeping up to `inFlight` batches travelling.
+    private func sendWindow() async -> Outcome {
         guard let epoch = try? await outboxEpoch() else { return .failed }
+        var flights: [Flight] = []
+        var sentThrough = 0
+        var sentAny = false
+        var held: [OutboxEntry] = []
+        var readFailed = false
+        while running.withLock({ $0 }) {
+            while flights.count < Self.inFlight {
+                if held.isEmpty {
+                    guard let next = try? await outbox.pending(after: sentThrough, limit: Self.batchSize) else {
+                        readFailed = true
+                        break
+                    }
+                    held = next
+                }
+                guard let last = held.last else { break }
+                let studies = Set(held.map { Self.studyUID($0.record) })
+                if flights.contains(where: { !$0.studies.isDisjoint(with: studies) }) { break }
+                let batch = held
+                held = []
+                flights.append(Flight(last: last.sequence, studies: studies, sent: Task { await self.send(batch, epoch: epoch) }))
+                sentThrough = last.sequence
+            }
+            guard let first = flights.first else { return readFailed ? .failed : sentAny ? .sent : .empty }
+            guard await first.sent.value, (try? await outbox.acknowledge(through: first.last)) != nil else {
+                for flight in flights.dropFirst() { _ = await flight.sent.value }
+                return .failed
+            }
+            flights.removeFirst()
+            sentAny = true
+        }
+        for flight in flights { _ = await flight.sent.value }
+        return .sent
+    }
+
+    /// The record's study UID, read from the text this node wrote (`StudyRecord.jsonText`
+    /// puts it second, unescaped: UIDs are digits and dots); the whole text when it is
+    /// not found, which only makes batches wait more.
+    static func studyUID(_ record: String) -> Substring {
+        let key = "\"studyInstanceUID\":\""
+        guard let start = record.range(of: key)?.upperBound,
+              let end = record[start...].firstIndex(of: "\"") else { return record[...] }
+        return record[start..<end]
+    }
+
+    private func send(_ batch: [OutboxEntry], epoch: String) async -> Bool {
+        guard let first = batch.first, let last = batch.last else { return true }
         let body = Gzip.compress(Array(batch.map(\.record).joined(separator: "\n").utf8))
         let request = HTTPRequest(method: "POST", target: "/v1/index/studies", headers: HTTPHeaders([
             ("Content-Type", "application/x-ndjson"), ("Content-Encoding", "gzip"),
@@ -70,7 +131,7 @@ final class Gatherer: Sendable {
             let response = try await client.execute(request, url: target)
             guard response.status == 200 || response.status == 202 else {
                 logger.warning("the national node refused a gathered batch", metadata: ["status": "\(response.status)"])
-                return .failed
+                return false
             }
             if response.status == 202 {
                 // Records the national node rejects would be rejected again: logged, not retried.
@@ -78,11 +139,10 @@ final class Gatherer: Sendable {
                 let rejected = (try? JSONDecoder().decode(Answer.self, from: Data(response.body)))?.rejected ?? 0
                 logger.warning("the national node rejected gathered records", metadata: ["count": "\(rejected)"])
             }
-            try await outbox.acknowledge(through: last.sequence)
-            return .sent
+            return true
         } catch {
             logger.debug("gathering failed; will retry", metadata: ["error": "\(error)"])
-            return .failed
+            return false
         }
     }
 }

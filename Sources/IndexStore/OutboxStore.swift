@@ -9,8 +9,8 @@ import Foundation
 /// exactly the entries up to that number, durably; entries survive a restart; numbers
 /// are never reused, even after the outbox was empty.
 public protocol OutboxStore: Sendable {
-    /// Up to `limit` entries, oldest first.
-    func pending(limit: Int) async throws(StoreError) -> [OutboxEntry]
+    /// Up to `limit` entries numbered after `sequence` (0: from the oldest), oldest first.
+    func pending(after sequence: Int, limit: Int) async throws(StoreError) -> [OutboxEntry]
     func acknowledge(through sequence: Int) async throws(StoreError)
     /// How far behind the gathering is: entries waiting, and the age of the oldest.
     func lag() async throws(StoreError) -> (records: Int, seconds: Int)

@@ -186,8 +186,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
 
     // MARK: outbox
 
-    public func pending(limit: Int) async throws(StoreError) -> [OutboxEntry] {
-        try await read { db throws(StoreError) in try SQLiteOutbox.pending(db, limit: limit) }
+    public func pending(after sequence: Int, limit: Int) async throws(StoreError) -> [OutboxEntry] {
+        try await read { db throws(StoreError) in try SQLiteOutbox.pending(db, after: sequence, limit: limit) }
     }
 
     public func outboxEpoch() async throws(StoreError) -> String {

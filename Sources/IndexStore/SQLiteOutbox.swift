@@ -14,9 +14,10 @@ enum SQLiteOutbox {
         }
     }
 
-    static func pending(_ db: SQLiteConnection, limit: Int) throws(StoreError) -> [OutboxEntry] {
-        let s = try db.statement("SELECT seq, record FROM outbox ORDER BY seq LIMIT ?1")
-        s.bind(1, limit)
+    static func pending(_ db: SQLiteConnection, after sequence: Int, limit: Int) throws(StoreError) -> [OutboxEntry] {
+        let s = try db.statement("SELECT seq, record FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+        s.bind(1, sequence)
+        s.bind(2, limit)
         var out: [OutboxEntry] = []
         while try s.step() { out.append(OutboxEntry(sequence: s.int(0) ?? 0, record: s.string(1) ?? "")) }
         return out

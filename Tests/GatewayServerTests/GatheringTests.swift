@@ -30,9 +30,10 @@ final class GatheringTests: XCTestCase {
             c.federation.gatherTo = "https://localhost:\(port)"
         }
         defer { regional.stop() }
-        func upload(_ batch: Int, count: Int) {
+        func upload(_ batch: Int, count: Int, instances: Int = 1) {
             let lines = (0..<count).map { i in
                 "{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"1.2.156.2.\(batch).\(i)\",\"studyDate\":\"20241101\","
+                    + "\"numberOfStudyRelatedInstances\":\(instances),"
                     + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
                     + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
             }.joined(separator: "\n")
@@ -77,5 +78,24 @@ final class GatheringTests: XCTestCase {
         XCTAssertEqual(lag(), 0)
         let final = try await nationalStore.count()
         XCTAssertEqual(final, 3_200, "nothing twice")
+
+        // Four versions of the same 1 000 studies wait in the outbox and drain with
+        // several batches travelling at once: the national node ends with the last
+        // version of every study. (That two versions never travel together is what keeps
+        // this true when a later batch overtakes an earlier one; loopback rarely makes
+        // that race happen, so this checks the end state, not the race.)
+        top.stop()
+        for version in 1...4 { upload(5, count: 1_000, instances: version) }
+        top = try national()
+        let versions = try await nationalCount(reaches: 4_200, within: 40)
+        XCTAssertEqual(versions, 4_200)
+        for _ in 0..<100 where lag() != 0 { try await Task.sleep(for: .milliseconds(100)) }
+        XCTAssertEqual(lag(), 0)
+        var latest = StudyQuery()
+        latest.studyInstanceUIDs = (0..<1_000).map { "1.2.156.2.5.\($0)" }
+        latest.limit = 1_000
+        let kept = try await nationalStore.query(latest)
+        XCTAssertEqual(kept.count, 1_000)
+        XCTAssertEqual(Set(kept.map(\.numberOfStudyRelatedInstances)), [4], "every study as last updated")
     }
 }
