@@ -9,31 +9,19 @@
 #
 # usage: Benchmarks/abuse-bench.sh        RATE=200 DURATION=20 SLOWLORIS=2000 IDLE=200 BODIES=8
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
-out=$root/Benchmarks/out/abuse-bench
+source "$(dirname "$0")/lib.sh"
+bench_out abuse-bench
 rate=${RATE:-200}
 duration=${DURATION:-20}
 port=19443; plain=19480
-swift build -c release --product imaging-gateway >/dev/null
-swift build -c release --product gateway-bench >/dev/null
-gw=$root/.build/release/imaging-gateway
-bench=$root/.build/release/gateway-bench
-rm -rf "$out"
-mkdir -p "$out"
-"$gw" serve --data-dir "$out/node" --listen "127.0.0.1:$port" --plain-listen "127.0.0.1:$plain" --log-level warning \
-  2>>"$out/gateway.log" &
-gw_pid=$!
-trap 'kill $gw_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$plain/readyz" >/dev/null && break; sleep 0.1; done
-c=$out/node/dev-certs
+start_node "$port" "$plain"
 "$bench" seed "https://127.0.0.1:$port" --count 20000 --ca "$c/ca.pem" --cert "$c/node.pem" --key "$c/node-key.pem" >/dev/null 2>&1
 lookups() {
   "$bench" "https://127.0.0.1:$port" --scenario token-lookup --mode open --rate "$rate" --duration "$duration" --warmup 2 \
     --ca "$c/ca.pem" --cert "$c/clinic.pem" --key "$c/clinic-key.pem" --out "$out/$1" >/dev/null 2>&1
   python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['stages'][0]; print(s['latencyMs']['p99'], s['achievedRate'], s['errors']['status4xx'] + s['errors']['status5xx'] + s['errors']['timeout'] + s['errors']['connect'] + s['errors']['other'])" "$out/$1/results.json"
 }
-read -r fds0 rss0 <<<"$(python3 -c "import os,sys; p=sys.argv[1]; print(len(os.listdir(f'/proc/{p}/fd')), next(l.split()[1] for l in open(f'/proc/{p}/status') if l.startswith('VmRSS')))" "$gw_pid")"
+read -r fds0 rss0 <<<"$(probe)"
 read -r base_p99 base_rate base_errors <<<"$(lookups baseline)"
 python3 "$root/Benchmarks/abuse_attackers.py" --port "$port" --ca "$c/ca.pem" --pid "$gw_pid" --slowloris "${SLOWLORIS:-2000}" \
   --idle "${IDLE:-200}" --seconds $((duration + 25)) >"$out/attack.jsonl" 2>"$out/attack.err" &
@@ -42,7 +30,7 @@ sleep 15
 read -r attack_p99 attack_rate attack_errors <<<"$(lookups attacked)"
 wait "$attack_pid" || true
 sleep 3
-read -r fds1 rss1 <<<"$(python3 -c "import os,sys; p=sys.argv[1]; print(len(os.listdir(f'/proc/{p}/fd')), next(l.split()[1] for l in open(f'/proc/{p}/status') if l.startswith('VmRSS')))" "$gw_pid")"
+read -r fds1 rss1 <<<"$(probe)"
 python3 - "$out/attack.jsonl" "$base_p99" "$base_rate" "$base_errors" "$attack_p99" "$attack_rate" "$attack_errors" "$fds0" "$rss0" "$fds1" "$rss1" <<'PY'
 import json, sys
 samples = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

@@ -8,28 +8,12 @@
 #
 # usage: Benchmarks/audit-bench.sh        STUDIES=200000 DURATION=10 LOOPS=1
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
-out=$root/Benchmarks/out/audit-bench
+source "$(dirname "$0")/lib.sh"
+bench_out audit-bench
 studies=${STUDIES:-200000}
 duration=${DURATION:-10}
 port=19843; plain=19880
-swift build -c release --product imaging-gateway >/dev/null
-swift build -c release --product gateway-bench >/dev/null
-gw=$root/.build/release/imaging-gateway
-bench=$root/.build/release/gateway-bench
-rm -rf "$out"
-mkdir -p "$out"
-gw_pid=
-start() { # audit on|off
-  IMAGING_GATEWAY_AUDIT=$1 "$gw" serve --data-dir "$out/node" --listen "127.0.0.1:$port" --plain-listen "127.0.0.1:$plain" \
-    --log-level warning --loops "${LOOPS:-1}" 2>>"$out/gateway.log" &
-  gw_pid=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$plain/readyz" >/dev/null && break; sleep 0.1; done
-}
-stop() { kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true; }
-trap 'kill $gw_pid 2>/dev/null || true' EXIT
-c=$out/node/dev-certs
+start() { IMAGING_GATEWAY_AUDIT=$1 start_node "$port" "$plain" --loops "${LOOPS:-1}"; } # audit on|off
 as() { echo "--ca $c/ca.pem --cert $c/$1.pem --key $c/$1-key.pem"; }
 rate() { python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['stages'][0]; print(s['achievedRate'], s['latencyMs']['p99'])" "$1/results.json"; }
 ingest() { "$bench" seed "https://127.0.0.1:$port" --from "$1" --count 100000 $(as node) 2>/dev/null | tail -1 | grep -oE '[0-9]+ studies/s' | grep -oE '^[0-9]+'; }
@@ -43,23 +27,23 @@ lookup() {
 start off
 echo "seeding $studies studies (audit off, so both runs start from the same index)"
 "$bench" seed "https://127.0.0.1:$port" --count "$studies" $(as node) >/dev/null 2>&1
-stop
+stop_node
 
 on_rates=(); off_rates=(); on_p99s=(); off_p99s=()
 for round in 1 2 3; do
   start on
   read -r r p <<<"$(lookup "lookup-on-$round")"; on_rates+=("$r"); on_p99s+=("$p")
-  stop
+  stop_node
   start off
   read -r r p <<<"$(lookup "lookup-off-$round")"; off_rates+=("$r"); off_p99s+=("$p")
-  stop
+  stop_node
 done
 start on
 on_ingest=$(ingest "$studies")
-stop
+stop_node
 start off
 off_ingest=$(ingest $((studies + 100000)))
-stop
+stop_node
 python3 - "${on_rates[*]}" "${off_rates[*]}" "${on_p99s[*]}" "${off_p99s[*]}" "$on_ingest" "$off_ingest" <<'PY'
 import statistics, sys
 on, off, onp, offp = ([float(x) for x in a.split()] for a in sys.argv[1:5])

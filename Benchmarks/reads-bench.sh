@@ -8,28 +8,16 @@
 #
 # usage: Benchmarks/reads-bench.sh        DURATION=10 READERS=8 CREATORS=16 AI_WORKERS=16
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
-out=$root/Benchmarks/out/reads-bench
+source "$(dirname "$0")/lib.sh"
+bench_out reads-bench
 duration=${DURATION:-10}
 readers=${READERS:-8}
 creators=${CREATORS:-16}
 port=19943; plain=19980
-swift build -c release --product imaging-gateway >/dev/null
-swift build -c release --product gateway-bench >/dev/null
-gw=$root/.build/release/imaging-gateway
-bench=$root/.build/release/gateway-bench
-rm -rf "$out"
-mkdir -p "$out"
 cat >"$out/config.json" <<JSON
 {"reads": {"aiStage": "node", "aiWorkers": ${AI_WORKERS:-16}, "engine": {"kind": "stub"}}}
 JSON
-"$gw" serve --config "$out/config.json" --data-dir "$out/node" --listen "127.0.0.1:$port" --plain-listen "127.0.0.1:$plain" \
-  --log-level warning 2>>"$out/gateway.log" &
-gw_pid=$!
-trap 'kill $gw_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$plain/readyz" >/dev/null && break; sleep 0.1; done
-c=$out/node/dev-certs
+start_node "$port" "$plain" --config "$out/config.json"
 "$bench" seed "https://127.0.0.1:$port" --count 1000 --ca "$c/ca.pem" --cert "$c/node.pem" --key "$c/node-key.pem" >/dev/null 2>&1
 
 cycles=(); nexts=(); lookups=()

@@ -11,26 +11,14 @@
 #
 # usage: Benchmarks/soak-bench.sh        MINUTES=30 STUDIES=200000 LOAD=0.7
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
-out=$root/Benchmarks/out/soak-bench
+source "$(dirname "$0")/lib.sh"
+bench_out soak-bench
 minutes=${MINUTES:-30}
 mix="token-lookup:60,qido-lookup:15,fhir-lookup:10,prior-check:15"
 port=19343; plain=19380
-swift build -c release --product imaging-gateway >/dev/null
-swift build -c release --product gateway-bench >/dev/null
-gw=$root/.build/release/imaging-gateway
-bench=$root/.build/release/gateway-bench
-rm -rf "$out"
-mkdir -p "$out"
-"$gw" serve --data-dir "$out/node" --listen "127.0.0.1:$port" --plain-listen "127.0.0.1:$plain" --log-level warning 2>>"$out/gateway.log" &
-gw_pid=$!
-trap 'kill $gw_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$plain/readyz" >/dev/null && break; sleep 0.1; done
-c=$out/node/dev-certs
+start_node "$port" "$plain"
 "$bench" seed "https://127.0.0.1:$port" --count "${STUDIES:-200000}" --ca "$c/ca.pem" --cert "$c/node.pem" --key "$c/node-key.pem" 2>/dev/null | tail -1
 as_clinic="--ca $c/ca.pem --cert $c/clinic.pem --key $c/clinic-key.pem"
-probe() { python3 -c "import os,sys; p=sys.argv[1]; print(len(os.listdir(f'/proc/{p}/fd')), next(l.split()[1] for l in open(f'/proc/{p}/status') if l.startswith('VmRSS')))" "$gw_pid"; }
 "$bench" "https://127.0.0.1:$port" --scenario "$mix" --mode closed --connections 64 --duration 10 --warmup 3 $as_clinic \
   --out "$out/saturation" >/dev/null 2>&1
 peak=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['stages'][0]['achievedRate'])" "$out/saturation/results.json")
