@@ -40,7 +40,8 @@ extension EventHandler {
 public final class EventLoop: @unchecked Sendable {
     private let epfd: Int32
     private let doorbell: Int32
-    private let posted = Mutex<[@Sendable () -> Void]>([])
+    /// Work from other threads; `closed` once the loop has stopped and let its doorbell go.
+    private let posted = Mutex<(work: [@Sendable () -> Void], closed: Bool)>(([], false))
     private let rung = Atomic<Bool>(false)
     private var handlers: [UInt64: EventHandler] = [:]
     /// Work queued from the loop's own thread, run after the current batch of events.
@@ -52,6 +53,8 @@ public final class EventLoop: @unchecked Sendable {
     /// up to a tick. Few at a time (one per request in flight); a plain array suffices.
     private var wakeTimes: [UInt64] = []
     private let threadID = Atomic<UInt>(0)
+    /// Set by `stopWhenIdle`; the loop ends when it also watches nothing.
+    private var stopping = false
     private static let tickInterval: UInt64 = 250_000_000
     /// Readiness of deferrable handlers, oldest first, and each one's accumulated event
     /// bits (a token is queued once however many edges it gets meanwhile). At most
@@ -75,17 +78,32 @@ public final class EventLoop: @unchecked Sendable {
         precondition(doorbell >= 0, "eventfd failed: errno \(errno)")
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         httpDate = Self.formatDate()
-        let thread = Thread { [unowned self] in self.run() }
+        // The thread keeps its loop alive until the loop stops, whoever else lets go of it.
+        let thread = Thread { self.run() }
         thread.name = name
         thread.start()
     }
 
-    /// Runs `work` on this loop's thread, after whatever the loop is doing now.
-    /// The doorbell rings only when it is not already ringing, so a burst of posts
-    /// costs one eventfd write and one wakeup.
+    /// Runs `work` on this loop's thread, after whatever the loop is doing now; never,
+    /// once the loop has stopped. The doorbell rings only when it is not already ringing,
+    /// so a burst of posts costs one eventfd write and one wakeup. It rings under the
+    /// lock because a stopping loop closes it under the same lock: a ring after the close
+    /// would write to whatever file reused the number.
     public func execute(_ work: @escaping @Sendable () -> Void) {
-        posted.withLock { $0.append(work) }
-        if !rung.exchange(true, ordering: .acquiringAndReleasing) { gw_eventfd_ring(doorbell) }
+        posted.withLock { state in
+            guard !state.closed else { return }
+            state.work.append(work)
+            if !rung.exchange(true, ordering: .acquiringAndReleasing) { gw_eventfd_ring(doorbell) }
+        }
+    }
+
+    /// Ends the loop's thread once nothing is watched any more (its owner closes the
+    /// connections, or lets their requests finish first), and releases the epoll fd, the
+    /// doorbell and the read buffer. Without it a loop lives as long as the process: fine
+    /// for a server's loops, a leak of a thread and three descriptors for each short-lived
+    /// client that made its own.
+    public func stopWhenIdle() {
+        execute { self.stopping = true }
     }
 
     /// Watches `fd` for both directions, edge-triggered, for the handler's lifetime.
@@ -130,7 +148,8 @@ public final class EventLoop: @unchecked Sendable {
     private func run() {
         threadID.store(UInt(pthread_self()), ordering: .relaxed)
         nextTick = Self.now() + Self.tickInterval
-        while true {
+        defer { release() }
+        while !(stopping && handlers.isEmpty) {
             let due = min(nextTick, wakeTimes.min() ?? .max)
             let wait = soon.isEmpty && deferredOrder.isEmpty ? Int32((due &- min(due, Self.now())) / 1_000_000) + 1 : 0
             let n = events.withUnsafeMutableBufferPointer {
@@ -167,6 +186,16 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    private func release() {
+        posted.withLock { state in
+            state.closed = true
+            state.work.removeAll()
+            Glibc.close(doorbell)
+        }
+        Glibc.close(epfd)
+        readBuffer.deallocate()
+    }
+
     private func deliver(_ bits: UInt32, to handler: EventHandler) {
         handler.ready(
             readable: bits & UInt32(GW_EV_READ) != 0,
@@ -200,9 +229,9 @@ public final class EventLoop: @unchecked Sendable {
     private func runPosted() {
         gw_eventfd_drain(doorbell)
         rung.store(false, ordering: .sequentiallyConsistent)
-        let work = posted.withLock { list -> [@Sendable () -> Void] in
-            let taken = list
-            list.removeAll(keepingCapacity: true)
+        let work = posted.withLock { state -> [@Sendable () -> Void] in
+            let taken = state.work
+            state.work.removeAll(keepingCapacity: true)
             return taken
         }
         for item in work { item() }

@@ -105,11 +105,24 @@ public final class HTTPClient: Sendable {
     let configuration: HTTPClientConfiguration
     private let group: EventLoopGroup
     private let pools: [PoolSet]
+    /// The client made its loop and ends it with itself.
+    private let ownsGroup: Bool
 
+    /// Runs on `group`'s loops, or on a loop of its own that ends when the client is let
+    /// go (its connections closed, requests still in flight finished first).
     public init(configuration: HTTPClientConfiguration, group: EventLoopGroup? = nil) {
         self.configuration = configuration
         self.group = group ?? EventLoopGroup(count: 1)
+        ownsGroup = group == nil
         pools = self.group.loops.map { PoolSet(loop: $0) }
+    }
+
+    deinit {
+        guard ownsGroup else { return }
+        for set in pools {
+            set.loop.execute { set.drain() }
+            set.loop.stopWhenIdle()
+        }
     }
 
     /// Sends `request` to `url` (absolute http or https); `completion` runs on an event
@@ -209,6 +222,8 @@ final class PoolSet: @unchecked Sendable {
     }
 
     func closeIdle() { byOrigin.values.forEach { $0.closeIdle() } }
+
+    func drain() { byOrigin.values.forEach { $0.drain() } }
 }
 
 /// Connections to one origin on one loop: idle ones are reused last-in first-out (the
@@ -223,6 +238,8 @@ final class OriginPool {
     private var open = 0
     private var waiting: [ClientTask] = []
     private var waitingHead = 0
+    /// Its client is gone: connections close as their requests end and none opens.
+    private var draining = false
 
     init(origin: Origin, loop: EventLoop, configuration: HTTPClientConfiguration) {
         self.origin = origin
@@ -232,7 +249,9 @@ final class OriginPool {
     }
 
     func submit(_ task: ClientTask) {
-        if let connection = idle.popLast() {
+        if draining {
+            task.finish(.failure(.shutDown))
+        } else if let connection = idle.popLast() {
             connection.start(task)
         } else if open < configuration.maxConnectionsPerOrigin {
             open += 1
@@ -244,14 +263,16 @@ final class OriginPool {
 
     /// A connection finished a task and may take the next.
     func release(_ connection: ClientConnection) {
-        if let next = nextWaiting() { connection.start(next) } else { idle.append(connection) }
+        if draining {
+            connection.close()
+        } else if let next = nextWaiting() { connection.start(next) } else { idle.append(connection) }
     }
 
     /// A connection closed (nil: it never opened); its slot may serve a waiting task.
     func closed(_ connection: ClientConnection?) {
         open -= 1
         if let connection { idle.removeAll { $0 === connection } }
-        if let next = nextWaiting() {
+        if !draining, let next = nextWaiting() {
             open += 1
             ClientConnection.open(for: next, pool: self)
         }
@@ -272,6 +293,12 @@ final class OriginPool {
         let all = idle
         idle = []
         all.forEach { $0.close() }
+    }
+
+    func drain() {
+        draining = true
+        closeIdle()
+        while let task = nextWaiting() { task.finish(.failure(.shutDown)) }
     }
 
     private func nextWaiting() -> ClientTask? {

@@ -1,3 +1,4 @@
+import ChildProcess
 @testable import BenchCore
 import Foundation
 #if canImport(FoundationXML)
@@ -127,10 +128,8 @@ final class HarnessTests: XCTestCase {
         try report.write(to: dir, histograms: [a, b, c].map { ($0.0.name, $0.1.histogram) })
         XCTAssertTrue(a.0.server.map { $0.rssKiBMax > 0 } ?? false, "sampled this process")
 
-        let validate = Process()
         let venv = repoRoot + "/.venv/bin/python3"
-        validate.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/python3")
-        validate.arguments = ["-c", """
+        let validate = try ChildProcess.run(FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/python3", ["-c", """
             import json, sys, jsonschema
             schema = json.load(open(sys.argv[1])); doc = json.load(open(sys.argv[2]))
             jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(doc)
@@ -139,13 +138,8 @@ final class HarnessTests: XCTestCase {
                 jsonschema.validate(bad, schema); sys.exit(3)
             except jsonschema.ValidationError:
                 pass
-            """, repoRoot + "/Benchmarks/results.schema.json", dir + "/results.json"]
-        let err = Pipe()
-        validate.standardError = err
-        try validate.run()
-        validate.waitUntilExit()
-        XCTAssertEqual(validate.terminationStatus, 0,
-                       String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            """, repoRoot + "/Benchmarks/results.schema.json", dir + "/results.json"])
+        XCTAssertEqual(validate.status, 0, validate.stderr)
 
         XCTAssertEqual(try pathCount(dir + "/spectrum.svg"), 3, "one path per stage")
         XCTAssertEqual(try pathCount(dir + "/latency-throughput.svg"), 2, "p50 and p99")

@@ -105,3 +105,40 @@ final class HTTPClientTests: XCTestCase {
         XCTAssertEqual(s.server.statistics.snapshot.accepted, 2)
     }
 }
+
+/// A client that made its own loop gives back the loop's thread, its descriptors and its
+/// connections when it is let go: the agent library makes one per lookup.
+final class HTTPClientLifetimeTests: XCTestCase {
+    private func descriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+    private func threads() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix("Threads:") }.flatMap { Int($0.split(separator: "\t").last ?? "") } ?? -1
+    }
+
+    func testAClientLetGoReleasesItsLoopAndConnections() async throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let tls = try TLSContext(configuration: TLSConfiguration(
+            certificateChainPath: Fixtures.certs + "/clinic.pem", privateKeyPath: Fixtures.certs + "/clinic-key.pem",
+            trustedCAPath: Fixtures.certs + "/ca.pem"), server: false)
+        func oneClient() async throws -> Int {
+            let c = HTTPClient(configuration: HTTPClientConfiguration(tls: tls))
+            return try await c.execute(HTTPRequest(method: "GET", target: "/"), url: "https://localhost:\(s.tlsPort)/whoami").status
+        }
+        let first = try await oneClient()
+        XCTAssertEqual(first, 200)
+        try await Task.sleep(for: .milliseconds(600))
+        let (fds, threads) = (descriptors(), threads())
+        for _ in 0..<40 {
+            let status = try await oneClient()
+            XCTAssertEqual(status, 200)
+        }
+        var settled = false
+        for _ in 0..<50 where !settled {
+            try await Task.sleep(for: .milliseconds(100))
+            settled = descriptors() <= fds + 4 && self.threads() <= threads + 2 && s.server.statistics.snapshot.open == 0
+        }
+        XCTAssertTrue(settled, "40 clients later: \(descriptors()) descriptors (\(fds) before), \(self.threads()) threads "
+                      + "(\(threads) before), \(s.server.statistics.snapshot.open) connections open at the server")
+    }
+}

@@ -1,6 +1,7 @@
-import JSONText
+import ChildProcess
 import Foundation
 import GatewayNet
+import JSONText
 import Logging
 import XCTest
 
@@ -30,22 +31,9 @@ struct RunResult {
 /// Runs a real peer (curl, openssl) and collects its output.
 @discardableResult
 func runTool(_ tool: String, _ args: [String], env: [String: String] = [:], stdin: Data? = nil) -> RunResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: tool.hasPrefix("/") ? tool : "/usr/bin/env")
-    p.arguments = tool.hasPrefix("/") ? args : [tool] + args
-    p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-    let out = Pipe(), err = Pipe(), input = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = input
-    try! p.run()
-    if let stdin { input.fileHandleForWriting.write(stdin) }
-    try? input.fileHandleForWriting.close()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                     stderr: String(decoding: e, as: UTF8.self))
+    let r = try! ChildProcess.run(tool.hasPrefix("/") ? tool : "/usr/bin/env", tool.hasPrefix("/") ? args : [tool] + args,
+                                  environment: ProcessInfo.processInfo.environment.merging(env) { $1 }, input: stdin ?? Data())
+    return RunResult(status: r.status, stdout: r.stdout, stderr: r.stderr)
 }
 
 /// A server on loopback with routes that let tests see what the server understood.

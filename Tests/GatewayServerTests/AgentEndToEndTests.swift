@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import GatewayAgent
 import PatientTokens
@@ -41,16 +42,11 @@ final class AgentEndToEndTests: XCTestCase {
         let data = work + "/node"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let port = Int.random(in: 20000..<40000)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: built("imaging-gateway"))
-        server.arguments = ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)", "--plain-listen",
-                            "127.0.0.1:\(port + 1)", "--token-service", "--log-level", "debug"]
-        _ = FileManager.default.createFile(atPath: data + "/server.log", contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: data + "/server.log"))
-        server.standardOutput = log
-        server.standardError = log
-        try server.run()
-        defer { if server.isRunning { server.terminate() } }
+        let server = try ChildProcess(built("imaging-gateway"), ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)",
+                                                                 "--plain-listen", "127.0.0.1:\(port + 1)", "--token-service",
+                                                                 "--log-level", "debug"],
+                                      stdout: .file(data + "/server.log"), stderr: .sameAsStdout)
+        defer { if server.isRunning { server.terminate(); server.wait() } }
         XCTAssertTrue(waitReady(port + 1), "the node did not come up")
 
         let patients = Self.patients(300)
@@ -142,8 +138,7 @@ final class AgentEndToEndTests: XCTestCase {
                              "the search finds identifiers where they are")
         XCTAssertEqual(grep(needles: work + "/needles", in: data), [], "identifiers on the running node")
         server.terminate()
-        server.waitUntilExit()
-        try log.close()
+        server.wait()
         let logText = try String(contentsOfFile: data + "/server.log", encoding: .utf8)
         XCTAssertTrue(logText.contains("/v1/tokens/evaluate"), "the access log saw the token service")
         XCTAssertEqual(grep(needles: work + "/needles", in: data), [], "identifiers on the stopped node")

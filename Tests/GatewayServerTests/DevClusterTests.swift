@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import XCTest
 
@@ -85,13 +86,8 @@ final class DevClusterTests: XCTestCase {
         let regionalPID = pid_t(try String(contentsOfFile: dir + "/610000.pid", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines))!
         XCTAssertEqual(kill(regionalPID, SIGKILL), 0, "killed while its outbox is still sending")
-        let restarted = Process()
-        restarted.executableURL = URL(fileURLWithPath: binary)
-        restarted.arguments = ["serve", "--config", dir + "/610000.json"]
-        restarted.standardOutput = FileHandle.nullDevice
-        restarted.standardError = FileHandle.nullDevice
-        try restarted.run()
-        defer { restarted.terminate() }
+        let restarted = try ChildProcess(binary, ["serve", "--config", dir + "/610000.json"], stdout: .discard, stderr: .discard)
+        defer { restarted.terminate(); restarted.wait() }
         var up = false
         for _ in 0..<100 where !up {
             Thread.sleep(forTimeInterval: 0.1)

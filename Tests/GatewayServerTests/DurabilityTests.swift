@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import GatewayNet
 import ImagingIndex
@@ -13,13 +14,9 @@ final class DurabilityTests: XCTestCase {
             .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "imaging-gateway-not-built"
     }
 
-    private func start(_ data: String, port: Int) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)", "--log-level", "error"]
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
+    private func start(_ data: String, port: Int) throws -> ChildProcess {
+        try ChildProcess(binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)", "--log-level", "error"],
+                         stderr: .discard)
     }
 
     func testSIGKILLDuringUploadsLosesNothingAcknowledged() async throws {
@@ -55,15 +52,15 @@ final class DurabilityTests: XCTestCase {
             }
         }
         try await Task.sleep(for: .milliseconds(1500))
-        kill(server.processIdentifier, SIGKILL)
-        server.waitUntilExit()
+        server.signal(SIGKILL)
+        server.wait()
         uploaders.forEach { $0.cancel() }
         for u in uploaders { await u.value }
         let acked = acknowledged.all
         XCTAssertGreaterThan(acked.count, 500, "the stream was running when the node died")
 
         server = try start(data, port: port)
-        defer { server.terminate(); server.waitUntilExit() }
+        defer { server.terminate(); server.wait() }
         try await Task.sleep(for: .milliseconds(500))
         XCTAssertTrue(server.isRunning, "the node restarts on the database it was killed over")
         let store = try SQLiteIndexStore(path: data + "/index.sqlite", readers: 1)

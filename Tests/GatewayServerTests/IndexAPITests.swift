@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import GatewayServer
 import Logging
@@ -36,11 +37,7 @@ final class IndexAPITests: XCTestCase {
         try body.write(toFile: file, atomically: true, encoding: .utf8)
         var args = ["-H", "Content-Type: \(type)"] + headers.flatMap { ["-H", $0] }
         if gzip {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["gzip", "-f", file]
-            try p.run()
-            p.waitUntilExit()
+            XCTAssertEqual(try ChildProcess.run("/usr/bin/env", ["gzip", "-f", file]).status, 0)
             args += ["-H", "Content-Encoding: gzip", "--data-binary", "@\(file).gz"]
         } else {
             args += ["--data-binary", "@\(file)"]

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import GatewayNet
 import Inference
@@ -83,19 +84,14 @@ final class StubEngineTests: InferenceEngineContract {
 
 /// The KServe v2 adapter against a real v2 server (Tests/clients/kserve_v2_server.py).
 final class KServeEngineTests: InferenceEngineContract {
-    var server: Process?
+    var server: ChildProcess?
     var url = ""
 
     override func setUp() async throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", TestNode.repoRoot + "/Tests/clients/kserve_v2_server.py"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
+        let p = try ChildProcess("/usr/bin/env", ["python3", TestNode.repoRoot + "/Tests/clients/kserve_v2_server.py"], stdout: .pipe)
         server = p
         var port = ""
-        let handle = out.fileHandleForReading
+        let handle = p.stdout!
         while !port.hasSuffix("\n"), let byte = try handle.read(upToCount: 1), !byte.isEmpty {
             port += String(decoding: byte, as: UTF8.self)
         }
@@ -103,10 +99,9 @@ final class KServeEngineTests: InferenceEngineContract {
     }
 
     override func tearDown() {
-        // SIGKILL: a SIGTERM disposition the test process set to "ignore" is inherited.
-        if let server, server.isRunning {
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
+        if let server {
+            server.signal(SIGKILL)
+            server.wait()
         }
     }
 

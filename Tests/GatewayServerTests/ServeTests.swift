@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import XCTest
 
@@ -14,28 +15,15 @@ final class ServeTests: XCTestCase {
     private func freePort() -> Int { Int.random(in: 20000..<40000) }
 
     private func curl(_ args: [String]) -> (status: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["curl", "-sS", "--http1.1", "-w", "\n%{http_code}"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = Pipe()
-        try! p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try! ChildProcess.run("/usr/bin/env", ["curl", "-sS", "--http1.1", "-w", "\n%{http_code}"] + args)
+        return (r.status, r.stdout)
     }
 
     func testFirstStartServesAndStopsOnSIGTERM() throws {
         let data = NSTemporaryDirectory() + "gw-serve-\(UUID().uuidString)"
         let tlsPort = freePort(), plainPort = tlsPort + 1
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(tlsPort),[::1]:\(tlsPort)",
-                       "--plain-listen", "127.0.0.1:\(plainPort)", "--region", "610000"]
-        let log = Pipe()
-        p.standardError = log
-        try p.run()
+        let p = try ChildProcess(binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(tlsPort),[::1]:\(tlsPort)",
+                                          "--plain-listen", "127.0.0.1:\(plainPort)", "--region", "610000"], stderr: .pipe)
         var up = false
         for _ in 0..<100 where !up {
             Thread.sleep(forTimeInterval: 0.1)
@@ -65,26 +53,20 @@ final class ServeTests: XCTestCase {
         let missing = curl(["http://127.0.0.1:\(plainPort)/nope"])
         XCTAssertEqual(missing.out, "{\"error\":{\"code\":\"not_found\",\"message\":\"No resource at this path.\"}}\n404")
 
-        kill(p.processIdentifier, SIGTERM)
+        p.terminate()
         let stopped = Date()
-        p.waitUntilExit()
+        let status = p.wait()
         XCTAssertLessThan(Date().timeIntervalSince(stopped), 5)
-        XCTAssertEqual(p.terminationStatus, 0)
-        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(status, 0)
+        let output = String(decoding: p.stderr!.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertTrue(output.contains("development certificates"), output)
         XCTAssertTrue(output.contains("stopped"), output)
     }
 
     func testBadConfigExitsWithAClearMessage() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["serve", "--region", "abc"]
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        p.waitUntilExit()
-        XCTAssertNotEqual(p.terminationStatus, 0)
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let r = try ChildProcess.run(binary, ["serve", "--region", "abc"])
+        XCTAssertNotEqual(r.status, 0)
+        let text = r.stderr
         XCTAssertTrue(text.contains("six-digit region code"), text)
     }
 }

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import GatewayServer
 import Logging
@@ -62,15 +63,7 @@ final class StandardClientsTests: XCTestCase {
     }
 
     private func run(_ tool: String, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        let r = try ChildProcess.run(tool, args)
+        return (r.status, r.stdout, r.stderr)
     }
 }

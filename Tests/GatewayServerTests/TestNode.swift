@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import GatewayServer
 import Logging
@@ -44,30 +45,20 @@ enum TestProcess {
 
     /// Runs to the end; the exit status and standard output and error together.
     static func run(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        do { try p.run() } catch { return (-1, "\(error)") }
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
+        do {
+            let r = try ChildProcess.run(executable, arguments, mergeStderr: true)
+            return (r.status, r.stdout)
+        } catch {
+            return (-1, "\(error)")
+        }
     }
 
     /// curl with the client certificate `role` from the development certificates in
     /// `certs`; the status and the body (standard error is not mixed in).
     static func curl(certs: String, _ role: String, _ args: [String]) -> (status: Int, body: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["curl", "-sS", "--http1.1", "--cacert", certs + "/ca.pem", "--cert", "\(certs)/\(role).pem",
-                       "--key", "\(certs)/\(role)-key.pem", "-w", "\n%{http_code}"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        try! p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let text = try! ChildProcess.run("/usr/bin/env", ["curl", "-sS", "--http1.1", "--cacert", certs + "/ca.pem", "--cert",
+                                                          "\(certs)/\(role).pem", "--key", "\(certs)/\(role)-key.pem",
+                                                          "-w", "\n%{http_code}"] + args).stdout
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }

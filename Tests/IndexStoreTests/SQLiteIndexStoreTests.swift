@@ -1,5 +1,6 @@
 import AuditLog
 import ReadQueue
+import ChildProcess
 import Foundation
 import ImagingIndex
 @testable import IndexStore
@@ -98,11 +99,8 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
         paths.append(path)
         _ = try SQLiteIndexStore(path: path, readers: 1)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA user_version=99'); c.commit()", path]
-        try p.run()
-        p.waitUntilExit()
+        let python = try ChildProcess.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA user_version=99'); c.commit()", path])
+        XCTAssertEqual(python.status, 0, python.stderr)
         XCTAssertThrowsError(try SQLiteIndexStore(path: path, readers: 1)) {
             XCTAssertTrue("\($0)".contains("newer"), "\($0)")
         }
