@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/ec.h>
@@ -63,6 +64,11 @@ int gw_set_nonblocking(int fd) {
 int gw_set_nodelay(int fd) {
     int one = 1;
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+// On Linux a nice value belongs to a thread, named by its tid, not to the process.
+int gw_lower_thread_priority(int nice) {
+    return nice == 0 ? 0 : setpriority(PRIO_PROCESS, (id_t)gettid(), nice);
 }
 
 static int resolve(const char *host, int port, int passive, struct addrinfo **res) {

@@ -13,14 +13,6 @@ protocol EventHandler: AnyObject {
     /// Called about four times a second with a monotonic clock in nanoseconds, so that a
     /// handler can enforce its deadlines without a timer of its own.
     func tick(now: UInt64)
-    /// True while the handler's next step is expensive and can wait its turn (a TLS
-    /// handshake: a key exchange and a signature). The loop serves such readiness after
-    /// everyone else's, a few per pass.
-    var deferrable: Bool { get }
-}
-
-extension EventHandler {
-    var deferrable: Bool { false }
 }
 
 /// One readiness loop, in the manner of redis's ae.c: a thread of its own blocked in
@@ -46,6 +38,9 @@ public final class EventLoop: @unchecked Sendable {
     private var handlers: [UInt64: EventHandler] = [:]
     /// Work queued from the loop's own thread, run after the current batch of events.
     private var soon: [() -> Void] = []
+    /// Work that may wait behind the events, `eventualPerPass` a pass (see `eventually`).
+    private var later: [() -> Void] = []
+    private static let eventualPerPass = 8
     private var nextToken: UInt64 = 1
     private var events = [gw_event](repeating: gw_event(), count: 256)
     private var nextTick: UInt64 = 0
@@ -56,22 +51,14 @@ public final class EventLoop: @unchecked Sendable {
     /// Set by `stopWhenIdle`; the loop ends when it also watches nothing.
     private var stopping = false
     private static let tickInterval: UInt64 = 250_000_000
-    /// Readiness of deferrable handlers, oldest first, and each one's accumulated event
-    /// bits (a token is queued once however many edges it gets meanwhile). At most
-    /// `deferredPerPass` are served per pass: a burst of a thousand new TLS connections
-    /// (a reconnect wave, a slowloris attack) then delays a request on an established
-    /// connection by a few handshakes, not by all of them, while an otherwise idle loop
-    /// still clears the queue at full speed because it does not wait in epoll meanwhile.
-    private var deferredOrder: [UInt64] = []
-    private var deferredBits: [UInt64: UInt32] = [:]
-    private static let deferredPerPass = 4
     /// Read scratch shared by every connection of this loop: a connection keeps only
     /// the bytes it could not consume yet, so idle connections hold no buffer.
     let readBuffer: UnsafeMutableRawBufferPointer
     /// The HTTP Date header, rebuilt by the tick rather than per response.
     private(set) var httpDate: [UInt8] = []
 
-    init(name: String) {
+    /// `nice` above 0 lowers the thread's priority (HTTPServer's handshake loop).
+    init(name: String, nice: Int32 = 0) {
         epfd = gw_epoll_create()
         precondition(epfd >= 0, "epoll_create1 failed: errno \(errno)")
         doorbell = gw_eventfd_create(epfd)
@@ -79,29 +66,35 @@ public final class EventLoop: @unchecked Sendable {
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         httpDate = Self.formatDate()
         // The thread keeps its loop alive until the loop stops, whoever else lets go of it.
-        let thread = Thread { self.run() }
+        let thread = Thread {
+            _ = gw_lower_thread_priority(nice)
+            self.run()
+        }
         thread.name = name
         thread.start()
     }
 
     /// Runs `work` on this loop's thread, after whatever the loop is doing now; never,
     /// once the loop has stopped. The doorbell rings only when it is not already ringing,
-    /// so a burst of posts costs one eventfd write and one wakeup. It rings under the
-    /// lock because a stopping loop closes it under the same lock: a ring after the close
-    /// would write to whatever file reused the number.
+    /// so a burst of posts costs one eventfd write and one wakeup. It rings outside the
+    /// lock: Swift's Mutex is a priority-inheritance futex, which does not lift a nice
+    /// thread (the handshake loop) that the ring's wakeup preempted while holding it, and
+    /// the woken loop then slept on the lock for a scheduler tick (4 ms, seen). The
+    /// doorbell closes in deinit, so a caller, who holds the loop, never rings a closed fd.
     public func execute(_ work: @escaping @Sendable () -> Void) {
-        posted.withLock { state in
-            guard !state.closed else { return }
+        let accepted = posted.withLock { state -> Bool in
+            guard !state.closed else { return false }
             state.work.append(work)
-            if !rung.exchange(true, ordering: .acquiringAndReleasing) { gw_eventfd_ring(doorbell) }
+            return true
         }
+        if accepted, !rung.exchange(true, ordering: .acquiringAndReleasing) { gw_eventfd_ring(doorbell) }
     }
 
     /// Ends the loop's thread once nothing is watched any more (its owner closes the
-    /// connections, or lets their requests finish first), and releases the epoll fd, the
-    /// doorbell and the read buffer. Without it a loop lives as long as the process: fine
-    /// for a server's loops, a leak of a thread and three descriptors for each short-lived
-    /// client that made its own.
+    /// connections, or lets their requests finish first); the epoll fd, the doorbell and
+    /// the read buffer go when the last reference does. Without it a loop lives as long
+    /// as the process: fine for a server's loops, a leak of a thread and two descriptors
+    /// for each short-lived client that made its own.
     public func stopWhenIdle() {
         execute { self.stopping = true }
     }
@@ -136,6 +129,16 @@ public final class EventLoop: @unchecked Sendable {
         soon.append(work)
     }
 
+    /// Runs `work` on this loop after the events of this pass and of later ones, a few
+    /// per pass, and the loop does not sleep while any waits. For work that is costly in
+    /// bulk and can wait: closing connections whose deadline passed costs tens of
+    /// microseconds each (a 408, a TLS alert, freeing the session), and a slowloris
+    /// attack makes a thousand expire in one tick; done in the tick, they held a request
+    /// on an established connection for 10 ms. Must be called on the loop's thread.
+    func eventually(_ work: @escaping () -> Void) {
+        later.append(work)
+    }
+
     /// Ticks the handlers at `time` (EventLoop.now() clock) as well as on the regular tick,
     /// so a deadline is noticed when it passes. Must be called on the loop's thread.
     func wake(at time: UInt64) {
@@ -151,7 +154,7 @@ public final class EventLoop: @unchecked Sendable {
         defer { release() }
         while !(stopping && handlers.isEmpty) {
             let due = min(nextTick, wakeTimes.min() ?? .max)
-            let wait = soon.isEmpty && deferredOrder.isEmpty ? Int32((due &- min(due, Self.now())) / 1_000_000) + 1 : 0
+            let wait = soon.isEmpty && later.isEmpty ? Int32((due &- min(due, Self.now())) / 1_000_000) + 1 : 0
             let n = events.withUnsafeMutableBufferPointer {
                 gw_epoll_wait(epfd, $0.baseAddress, Int32($0.count), wait)
             }
@@ -162,18 +165,19 @@ public final class EventLoop: @unchecked Sendable {
                     continue
                 }
                 guard let handler = handlers[event.token] else { continue }
-                if handler.deferrable {
-                    postpone(event.token, event.events)
-                } else {
-                    deliver(event.events, to: handler)
-                }
+                deliver(event.events, to: handler)
             }
             while !soon.isEmpty {
                 let work = soon
                 soon.removeAll(keepingCapacity: true)
                 for item in work { item() }
             }
-            serveDeferred()
+            if !later.isEmpty {
+                let count = min(later.count, Self.eventualPerPass)
+                let work = later.prefix(count)
+                later.removeFirst(count)
+                for item in work { item() }
+            }
             let now = Self.now()
             let woken = wakeTimes.contains { $0 <= now }
             if woken { wakeTimes.removeAll { $0 <= now } }
@@ -186,12 +190,18 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// The thread's end: work posted from now on is dropped, and so is what waits, out
+    /// of the lock (what a closure held may post again as it goes).
     private func release() {
-        posted.withLock { state in
+        _ = posted.withLock { state -> [@Sendable () -> Void] in
             state.closed = true
-            state.work.removeAll()
-            Glibc.close(doorbell)
+            defer { state.work = [] }
+            return state.work
         }
+    }
+
+    deinit {
+        Glibc.close(doorbell)
         Glibc.close(epfd)
         readBuffer.deallocate()
     }
@@ -201,27 +211,6 @@ public final class EventLoop: @unchecked Sendable {
             readable: bits & UInt32(GW_EV_READ) != 0,
             writable: bits & UInt32(GW_EV_WRITE) != 0,
             failed: bits & UInt32(GW_EV_ERROR | GW_EV_HUP) != 0)
-    }
-
-    private func postpone(_ token: UInt64, _ bits: UInt32) {
-        if let held = deferredBits[token] {
-            deferredBits[token] = held | bits
-        } else {
-            deferredBits[token] = bits
-            deferredOrder.append(token)
-        }
-    }
-
-    /// A handler closed while it waited is skipped by the lookup, as in the main pass.
-    private func serveDeferred() {
-        let count = min(deferredOrder.count, Self.deferredPerPass)
-        guard count > 0 else { return }
-        let batch = Array(deferredOrder.prefix(count))
-        deferredOrder.removeFirst(count)
-        for token in batch {
-            guard let bits = deferredBits.removeValue(forKey: token), let handler = handlers[token] else { continue }
-            deliver(bits, to: handler)
-        }
     }
 
     /// Clears the doorbell before taking the work, so a post that lands in between

@@ -1,7 +1,10 @@
 import Foundation
 
 /// One accepted connection: TLS handshake, request parsing, dispatch to the router,
-/// ordered responses, timeouts. Lives on one loop; every method runs on its queue.
+/// ordered responses, timeouts. Lives on one loop at a time, and every method runs on
+/// that loop's thread: a TLS connection on the server's handshake loop, then, once its
+/// handshake is done, on its home loop (`moveHome`); between the two it is on neither and
+/// nothing calls it.
 ///
 /// What must stay true: responses leave in request order (one request is handled at a
 /// time; pipelined ones wait parsed-but-unanswered in `inbound`); a connection whose
@@ -13,7 +16,8 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     }
 
     private unowned let server: HTTPServer
-    private let loop: EventLoop
+    private var loop: EventLoop
+    private let home: EventLoop
     private let fd: Int32
     private let transport: Transport
     private var token: UInt64 = 0
@@ -29,8 +33,10 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     private var inFlight = false
     private var closeAfterFlush = false
     private var closed = false
+    /// An expiry is queued on the loop (`expire`).
+    private var expiring = false
 
-    static func open(fd: Int32, tls: TLSContext?, server: HTTPServer, loop: EventLoop) {
+    static func open(fd: Int32, tls: TLSContext?, server: HTTPServer, loop: EventLoop, home: EventLoop) {
         var transport = Transport.plain(fd)
         if let tls {
             guard let session = TLSSession(context: tls, fd: fd) else {
@@ -41,7 +47,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
             transport = .tls(session)
         }
         let connection = ServerConnection(fd: fd, transport: transport, identityPrefix: tls?.identityPrefix ?? "",
-                                          server: server, loop: loop)
+                                          server: server, loop: loop, home: home)
         guard let token = loop.add(fd: fd, handler: connection) else {
             server.statistics.closed.add(1)
             Glibc.close(fd)
@@ -51,12 +57,13 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         if !connection.handshaking { connection.ready(readable: true, writable: true, failed: false) }
     }
 
-    private init(fd: Int32, transport: Transport, identityPrefix: String, server: HTTPServer, loop: EventLoop) {
+    private init(fd: Int32, transport: Transport, identityPrefix: String, server: HTTPServer, loop: EventLoop, home: EventLoop) {
         self.fd = fd
         self.identityPrefix = identityPrefix
         self.transport = transport
         self.server = server
         self.loop = loop
+        self.home = home
         parser = HTTPRequestParser(limits: server.configuration.limits)
         if case .tls = transport { handshaking = true } else { handshaking = false }
         phase = .idle
@@ -74,6 +81,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
                 handshaking = false
                 peer = session.peerURI().flatMap { PeerIdentity(uri: $0, prefix: identityPrefix) }
                 enter(.header)
+                if loop !== home { return moveHome() }
             case .wantRead, .wantWrite:
                 return
             case .eof:
@@ -89,8 +97,24 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         readAndProcess()
     }
 
-    /// A handshake waits behind established connections' requests (EventLoop.deferrable).
-    var deferrable: Bool { handshaking }
+    /// Leaves the handshake loop for the home loop. Adding the fd to the home loop's epoll
+    /// set reports input that arrived meanwhile, and bytes OpenSSL already decrypted are
+    /// read by `readAndProcess` there, so no request is missed in the move.
+    private func moveHome() {
+        loop.remove(fd: fd, token: token)
+        home.execute { [self] in
+            loop = home
+            guard let token = home.add(fd: fd, handler: self) else {
+                closed = true
+                Glibc.close(fd)
+                server.statistics.closed.add(1)
+                return
+            }
+            self.token = token
+            if server.draining { return close() }
+            readAndProcess()
+        }
+    }
 
     func tick(now: UInt64) {
         guard !closed, now > deadline else {
@@ -100,6 +124,25 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         }
         switch phase {
         case .handling:
+            return
+        case .handshake:
+            // On the handshake loop, where no request waits: at once.
+            server.statistics.timeouts.add(1)
+            close()
+        case .header, .body, .idle, .closing:
+            guard !expiring else { return }
+            expiring = true
+            loop.eventually { [self] in expire() }
+        }
+    }
+
+    /// The deadline passed a moment ago (EventLoop.eventually); input that arrived since
+    /// and moved the deadline on cancels the expiry.
+    private func expire() {
+        expiring = false
+        guard !closed, EventLoop.now() > deadline else { return }
+        switch phase {
+        case .handling, .handshake:
             return
         case .header, .body:
             server.statistics.timeouts.add(1)
@@ -112,9 +155,6 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
             } else {
                 close()
             }
-        case .handshake:
-            server.statistics.timeouts.add(1)
-            close()
         case .idle, .closing:
             close()
         }

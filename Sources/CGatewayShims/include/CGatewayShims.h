@@ -31,6 +31,10 @@ int gw_epoll_wait(int epfd, gw_event *out, int max, int timeout_ms);
 
 int gw_set_nonblocking(int fd);
 int gw_set_nodelay(int fd);
+
+/// Lowers the calling thread's scheduling priority to `nice` (0 = unchanged; lowering
+/// needs no privilege). 0 or -1 with errno.
+int gw_lower_thread_priority(int nice);
 int gw_listen_tcp(const char *host, int port, int backlog, int *out_port, int *out_errno);
 int gw_connect_tcp(const char *host, int port, int *out_errno);
 int gw_socket_error(int fd);
