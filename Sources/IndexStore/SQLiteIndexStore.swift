@@ -40,6 +40,9 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     private let nextReader = Atomic<Int>(0)
     /// Queue every stored record for the national node (a regional node that gathers).
     private let gathers: Bool
+    private let checkpointer: SQLiteCheckpointer
+    /// WAL frames when the checkpointer was last nudged; touched only on `writeQueue`.
+    private var nudgedAt: Int32 = 0
 
     /// Opens (creating and migrating if needed) the store at `path`.
     public init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -57,6 +60,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         try SQLiteSchema.migrate(writer)
         workQueue = WorkQueue(policy: queuePolicy, open: try SQLiteWorkitems.loadOpen(on: writer))
         writer.resetAll()
+        checkpointer = try SQLiteCheckpointer(path: path)
         var list: [(SQLiteConnection, DispatchQueue)] = []
         for i in 0..<max(1, readers) {
             let c = try SQLiteConnection(path: path, readOnly: true)
@@ -298,12 +302,23 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             }
             if group.isEmpty { return }
             commit(group)
-            if writer.walFrames > Self.walRestartFrames { restartWAL() }
+            let frames = writer.walFrames
+            if frames > Self.walRestartFrames {
+                restartWAL()
+                nudgedAt = 0
+            } else if frames < nudgedAt {
+                nudgedAt = frames
+            } else if frames - nudgedAt >= Self.checkpointStepFrames {
+                checkpointer.nudge()
+                nudgedAt = frames
+            }
         }
     }
 
     /// WAL frames (pages) past which the writer checkpoints and restarts the log: 64 MiB.
     static let walRestartFrames: Int32 = 16_384
+    /// New WAL frames after which the checkpointer copies them (SQLiteCheckpointer): 4 MiB.
+    static let checkpointStepFrames: Int32 = 1_024
 
     /// SQLite's automatic checkpoint is PASSIVE: under a steady stream of readers it never
     /// finds a moment with none, so the WAL grows without bound (seen: 900 MB within

@@ -95,6 +95,29 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         XCTAssertEqual(still.count, 1, "a node that does not gather queues nothing")
     }
 
+    /// Found by the soak: the writer copied the WAL into the database itself, every 64 MiB,
+    /// and every commit waited meanwhile. Now a checkpointer copies it beside the writer
+    /// every few MiB, so the database file grows long before the WAL reaches 64 MiB.
+    func testTheWALIsCopiedBesideTheWriterLongBeforeItIsRestarted() async throws {
+        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        let store = try SQLiteIndexStore(path: path, readers: 1)
+        func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int) ?? 0 }
+        let empty = size(path)
+        for batch in 0..<40 {
+            _ = try await store.upsert((0..<250).map { Self.record(batch * 250 + $0, patient: batch * 250 + $0) })
+        }
+        let wal = size(path + "-wal")
+        XCTAssertGreaterThan(wal, 8 << 20, "enough written to pass the checkpointer's step")
+        XCTAssertLessThan(wal, Int(SQLiteIndexStore.walRestartFrames) * 4096, "not enough for the writer's restart")
+        var copied = false
+        for _ in 0..<50 where !copied {
+            copied = size(path) > empty + (1 << 20)
+            if !copied { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        XCTAssertTrue(copied, "the database file is \(size(path)) bytes (\(empty) empty) beside a \(wal)-byte WAL")
+    }
+
     func testNewerSchemaIsRefused() throws {
         let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
         paths.append(path)
