@@ -69,14 +69,14 @@ let package = Package(
             ]),
         .target(
             name: "BenchCore",
-            dependencies: ["GatewayNet", "PatientTokens", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["GatewayNet", "PatientTokens", "ChildProcess", .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Benchmarks/BenchCore"),
         .executableTarget(
             name: "gateway-bench",
             dependencies: ["BenchCore", "GatewayNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/GatewayBench"),
-        .target(name: "CChildProcess", path: "Tests/CChildProcess"),
-        .target(name: "ChildProcess", dependencies: ["CChildProcess"], path: "Tests/ChildProcess"),
+        .target(name: "CChildProcess"),
+        .target(name: "ChildProcess", dependencies: ["CChildProcess"]),
         .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet", "JSONText", "ChildProcess"]),
         .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
         .testTarget(name: "PatientTokensTests", dependencies: ["PatientTokens"]),

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import Histogram
 
@@ -127,31 +128,10 @@ extension RunReport.Environment {
                      startedAt: ISO8601DateFormatter().string(from: Date()))
     }
 
-    /// A tool's standard output, or nil. posix_spawn rather than Foundation's Process,
-    /// whose run() on Linux can read past a page while listing /proc/self/fd and crash
-    /// (swift-corelibs-foundation#5472; seen in this project's tests).
+    /// A tool's standard output, or nil (ChildProcess: Foundation's Process crashed here).
     private static func command(_ tool: String, _ args: [String]) -> String? {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { return nil }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_addclose(&actions, fds[0])
-        posix_spawn_file_actions_addclose(&actions, fds[1])
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = ([tool] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let started = posix_spawnp(&pid, tool, &actions, nil, argv, environ) == 0
-        close(fds[1])
-        let output = FileHandle(fileDescriptor: fds[0], closeOnDealloc: true)
-        guard started else { return nil }
-        let data = output.readDataToEndOfFile()
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        guard status == 0 else { return nil }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let r = try? ChildProcess.run("/usr/bin/env", [tool] + args), r.status == 0 else { return nil }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -305,7 +305,6 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             let frames = writer.walFrames
             if frames > Self.walRestartFrames {
                 restartWAL()
-                nudgedAt = 0
             } else if frames < nudgedAt {
                 nudgedAt = frames
             } else if frames - nudgedAt >= Self.checkpointStepFrames {

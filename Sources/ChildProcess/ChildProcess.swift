@@ -2,8 +2,8 @@ import CChildProcess
 import Foundation
 import Glibc
 
-/// A program the tests start: a real peer (curl, openssl, python3, grep) or one of our own
-/// binaries. It replaces Foundation's `Process`, whose `run()` crashed the test process on
+/// A program the tests or gateway-bench start: a real peer (curl, openssl, python3, grep),
+/// one of our own binaries, or git. It replaces Foundation's `Process`, whose `run()` crashed the test process on
 /// Linux (see child_process.c); it does less: no run loop, no notifications, the exit status
 /// by `waitpid(2)`.
 public final class ChildProcess: @unchecked Sendable {
