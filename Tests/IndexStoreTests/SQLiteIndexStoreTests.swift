@@ -107,8 +107,9 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         for batch in 0..<40 {
             _ = try await store.upsert((0..<250).map { Self.record(batch * 250 + $0, patient: batch * 250 + $0) })
         }
+        // The WAL file never shrinks, so its size bounds how far it ever grew: below the
+        // writer's restart, only the checkpointer can have copied pages into the database.
         let wal = size(path + "-wal")
-        XCTAssertGreaterThan(wal, 8 << 20, "enough written to pass the checkpointer's step")
         XCTAssertLessThan(wal, Int(SQLiteIndexStore.walRestartFrames) * 4096, "not enough for the writer's restart")
         var copied = false
         for _ in 0..<50 where !copied {
