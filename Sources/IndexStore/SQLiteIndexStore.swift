@@ -39,7 +39,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     private let readers: [(SQLiteConnection, DispatchQueue)]
     private let nextReader = Atomic<Int>(0)
     /// Queue every stored record for the national node (a regional node that gathers).
-    private let gathers: Bool
+    let gathers: Bool
     private let checkpointer: SQLiteCheckpointer
     /// WAL frames when the checkpointer was last nudged; touched only on `writeQueue`.
     private var nudgedAt: Int32 = 0
@@ -329,64 +329,5 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     private func restartWAL() {
         try? writer.exec("PRAGMA wal_checkpoint(RESTART)")
         writer.resetAll()
-    }
-
-    /// One transaction for the group. A batch with records runs inside a savepoint, so a
-    /// batch that fails is undone alone (with its audit event) while the others commit.
-    /// Audit-only batches (lookups) need no savepoint: an insert into the log fails only
-    /// when the whole transaction does. Leaf numbers and usage counts are kept in memory
-    /// for the group and written once, so a group of many lookups costs one usage row
-    /// per certificate and counter.
-    private func commit(_ group: [Pending]) {
-        defer { writer.resetAll() }
-        var results: [Result<[UpsertOutcome], StoreError>] = []
-        var log: SQLiteAudit.Appender
-        do {
-            try writer.exec("BEGIN IMMEDIATE")
-            log = try SQLiteAudit.Appender(writer)
-        } catch {
-            try? writer.exec("ROLLBACK")
-            group.forEach { $0.done(.failure(error)) }
-            return
-        }
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-        let now = Int(nowMs / 1000)
-        do {
-            for batch in group {
-                if let job = batch.workitem {
-                    results.append(run(job, log: &log, now: nowMs))
-                    continue
-                }
-                if batch.records.isEmpty, batch.write == nil {
-                    for event in batch.audit { try log.append(event) }
-                    results.append(.success([]))
-                    continue
-                }
-                let before = log
-                do {
-                    try writer.exec("SAVEPOINT batch")
-                    var outcomes: [UpsertOutcome] = []
-                    outcomes.reserveCapacity(batch.records.count)
-                    for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
-                    if gathers, !batch.records.isEmpty { try SQLiteOutbox.queue(batch.records, on: writer, now: now) }
-                    try batch.write?(writer)
-                    for event in batch.audit { try log.append(event) }
-                    try writer.exec("RELEASE batch")
-                    results.append(.success(outcomes))
-                } catch {
-                    try? writer.exec("ROLLBACK TO batch; RELEASE batch")
-                    log = before
-                    results.append(.failure(error))
-                }
-            }
-            try log.writeUsage()
-            try writer.exec("COMMIT")
-        } catch {
-            try? writer.exec("ROLLBACK")
-            if group.contains(where: { $0.workitem != nil }) { reloadWorkQueue() }
-            group.forEach { $0.done(.failure(error)) }
-            return
-        }
-        for (batch, result) in zip(group, results) { batch.done(result) }
     }
 }

@@ -4,6 +4,7 @@ import ChildProcess
 import Foundation
 import ImagingIndex
 @testable import IndexStore
+import Synchronization
 import XCTest
 
 final class SQLiteIndexStoreTests: IndexStoreContract {
@@ -117,6 +118,47 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
             if !copied { try await Task.sleep(for: .milliseconds(100)) }
         }
         XCTAssertTrue(copied, "the database file is \(size(path)) bytes (\(empty) empty) beside a \(wal)-byte WAL")
+    }
+
+    /// Record batches commit without savepoints; when one fails, the group is rolled back
+    /// and replayed with a savepoint per batch. The failing batch (its records and its
+    /// audit leaf) is undone alone; every other batch of the same group commits, once,
+    /// and the leaves stay numbered without a gap.
+    func testAFailingBatchIsUndoneAloneAndTheRestOfItsGroupCommitsOnce() async throws {
+        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        let store = try SQLiteIndexStore(path: path, readers: 1)
+        func event(_ operation: String) -> AuditEvent {
+            AuditEvent(requestID: "r", actor: "a", eventID: .query, action: .create, outcome: .success,
+                       operation: operation, count: 1, counter: "records")
+        }
+        let answers = Mutex<[String: Result<[UpsertOutcome], StoreError>]>([:])
+        let fail: @Sendable (SQLiteConnection) throws(StoreError) -> Void = { _ throws(StoreError) in throw StoreError.engine("made to fail") }
+        func batch(_ name: String, _ n: Int, failing: Bool = false) -> SQLiteIndexStore.Pending {
+            let done: @Sendable (Result<[UpsertOutcome], StoreError>) -> Void = { result in answers.withLock { $0[name] = result } }
+            return SQLiteIndexStore.Pending(records: [Self.record(n, patient: n)], audit: [event(name)],
+                                            write: failing ? fail : nil, done: done)
+        }
+        let lookup = SQLiteIndexStore.Pending(records: [], audit: [event("lookup")]) { result in
+            answers.withLock { $0["lookup"] = result }
+        }
+        store.writeQueue.sync { store.commit([batch("a", 1), batch("b", 2, failing: true), lookup, batch("c", 3)]) }
+        let results = answers.withLock { $0 }
+        XCTAssertEqual(results.count, 4, "every batch answered once")
+        XCTAssertEqual(try results["a"]?.get(), [.inserted])
+        XCTAssertEqual(try results["c"]?.get(), [.inserted])
+        XCTAssertNotNil(try results["lookup"]?.get())
+        guard case .failure(.engine(let message))? = results["b"] else { return XCTFail("b: \(String(describing: results["b"]))") }
+        XCTAssertEqual(message, "made to fail")
+        for (n, stored) in [(1, 1), (2, 0), (3, 1)] {
+            let found = try await store.query(StudyQuery(patientToken: Self.token(n)))
+            XCTAssertEqual(found.count, stored, "study \(n)")
+        }
+        let events = try await store.events(from: 0, limit: 10)
+        XCTAssertEqual(events.map(\.index), [0, 1, 2])
+        XCTAssertEqual(events.filter { $0.text.contains("\"operation\":\"b\"") }.count, 0, "b's leaf went with it")
+        XCTAssertEqual(Set(["a", "c", "lookup"].filter { name in events.contains { $0.text.contains("\"operation\":\"\(name)\"") } }),
+                       ["a", "c", "lookup"])
     }
 
     func testNewerSchemaIsRefused() throws {

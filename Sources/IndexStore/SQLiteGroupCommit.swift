@@ -1,0 +1,99 @@
+import Foundation
+
+/// The writer's transaction for a group of waiting batches. What must stay true: each
+/// batch is answered exactly once, after the commit that holds it (or with the error
+/// that kept it out), and a batch that fails is undone alone, with its audit event,
+/// while the others commit.
+extension SQLiteIndexStore {
+    /// Record batches run first and without savepoints: a savepoint makes SQLite copy
+    /// every page the batch touches into a sub-journal before changing it, which doubled
+    /// the bytes an upload writes. Should one of them fail (a full disk, say) the whole
+    /// transaction is rolled back before anyone is answered and the group runs again with
+    /// a savepoint around each batch, the only way one can be undone alone.
+    func commit(_ group: [Pending]) {
+        if group.contains(where: { !$0.records.isEmpty && $0.workitem == nil }), attempt(group, isolating: false) { return }
+        _ = attempt(group, isolating: true)
+    }
+
+    /// One transaction for the group. Returns false only when, not isolating, a record
+    /// batch failed: then everything was rolled back and no batch has been answered.
+    /// Workitem commands change the in-memory queue as they run, so they come after every
+    /// record batch, where nothing can send the group back for another attempt.
+    /// Audit-only batches (lookups) need no savepoint: an insert into the log fails only
+    /// when the whole transaction does. Leaf numbers and usage counts are kept in memory
+    /// for the group and written once, so a group of many lookups costs one usage row
+    /// per certificate and counter.
+    private func attempt(_ group: [Pending], isolating: Bool) -> Bool {
+        defer { writer.resetAll() }
+        var results = [Result<[UpsertOutcome], StoreError>?](repeating: nil, count: group.count)
+        var log: SQLiteAudit.Appender
+        do {
+            try writer.exec("BEGIN IMMEDIATE")
+            log = try SQLiteAudit.Appender(writer)
+        } catch {
+            try? writer.exec("ROLLBACK")
+            group.forEach { $0.done(.failure(error)) }
+            return true
+        }
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = Int(nowMs / 1000)
+        for (i, batch) in group.enumerated() where !batch.records.isEmpty && batch.workitem == nil {
+            if isolating {
+                results[i] = isolated(batch, log: &log, now: now)
+                continue
+            }
+            do {
+                results[i] = .success(try apply(batch, log: &log, now: now))
+            } catch {
+                try? writer.exec("ROLLBACK")
+                return false
+            }
+        }
+        do {
+            for (i, batch) in group.enumerated() where results[i] == nil {
+                if let job = batch.workitem {
+                    results[i] = run(job, log: &log, now: nowMs)
+                } else if batch.write == nil {
+                    for event in batch.audit { try log.append(event) }
+                    results[i] = .success([])
+                } else {
+                    results[i] = isolated(batch, log: &log, now: now)
+                }
+            }
+            try log.writeUsage()
+            try writer.exec("COMMIT")
+        } catch {
+            try? writer.exec("ROLLBACK")
+            if group.contains(where: { $0.workitem != nil }) { reloadWorkQueue() }
+            group.forEach { $0.done(.failure(error)) }
+            return true
+        }
+        for (batch, result) in zip(group, results) { batch.done(result ?? .success([])) }
+        return true
+    }
+
+    /// `apply` under a savepoint: a failure undoes this batch and its audit event alone.
+    private func isolated(_ batch: Pending, log: inout SQLiteAudit.Appender, now: Int) -> Result<[UpsertOutcome], StoreError> {
+        let before = log
+        do {
+            try writer.exec("SAVEPOINT batch")
+            let outcomes = try apply(batch, log: &log, now: now)
+            try writer.exec("RELEASE batch")
+            return .success(outcomes)
+        } catch {
+            try? writer.exec("ROLLBACK TO batch; RELEASE batch")
+            log = before
+            return .failure(error)
+        }
+    }
+
+    private func apply(_ batch: Pending, log: inout SQLiteAudit.Appender, now: Int) throws(StoreError) -> [UpsertOutcome] {
+        var outcomes: [UpsertOutcome] = []
+        outcomes.reserveCapacity(batch.records.count)
+        for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
+        if gathers, !batch.records.isEmpty { try SQLiteOutbox.queue(batch.records, on: writer, now: now) }
+        try batch.write?(writer)
+        for event in batch.audit { try log.append(event) }
+        return outcomes
+    }
+}
