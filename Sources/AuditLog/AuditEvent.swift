@@ -66,15 +66,32 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     /// inside the writer's transaction for every request (Foundation's encoder costs tens of
     /// microseconds there). Any JSON decoder reads it back; the hash is over these bytes.
     public var canonical: [UInt8] {
-        func list(_ items: [String]) -> String { "[" + items.map(jsonString).joined(separator: ",") + "]" }
-        var s = "{\"action\":\"\(action.rawValue)\",\"actor\":\(jsonString(actor)),\"count\":\(count),"
-        s += "\"counter\":\(jsonString(counter)),\"eventID\":\"\(eventID.rawValue)\","
-        if let leafIndex { s += "\"leafIndex\":\(leafIndex)," }
-        s += "\"operation\":\(jsonString(operation)),\"outcome\":\(outcome.rawValue),"
-        s += "\"patientTokens\":\(list(patientTokens)),"
-        if let purposeOfUse { s += "\"purposeOfUse\":\(jsonString(purposeOfUse)),\"" } else { s += "\"" }
-        s += "requestID\":\(jsonString(requestID)),\"studyInstanceUIDs\":\(list(studyInstanceUIDs)),\"time\":\(jsonString(time))}"
-        return Array(s.utf8)
+        var out = JSONWriter(capacity: 320 + 72 * (patientTokens.count + studyInstanceUIDs.count))
+        func list(_ key: StaticString, _ items: [String]) {
+            out.key(key)
+            out.beginArray()
+            for item in items {
+                out.element()
+                out.string(item)
+            }
+            out.endArray()
+        }
+        out.beginObject()
+        out.field("action", action.rawValue)
+        out.field("actor", actor)
+        out.field("count", count)
+        out.field("counter", counter)
+        out.field("eventID", eventID.rawValue)
+        out.field("leafIndex", leafIndex)
+        out.field("operation", operation)
+        out.field("outcome", outcome.rawValue)
+        list("patientTokens", patientTokens)
+        out.field("purposeOfUse", purposeOfUse)
+        out.field("requestID", requestID)
+        list("studyInstanceUIDs", studyInstanceUIDs)
+        out.field("time", time)
+        out.endObject()
+        return out.bytes
     }
 
     /// UTC day, YYYY-MM-DD: the metering period.
@@ -83,19 +100,33 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     /// The UTC day of `date`, YYYY-MM-DD.
     public static func day(of date: Date = Date()) -> String { String(format(date).prefix(10)) }
 
-    /// RFC 3339 UTC with milliseconds, from gmtime_r: a DateFormatter would build ICU
-    /// calendars on every audited request.
+    /// RFC 3339 UTC with milliseconds, from gmtime_r into 24 bytes: a DateFormatter would
+    /// build ICU calendars on every audited request.
     static func format(_ date: Date) -> String {
         let t = date.timeIntervalSince1970
         var seconds = time_t(t.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
         let ms = min(999, Int((t - t.rounded(.down)) * 1000))
-        func pad(_ n: Int32, _ width: Int) -> String {
-            let text = String(n)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func put(_ value: Int, _ width: Int, then separator: Character) {
+            let start = out.count
+            out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width))
+            var rest = value
+            for i in stride(from: start + width - 1, through: start, by: -1) where rest > 0 {
+                out[i] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            }
+            out.append(separator.asciiValue!)
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ms), 3))Z"
+        put(Int(parts.tm_year) + 1900, 4, then: "-")
+        put(Int(parts.tm_mon) + 1, 2, then: "-")
+        put(Int(parts.tm_mday), 2, then: "T")
+        put(Int(parts.tm_hour), 2, then: ":")
+        put(Int(parts.tm_min), 2, then: ":")
+        put(Int(parts.tm_sec), 2, then: ".")
+        put(ms, 3, then: "Z")
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -102,12 +102,16 @@ public struct HTTPRequest: Sendable {
     }
 
     public var path: Substring {
-        target.firstIndex(of: "?").map { target[..<$0] } ?? target[...]
+        queryMark.map { target[..<$0] } ?? target[...]
     }
+
+    /// Where the query starts. Searched in UTF-8, not by Character: grapheme breaking made
+    /// this a visible cost of every request (the router and the audit log both ask).
+    private var queryMark: String.Index? { target.utf8.firstIndex(of: UInt8(ascii: "?")) }
 
     /// Query parameters, percent-decoded; a repeated name keeps every value in order.
     public var query: [(name: String, value: String)] {
-        guard let q = target.firstIndex(of: "?") else { return [] }
+        guard let q = queryMark else { return [] }
         return target[target.index(after: q)...].split(separator: "&").map { pair in
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             return (name: percentDecode(kv[0]), value: kv.count > 1 ? percentDecode(kv[1]) : "")

@@ -117,9 +117,15 @@ final class Auditor: Sendable {
     /// The event of a lookup: the tokens asked for or returned, and the studies returned.
     private func lookupEvent(_ request: HTTPRequest, asked token: String?, counter: String) -> @Sendable ([StudyRecord]) -> AuditEvent {
         { [self] found in
-            var tokens = Set(found.map(\.patientToken))
-            if let token { tokens.insert(token) }
-            return event(request, .query, .read, counter: counter, tokens: tokens.sorted(),
+            let tokens: [String]
+            if let token, found.allSatisfy({ $0.patientToken == token }) {
+                tokens = [token]
+            } else {
+                var distinct = Set(found.map(\.patientToken))
+                if let token { distinct.insert(token) }
+                tokens = distinct.sorted()
+            }
+            return event(request, .query, .read, counter: counter, tokens: tokens,
                          uids: found.map(\.studyInstanceUID), count: found.count)
         }
     }

@@ -117,11 +117,33 @@ enum IndexRoutes {
         let (query, token, purpose, scope) = try patientQuery(request, tokenKeys: tokenKeys)
         let (studies, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: query, scope: scope,
                                                            federation: federation, region: region, store: store, auditor: auditor)
-        let regionText = regions.map { "{\"region\":\(jsonString($0.region)),\"status\":\"\($0.status)\",\"count\":\($0.count)}" }
-        let body = "{\"patientToken\":\(jsonString(token)),\"count\":\(studies.count),\"limit\":\(query.limit),"
-            + "\"offset\":\(query.offset),\"scope\":\(jsonString(scope)),\"regions\":[\(regionText.joined(separator: ","))],"
-            + "\"studies\":[" + studies.map(\.jsonText).joined(separator: ",") + "]}"
-        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
+        var out = JSONWriter(capacity: 256 + 640 * studies.count)
+        out.beginObject()
+        out.field("patientToken", token)
+        out.field("count", studies.count)
+        out.field("limit", query.limit)
+        out.field("offset", query.offset)
+        out.field("scope", scope)
+        out.key("regions")
+        out.beginArray()
+        for region in regions {
+            out.element()
+            out.beginObject()
+            out.field("region", region.region)
+            out.field("status", "\(region.status)")
+            out.field("count", region.count)
+            out.endObject()
+        }
+        out.endArray()
+        out.key("studies")
+        out.beginArray()
+        for study in studies {
+            out.element()
+            study.write(to: &out)
+        }
+        out.endArray()
+        out.endObject()
+        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: out.bytes)
     }
 
     /// The native lookup a request asks for, checked; nothing is read yet.

@@ -5,62 +5,63 @@ import JSONText
 /// Keys and shape are those of `StudyRecord`'s Codable form (absent optionals omitted).
 extension StudyRecord {
     public var jsonText: String {
-        var o = JSONObjectText()
-        o.add("patientToken", patientToken)
-        o.add("studyInstanceUID", studyInstanceUID)
-        o.add("accessionNumber", accessionNumber)
-        o.add("studyDate", studyDate)
-        o.add("studyTime", studyTime)
-        o.add("timezoneOffset", timezoneOffset)
-        o.raw("modalitiesInStudy", "[" + modalitiesInStudy.map(jsonString).joined(separator: ",") + "]")
-        o.add("bodyPartExamined", bodyPartExamined)
-        o.add("studyDescription", studyDescription)
-        o.add("examItemCode", examItemCode)
-        o.add("numberOfStudyRelatedSeries", numberOfStudyRelatedSeries)
-        o.add("numberOfStudyRelatedInstances", numberOfStudyRelatedInstances)
-        o.add("patientSex", patientSex)
-        o.add("patientBirthYear", patientBirthYear)
-        o.add("institutionName", institutionName)
-        o.add("institutionCode", institutionCode)
-        o.add("storageUnit", storageUnit)
-        o.add("retrieveURL", retrieveURL)
-        o.add("instanceAvailability", instanceAvailability)
-        o.add("region", region)
-        o.add("nhsaIndexCode", nhsaIndexCode)
-        if let series {
-            o.raw("series", "[" + series.map(\.jsonText).joined(separator: ",") + "]")
+        var out = JSONWriter()
+        write(to: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    /// Writes the record as one JSON object (an array element when `out` is in an array).
+    public func write(to out: inout JSONWriter) {
+        out.beginObject()
+        out.field("patientToken", patientToken)
+        out.field("studyInstanceUID", studyInstanceUID)
+        out.field("accessionNumber", accessionNumber)
+        out.field("studyDate", studyDate)
+        out.field("studyTime", studyTime)
+        out.field("timezoneOffset", timezoneOffset)
+        out.key("modalitiesInStudy")
+        out.beginArray()
+        for modality in modalitiesInStudy {
+            out.element()
+            out.string(modality)
         }
-        return o.text
+        out.endArray()
+        out.field("bodyPartExamined", bodyPartExamined)
+        out.field("studyDescription", studyDescription)
+        out.field("examItemCode", examItemCode)
+        out.field("numberOfStudyRelatedSeries", numberOfStudyRelatedSeries)
+        out.field("numberOfStudyRelatedInstances", numberOfStudyRelatedInstances)
+        out.field("patientSex", patientSex)
+        out.field("patientBirthYear", patientBirthYear)
+        out.field("institutionName", institutionName)
+        out.field("institutionCode", institutionCode)
+        out.field("storageUnit", storageUnit)
+        out.field("retrieveURL", retrieveURL)
+        out.field("instanceAvailability", instanceAvailability)
+        out.field("region", region)
+        out.field("nhsaIndexCode", nhsaIndexCode)
+        if let series {
+            out.key("series")
+            out.beginArray()
+            for one in series {
+                out.element()
+                one.write(to: &out)
+            }
+            out.endArray()
+        }
+        out.endObject()
     }
 }
 
 extension SeriesRecord {
-    var jsonText: String {
-        var o = JSONObjectText()
-        o.add("seriesInstanceUID", seriesInstanceUID)
-        o.add("modality", modality)
-        o.add("seriesNumber", seriesNumber)
-        o.add("seriesDescription", seriesDescription)
-        o.add("bodyPartExamined", bodyPartExamined)
-        o.add("numberOfSeriesRelatedInstances", numberOfSeriesRelatedInstances)
-        return o.text
+    func write(to out: inout JSONWriter) {
+        out.beginObject()
+        out.field("seriesInstanceUID", seriesInstanceUID)
+        out.field("modality", modality)
+        out.field("seriesNumber", seriesNumber)
+        out.field("seriesDescription", seriesDescription)
+        out.field("bodyPartExamined", bodyPartExamined)
+        out.field("numberOfSeriesRelatedInstances", numberOfSeriesRelatedInstances)
+        out.endObject()
     }
-}
-
-struct JSONObjectText {
-    private var parts: [String] = []
-
-    mutating func add(_ key: String, _ value: String?) {
-        if let value { parts.append("\"\(key)\":" + jsonString(value)) }
-    }
-
-    mutating func add(_ key: String, _ value: Int?) {
-        if let value { parts.append("\"\(key)\":\(value)") }
-    }
-
-    mutating func raw(_ key: String, _ json: String) {
-        parts.append("\"\(key)\":" + json)
-    }
-
-    var text: String { "{" + parts.joined(separator: ",") + "}" }
 }

@@ -146,7 +146,7 @@ final class RecordValidationTests: XCTestCase {
     /// The hand-written JSON of a record is what JSONDecoder reads back as the same record.
     func testRecordJSONRoundTrips() throws {
         var record = try StudyRecord.validate(Self.good).get()
-        record.studyDescription = "quote \" backslash \\ newline \n 中文"
+        record.studyDescription = "quote \" backslash \\ newline \n tab \t control \u{01}\u{1f} 中文"
         let decoded = try JSONDecoder().decode(StudyRecord.self, from: Data(record.jsonText.utf8))
         XCTAssertEqual(decoded, record)
     }
