@@ -1,3 +1,4 @@
+import JSONText
 import Foundation
 import GatewayNet
 import ImagingIndex
@@ -118,12 +119,12 @@ enum QidoRoutes {
         let (s, q, scope) = try studySearch(request)
         guard let token = q.patientToken else {
             let found = try await auditor.lookup(request, asked: nil, q, in: store)
-            return answer(found.map { DicomJSON.study($0, include: s.include) })
+            return answer(found) { DicomJSON.study($0, include: s.include, to: &$1) }
         }
         let (found, regions) = try await ScopedLookup.run(request, token: token, purpose: Auditor.purpose(request) ?? "TREAT",
                                                           query: q, scope: scope, federation: federation, region: region,
                                                           store: store, auditor: auditor)
-        var response = answer(found.map { DicomJSON.study($0, include: s.include) })
+        var response = answer(found) { DicomJSON.study($0, include: s.include, to: &$1) }
         for warning in ScopedLookup.warnings(regions) { response.headers.add("Warning", warning) }
         return response
     }
@@ -135,13 +136,11 @@ enum QidoRoutes {
         var q = StudyQuery()
         q.studyInstanceUIDs = [uid]
         let studies = try await auditor.lookup(request, asked: nil, q, in: store)
-        var objects: [String] = []
+        var found: [(SeriesRecord, StudyRecord)] = []
         for study in studies {
-            for series in study.series ?? [] where matches(series, s.match) {
-                objects.append(DicomJSON.series(series, of: study))
-            }
+            for series in study.series ?? [] where matches(series, s.match) { found.append((series, study)) }
         }
-        return answer(Array(objects.dropFirst(s.offset).prefix(s.limit)))
+        return answer(Array(found.dropFirst(s.offset).prefix(s.limit))) { DicomJSON.series($0.0, of: $0.1, to: &$1) }
     }
 
     static func matches(_ series: SeriesRecord, _ match: [String: String]) -> Bool {
@@ -163,9 +162,16 @@ enum QidoRoutes {
         return (parts[0].isEmpty ? nil : parts[0], parts[1].isEmpty ? nil : parts[1])
     }
 
-    static func answer(_ objects: [String]) -> HTTPResponse {
-        guard !objects.isEmpty else { return HTTPResponse(status: 204) }
-        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", media)]),
-                            body: Array(("[" + objects.joined(separator: ",") + "]").utf8))
+    /// A JSON array of `items`, each written by `write`; 204 when there are none.
+    static func answer<Item>(_ items: [Item], _ write: (Item, inout JSONWriter) -> Void) -> HTTPResponse {
+        guard !items.isEmpty else { return HTTPResponse(status: 204) }
+        var out = JSONWriter(capacity: 64 + 900 * items.count)
+        out.beginArray()
+        for item in items {
+            out.element()
+            write(item, &out)
+        }
+        out.endArray()
+        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", media)]), body: out.bytes)
     }
 }

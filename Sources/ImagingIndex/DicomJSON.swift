@@ -3,7 +3,8 @@ import JSONText
 
 /// Study and series records as the DICOM JSON model (PS3.18 Annex F) for QIDO-RS.
 /// PatientID carries the token; PatientName and BirthDate are never stored, so they go
-/// out empty, as the standard allows for required-but-unknown attributes.
+/// out empty, as the standard allows for required-but-unknown attributes. Written straight
+/// into the answer's bytes: a QIDO answer is up to hundreds of studies built per request.
 public enum DicomJSON {
     /// Optional study attributes a caller may ask for with `includefield`.
     public static let optionalStudyFields: [String: String] = [
@@ -12,69 +13,101 @@ public enum DicomJSON {
     ]
 
     /// Attributes of one study, keys in ascending tag order.
+    public static func study(_ r: StudyRecord, include: Set<String>, to out: inout JSONWriter) {
+        out.beginObject()
+        out.attribute("00080005", "CS", "ISO_IR 192")
+        out.attribute("00080020", "DA", r.studyDate)
+        out.attribute("00080030", "TM", r.studyTime)
+        out.attribute("00080050", "SH", r.accessionNumber)
+        out.attribute("00080056", "CS", r.instanceAvailability)
+        out.attribute("00080061", "CS", values: r.modalitiesInStudy)
+        if include.contains("00080080") { out.attribute("00080080", "LO", r.institutionName) }
+        out.attribute("00080090", "PN", nil)
+        out.attribute("00080201", "SH", r.timezoneOffset)
+        if include.contains("00081030") { out.attribute("00081030", "LO", r.studyDescription) }
+        out.attribute("00081190", "UR", studyURL(r))
+        out.attribute("00100010", "PN", nil)
+        out.attribute("00100020", "LO", r.patientToken)
+        out.attribute("00100030", "DA", nil)
+        out.attribute("00100040", "CS", r.patientSex)
+        out.attribute("0020000D", "UI", r.studyInstanceUID)
+        out.attribute("00200010", "SH", nil)
+        out.attribute("00201206", "IS", number: r.numberOfStudyRelatedSeries ?? r.series?.count)
+        out.attribute("00201208", "IS", number: r.numberOfStudyRelatedInstances)
+        out.endObject()
+    }
+
+    /// One study as a JSON object on its own.
     public static func study(_ r: StudyRecord, include: Set<String>) -> String {
-        var o = Object()
-        o.add("00080005", "CS", string: "ISO_IR 192")
-        o.add("00080020", "DA", string: r.studyDate)
-        o.add("00080030", "TM", string: r.studyTime)
-        o.add("00080050", "SH", string: r.accessionNumber)
-        o.add("00080056", "CS", string: r.instanceAvailability)
-        o.add("00080061", "CS", strings: r.modalitiesInStudy)
-        if include.contains("00080080") { o.add("00080080", "LO", string: r.institutionName) }
-        o.add("00080090", "PN", string: nil)
-        o.add("00080201", "SH", string: r.timezoneOffset)
-        if include.contains("00081030") { o.add("00081030", "LO", string: r.studyDescription) }
-        o.add("00081190", "UR", string: studyURL(r))
-        o.add("00100010", "PN", string: nil)
-        o.add("00100020", "LO", string: r.patientToken)
-        o.add("00100030", "DA", string: nil)
-        o.add("00100040", "CS", string: r.patientSex)
-        o.add("0020000D", "UI", string: r.studyInstanceUID)
-        o.add("00200010", "SH", string: nil)
-        o.add("00201206", "IS", number: r.numberOfStudyRelatedSeries ?? r.series?.count)
-        o.add("00201208", "IS", number: r.numberOfStudyRelatedInstances)
-        return o.text
+        var out = JSONWriter()
+        study(r, include: include, to: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 
     /// Attributes of one series of `study`.
-    public static func series(_ s: SeriesRecord, of study: StudyRecord) -> String {
-        var o = Object()
-        o.add("00080005", "CS", string: "ISO_IR 192")
-        o.add("00080060", "CS", string: s.modality)
-        o.add("0008103E", "LO", string: s.seriesDescription)
-        o.add("00081190", "UR", string: studyURL(study) + "/series/" + s.seriesInstanceUID)
-        o.add("00180015", "CS", string: s.bodyPartExamined)
-        o.add("0020000D", "UI", string: study.studyInstanceUID)
-        o.add("0020000E", "UI", string: s.seriesInstanceUID)
-        o.add("00200011", "IS", number: s.seriesNumber)
-        o.add("00201209", "IS", number: s.numberOfSeriesRelatedInstances)
-        return o.text
+    public static func series(_ s: SeriesRecord, of study: StudyRecord, to out: inout JSONWriter) {
+        out.beginObject()
+        out.attribute("00080005", "CS", "ISO_IR 192")
+        out.attribute("00080060", "CS", s.modality)
+        out.attribute("0008103E", "LO", s.seriesDescription)
+        out.attribute("00081190", "UR", studyURL(study) + "/series/" + s.seriesInstanceUID)
+        out.attribute("00180015", "CS", s.bodyPartExamined)
+        out.attribute("0020000D", "UI", study.studyInstanceUID)
+        out.attribute("0020000E", "UI", s.seriesInstanceUID)
+        out.attribute("00200011", "IS", number: s.seriesNumber)
+        out.attribute("00201209", "IS", number: s.numberOfSeriesRelatedInstances)
+        out.endObject()
     }
 
     static func studyURL(_ r: StudyRecord) -> String {
         (r.retrieveURL.hasSuffix("/") ? String(r.retrieveURL.dropLast()) : r.retrieveURL) + "/studies/" + r.studyInstanceUID
     }
+}
 
-    /// One DICOM JSON object, written as text: QIDO answers are built per request and
-    /// JSONSerialization would cost more than the query.
-    struct Object {
-        private var parts: [String] = []
-
-        mutating func add(_ tag: String, _ vr: String, string: String?) {
-            guard let string, !string.isEmpty else { return parts.append("\"\(tag)\":{\"vr\":\"\(vr)\"}") }
-            let value = vr == "PN" ? "{\"Alphabetic\":\(jsonString(string))}" : jsonString(string)
-            parts.append("\"\(tag)\":{\"vr\":\"\(vr)\",\"Value\":[\(value)]}")
+/// DICOM JSON attributes: `"tag":{"vr":"VR","Value":[…]}`, or `{"vr":"VR"}` when empty.
+private extension JSONWriter {
+    /// No PN attribute ever has a value here (names are never stored), so none needs the
+    /// `Alphabetic` component group.
+    mutating func attribute(_ tag: StaticString, _ vr: StaticString, _ value: String?) {
+        header(tag, vr)
+        if let value, !value.isEmpty {
+            key("Value")
+            beginArray()
+            element()
+            string(value)
+            endArray()
         }
+        endObject()
+    }
 
-        mutating func add(_ tag: String, _ vr: String, strings: [String]) {
-            parts.append("\"\(tag)\":{\"vr\":\"\(vr)\",\"Value\":[\(strings.map(jsonString).joined(separator: ","))]}")
+    mutating func attribute(_ tag: StaticString, _ vr: StaticString, values: [String]) {
+        header(tag, vr)
+        key("Value")
+        beginArray()
+        for value in values {
+            element()
+            string(value)
         }
+        endArray()
+        endObject()
+    }
 
-        mutating func add(_ tag: String, _ vr: String, number: Int?) {
-            guard let number else { return parts.append("\"\(tag)\":{\"vr\":\"\(vr)\"}") }
-            parts.append("\"\(tag)\":{\"vr\":\"\(vr)\",\"Value\":[\(number)]}")
+    mutating func attribute(_ tag: StaticString, _ vr: StaticString, number: Int?) {
+        header(tag, vr)
+        if let number {
+            key("Value")
+            beginArray()
+            element()
+            int(number)
+            endArray()
         }
+        endObject()
+    }
 
-        var text: String { "{" + parts.joined(separator: ",") + "}" }
+    private mutating func header(_ tag: StaticString, _ vr: StaticString) {
+        key(tag)
+        beginObject()
+        key("vr")
+        string(vr.description)
     }
 }
