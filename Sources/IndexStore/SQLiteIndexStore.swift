@@ -134,28 +134,31 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         }
     }
 
-    /// Its own small transaction on the writer queue, after the records it describes were
-    /// committed: a crash in between only means a retry stores the same records again,
-    /// which identity makes harmless.
+    /// Rides a group commit after the one that held the records it describes: a crash in
+    /// between only means a retry stores the same records again, which identity makes
+    /// harmless.
     public func saveResponse(_ response: SavedResponse, scope: String, key: String) async throws(StoreError) {
-        let writer = self.writer
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, StoreError>, Never>) in
-            writeQueue.async {
-                defer { writer.resetAll() }
-                c.resume(returning: Result { () throws(StoreError) in
-                    let s = try writer.statement(
-                        "INSERT OR IGNORE INTO idempotency (scope, key, status, body, created_at, fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                    s.bind(1, scope)
-                    s.bind(2, key)
-                    s.bind(3, response.status)
-                    s.bind(4, response.body)
-                    s.bind(5, Int(Date().timeIntervalSince1970))
-                    s.bind(6, response.requestFingerprint)
-                    _ = try s.step()
-                })
-            }
+        let now = Int(Date().timeIntervalSince1970)
+        try await groupWrite { db throws(StoreError) in
+            let s = try db.statement(
+                "INSERT OR IGNORE INTO idempotency (scope, key, status, body, created_at, fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            s.bind(1, scope)
+            s.bind(2, key)
+            s.bind(3, response.status)
+            s.bind(4, response.body)
+            s.bind(5, now)
+            s.bind(6, response.requestFingerprint)
+            _ = try s.step()
         }
-        try result.get()
+    }
+
+    /// A small write that shares the next group commit, and its fsync, with whatever else
+    /// is waiting, instead of a transaction of its own.
+    func groupWrite(_ write: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> Void) async throws(StoreError) {
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[UpsertOutcome], StoreError>, Never>) in
+            enqueue(Pending(records: [], audit: [], write: write) { c.resume(returning: $0) })
+        }
+        _ = try result.get()
     }
 
     public func purgeTokens(keyVersion: Int) async throws(StoreError) -> Int {
@@ -209,14 +212,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     }
 
     public func acknowledge(through sequence: Int) async throws(StoreError) {
-        let writer = self.writer
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, StoreError>, Never>) in
-            writeQueue.async {
-                defer { writer.resetAll() }
-                c.resume(returning: Result { () throws(StoreError) in try SQLiteOutbox.acknowledge(through: sequence, on: writer) })
-            }
-        }
-        try result.get()
+        try await groupWrite { db throws(StoreError) in try SQLiteOutbox.acknowledge(through: sequence, on: db) }
     }
 
     // MARK: audit reads
