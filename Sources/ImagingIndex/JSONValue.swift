@@ -32,49 +32,14 @@ public enum JSONValue: Codable, Sendable, Equatable {
         }
     }
 
-    /// Parses JSON text: Foundation's `JSONSerialization`, then a walk over its result.
-    /// Several times cheaper than `JSONDecoder` into this type, whose `init(from:)` learns
-    /// each value's type by trying one type after another, each miss a thrown error; that
-    /// was most of the CPU of a UPS-RS create. nil when the text is not JSON.
+    /// Parses JSON text (`JSONParser`); nil when the text is not JSON.
     public static func parse(_ bytes: some DataProtocol) -> JSONValue? {
-        guard let any = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else { return nil }
-        return JSONValue(foundation: any)
+        JSONParser.parse(bytes)
     }
 
     /// The object a JSON text holds, or nil when it holds something else or is not JSON.
     public static func parseObject(_ bytes: some DataProtocol) -> [String: JSONValue]? {
         guard case .object(let o)? = parse(bytes) else { return nil }
         return o
-    }
-
-    /// Containers are tested first, and NSNumber last: a cast of a Swift dictionary or
-    /// array to NSNumber bridges the whole container to Objective-C before failing.
-    private init?(foundation any: Any) {
-        if let o = any as? [String: Any] {
-            var out: [String: JSONValue] = [:]
-            out.reserveCapacity(o.count)
-            for (key, element) in o {
-                guard let v = JSONValue(foundation: element) else { return nil }
-                out[key] = v
-            }
-            self = .object(out)
-        } else if let a = any as? [Any] {
-            var out: [JSONValue] = []
-            out.reserveCapacity(a.count)
-            for element in a {
-                guard let v = JSONValue(foundation: element) else { return nil }
-                out.append(v)
-            }
-            self = .array(out)
-        } else if let s = any as? String {
-            self = .string(s)
-        } else if any is NSNull {
-            self = .null
-        } else if let n = any as? NSNumber {
-            // JSONSerialization gives true and false as NSNumbers of ObjC type "c" (char).
-            self = String(cString: n.objCType) == "c" ? .bool(n.boolValue) : .number(n.doubleValue)
-        } else {
-            return nil
-        }
     }
 }
