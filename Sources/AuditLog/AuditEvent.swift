@@ -69,12 +69,7 @@ public struct AuditEvent: Codable, Sendable, Equatable {
         var out = JSONWriter(capacity: 320 + 72 * (patientTokens.count + studyInstanceUIDs.count))
         func list(_ key: StaticString, _ items: [String]) {
             out.key(key)
-            out.beginArray()
-            for item in items {
-                out.element()
-                out.string(item)
-            }
-            out.endArray()
+            out.array(items) { $0.string($1) }
         }
         out.beginObject()
         out.field("action", action.rawValue)

@@ -137,7 +137,10 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Runs to the end, writing `input` to its standard input: the exit status and what it
     /// wrote to standard output and error, each read as it comes (a child filling one pipe
-    /// while the other is read would otherwise stall).
+    /// while the other is read would otherwise stall). The reads block, so each has a
+    /// thread of its own: on Dispatch's global queue they held the threads Swift
+    /// concurrency runs on, and an in-process server's handlers waited (about 0.8 s, until
+    /// Dispatch added a thread) behind the child they were serving.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                            input: Data? = nil, mergeStderr: Bool = false) throws -> (status: Int32, stdout: String, stderr: String) {
         let child = try ChildProcess(executable, arguments, environment: environment, input: input != nil,
@@ -146,8 +149,10 @@ public final class ChildProcess: @unchecked Sendable {
         let collected = Collected()
         for (index, handle) in [child.stdout, child.stderr].enumerated() {
             guard let handle else { continue }
-            DispatchQueue.global().async(group: group) {
+            group.enter()
+            Thread.detachNewThread {
                 collected.set(index, handle.readDataToEndOfFile())
+                group.leave()
             }
         }
         if let input, let stdin = child.stdin {

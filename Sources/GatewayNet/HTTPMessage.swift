@@ -112,7 +112,7 @@ public struct HTTPRequest: Sendable {
     /// Query parameters, percent-decoded; a repeated name keeps every value in order.
     public var query: [(name: String, value: String)] {
         guard let q = queryMark else { return [] }
-        return target[target.index(after: q)...].split(separator: "&").map { pair in
+        return target[target.utf8.index(after: q)...].split(separator: "&").map { pair in
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             return (name: percentDecode(kv[0]), value: kv.count > 1 ? percentDecode(kv[1]) : "")
         }

@@ -125,23 +125,15 @@ enum IndexRoutes {
         out.field("offset", query.offset)
         out.field("scope", scope)
         out.key("regions")
-        out.beginArray()
-        for region in regions {
-            out.element()
+        out.array(regions) { out, region in
             out.beginObject()
             out.field("region", region.region)
             out.field("status", "\(region.status)")
             out.field("count", region.count)
             out.endObject()
         }
-        out.endArray()
         out.key("studies")
-        out.beginArray()
-        for study in studies {
-            out.element()
-            study.write(to: &out)
-        }
-        out.endArray()
+        out.array(studies) { $1.write(to: &$0) }
         out.endObject()
         return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: out.bytes)
     }

@@ -166,12 +166,7 @@ enum QidoRoutes {
     static func answer<Item>(_ items: [Item], _ write: (Item, inout JSONWriter) -> Void) -> HTTPResponse {
         guard !items.isEmpty else { return HTTPResponse(status: 204) }
         var out = JSONWriter(capacity: 64 + 900 * items.count)
-        out.beginArray()
-        for item in items {
-            out.element()
-            write(item, &out)
-        }
-        out.endArray()
+        out.array(items) { write($1, &$0) }
         return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", media)]), body: out.bytes)
     }
 }

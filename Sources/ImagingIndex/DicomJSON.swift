@@ -83,12 +83,7 @@ private extension JSONWriter {
     mutating func attribute(_ tag: StaticString, _ vr: StaticString, values: [String]) {
         header(tag, vr)
         key("Value")
-        beginArray()
-        for value in values {
-            element()
-            string(value)
-        }
-        endArray()
+        array(values) { $0.string($1) }
         endObject()
     }
 

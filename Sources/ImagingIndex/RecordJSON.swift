@@ -20,12 +20,7 @@ extension StudyRecord {
         out.field("studyTime", studyTime)
         out.field("timezoneOffset", timezoneOffset)
         out.key("modalitiesInStudy")
-        out.beginArray()
-        for modality in modalitiesInStudy {
-            out.element()
-            out.string(modality)
-        }
-        out.endArray()
+        out.array(modalitiesInStudy) { $0.string($1) }
         out.field("bodyPartExamined", bodyPartExamined)
         out.field("studyDescription", studyDescription)
         out.field("examItemCode", examItemCode)
@@ -42,12 +37,7 @@ extension StudyRecord {
         out.field("nhsaIndexCode", nhsaIndexCode)
         if let series {
             out.key("series")
-            out.beginArray()
-            for one in series {
-                out.element()
-                one.write(to: &out)
-            }
-            out.endArray()
+            out.array(series) { $1.write(to: &$0) }
         }
         out.endObject()
     }

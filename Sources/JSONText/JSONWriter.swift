@@ -32,6 +32,16 @@ public struct JSONWriter {
         first = false
     }
 
+    /// `[…]`, `write` called for each of `items` with the commas placed.
+    public mutating func array<Items: Sequence>(_ items: Items, _ write: (inout JSONWriter, Items.Element) -> Void) {
+        beginArray()
+        for item in items {
+            element()
+            write(&self, item)
+        }
+        endArray()
+    }
+
     /// Before each array element.
     public mutating func element() {
         if !first { bytes.append(UInt8(ascii: ",")) }
