@@ -75,11 +75,6 @@ public struct JSONWriter {
         bytes.append(contentsOf: String(value).utf8)
     }
 
-    /// Text that is already JSON.
-    public mutating func raw(_ json: String) {
-        bytes.append(contentsOf: json.utf8)
-    }
-
     /// `value` as a JSON string literal, with the escaping rule of `jsonString`.
     public mutating func string(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
