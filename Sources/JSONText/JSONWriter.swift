@@ -75,7 +75,8 @@ public struct JSONWriter {
         bytes.append(contentsOf: String(value).utf8)
     }
 
-    /// `value` as a JSON string literal, with the escaping rule of `jsonString`.
+    /// `value` as a JSON string literal: `"` and `\` escaped, `\n` `\r` `\t` by name, other
+    /// controls as `\u00xx`, everything else as its UTF-8.
     public mutating func string(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         var text = value
