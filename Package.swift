@@ -36,6 +36,8 @@ let package = Package(
             dependencies: [
                 "COpenSSL", "CZlib", "CGatewayShims", "JSONText",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]),
         .target(name: "ImagingIndex", dependencies: ["JSONText"]),
         .target(name: "PatientTokens", dependencies: ["COpenSSL", "CGatewayShims"]),

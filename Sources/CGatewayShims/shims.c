@@ -131,10 +131,23 @@ int gw_connect_tcp(const char *host, int port, int *out_errno) {
     return fd;
 }
 
+/* A connect to a loopback port in the ephemeral range where nothing listens can be
+ * given that very port as its own and connect to itself (TCP simultaneous open). It
+ * would then read its own request as the answer and hold the port a restarting server
+ * wants (seen: a gathering node retrying its national peer made the peer's restart fail
+ * with EADDRINUSE). Such a socket is reported as refused, as the connect would have been. */
+static int gw_is_self_connected(int fd) {
+    struct sockaddr_storage here, there;
+    socklen_t a = sizeof here, b = sizeof there;
+    if (getsockname(fd, (struct sockaddr *)&here, &a) != 0 || getpeername(fd, (struct sockaddr *)&there, &b) != 0) return 0;
+    return a == b && memcmp(&here, &there, a) == 0;
+}
+
 int gw_socket_error(int fd) {
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+    if (err == 0 && gw_is_self_connected(fd)) return ECONNREFUSED;
     return err;
 }
 

@@ -52,6 +52,7 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
         }
         connection.token = token
         connection.task = task
+        task.connection = connection
     }
 
     private init(fd: Int32, transport: Transport, pool: OriginPool) {
@@ -63,6 +64,7 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
 
     func start(_ next: ClientTask) {
         task = next
+        next.connection = self
         phase = .busy
         parser = HTTPResponseParser(limits: pool.configuration.limits, requestWasHead: next.request.method == "HEAD")
         encode(next.request)
@@ -102,18 +104,23 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
         }
     }
 
+    /// The connect and idle deadlines; a request's own deadline is timed work on the loop
+    /// (`OriginPool.deadlinePassed`), exact rather than to the tick.
     func tick(now: UInt64) {
-        pool.expire(now: now)
         switch phase {
         case .connecting, .handshaking:
-            if now > min(connectDeadline, task?.deadline ?? .max) { fail(.timedOut, retry: false) }
-        case .busy:
-            if let task, now > task.deadline { fail(.timedOut, retry: false) }
+            if now > connectDeadline { fail(.timedOut, retry: false) }
         case .idle:
             if now > idleDeadline { close() }
-        case .closed:
+        case .busy, .closed:
             return
         }
+    }
+
+    /// `ended`'s deadline passed while this connection carried it.
+    func deadlinePassed(_ ended: ClientTask) {
+        guard task === ended else { return }
+        fail(.timedOut, retry: false)
     }
 
     private func connected() {
@@ -234,6 +241,7 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
         guard let failed else { return }
         if retry && served > 0 && !failed.retried {
             failed.retried = true
+            failed.connection = nil
             pool.submit(failed)
         } else {
             failed.finish(.failure(error))

@@ -1,6 +1,7 @@
 import CGatewayShims
 import Dispatch
 import Foundation
+import HeapModule
 import Synchronization
 
 /// What an event loop calls back into: a connection, a listener or a client socket.
@@ -16,8 +17,9 @@ protocol EventHandler: AnyObject {
 }
 
 /// One readiness loop, in the manner of redis's ae.c: a thread of its own blocked in
-/// epoll_wait, an eventfd doorbell for work posted from other threads, and a tick four
-/// times a second for deadlines. Everything a loop owns is touched only on its thread.
+/// epoll_wait, an eventfd doorbell for work posted from other threads, a tick four
+/// times a second for coarse deadlines and timed work for exact ones. Everything a loop
+/// owns is touched only on its thread.
 ///
 /// Why not Dispatch read sources: on Linux libdispatch's manager thread hands every
 /// source event to a worker thread, so each ready socket costs a context switch
@@ -44,9 +46,14 @@ public final class EventLoop: @unchecked Sendable {
     private var nextToken: UInt64 = 1
     private var events = [gw_event](repeating: gw_event(), count: 256)
     private var nextTick: UInt64 = 0
-    /// Extra tick times asked for by client deadlines, which the 250 ms tick would miss by
-    /// up to a tick. Few at a time (one per request in flight); a plain array suffices.
-    private var wakeTimes: [UInt64] = []
+    /// Work due at a time (client request deadlines, which the 250 ms tick would miss by
+    /// up to a tick): one entry per request in flight, so tens of thousands under an
+    /// open-loop load. A heap, because this was once an array scanned on every pass and
+    /// every wake ticked every handler, each tick scanning its pool's waiting requests:
+    /// at 20 000 requests waiting the benchmark client spent its core on that scan and
+    /// an overload of a few seconds never ended (RESULTS.md, the 75 % sweep stage).
+    private var timers = Heap<TimedWork>()
+    private var timerSequence: UInt64 = 0
     private let threadID = Atomic<UInt>(0)
     /// Set by `stopWhenIdle`; the loop ends when it also watches nothing.
     private var stopping = false
@@ -139,10 +146,12 @@ public final class EventLoop: @unchecked Sendable {
         later.append(work)
     }
 
-    /// Ticks the handlers at `time` (EventLoop.now() clock) as well as on the regular tick,
-    /// so a deadline is noticed when it passes. Must be called on the loop's thread.
-    func wake(at time: UInt64) {
-        wakeTimes.append(time)
+    /// Runs `work` on this loop once `time` (EventLoop.now() clock) has passed: only
+    /// `work`, not every handler's tick. Costs O(log n) in the work already waiting.
+    /// Must be called on the loop's thread.
+    func schedule(at time: UInt64, _ work: @escaping () -> Void) {
+        timerSequence += 1
+        timers.insert(TimedWork(time: time, sequence: timerSequence, work: work))
     }
 
     /// True on this loop's own thread: work may then run at once instead of being posted.
@@ -153,7 +162,7 @@ public final class EventLoop: @unchecked Sendable {
         nextTick = Self.now() + Self.tickInterval
         defer { release() }
         while !(stopping && handlers.isEmpty) {
-            let due = min(nextTick, wakeTimes.min() ?? .max)
+            let due = min(nextTick, timers.min?.time ?? .max)
             let wait = soon.isEmpty && later.isEmpty ? Int32((due &- min(due, Self.now())) / 1_000_000) + 1 : 0
             let n = events.withUnsafeMutableBufferPointer {
                 gw_epoll_wait(epfd, $0.baseAddress, Int32($0.count), wait)
@@ -179,14 +188,14 @@ public final class EventLoop: @unchecked Sendable {
                 for item in work { item() }
             }
             let now = Self.now()
-            let woken = wakeTimes.contains { $0 <= now }
-            if woken { wakeTimes.removeAll { $0 <= now } }
-            let regular = now >= nextTick
-            if regular {
+            while let first = timers.min, first.time <= now {
+                timers.removeMin().work()
+            }
+            if now >= nextTick {
                 nextTick = now + Self.tickInterval
                 httpDate = Self.formatDate()
+                forEachHandler { $0.tick(now: now) }
             }
-            if regular || woken { forEachHandler { $0.tick(now: now) } }
         }
     }
 
@@ -198,6 +207,11 @@ public final class EventLoop: @unchecked Sendable {
             defer { state.work = [] }
             return state.work
         }
+        // Timed work holds what scheduled it (a client's pool, which holds this loop):
+        // kept, it would keep the loop and its descriptors alive after the thread ends.
+        timers = Heap()
+        soon = []
+        later = []
     }
 
     deinit {
@@ -237,6 +251,21 @@ public final class EventLoop: @unchecked Sendable {
         var buf = [Int8](repeating: 0, count: 64)
         let n = strftime(&buf, buf.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
         return buf[0..<n].map { UInt8(bitPattern: $0) }
+    }
+}
+
+/// Work for a time; equal times run in the order they were scheduled.
+private struct TimedWork: Comparable {
+    let time: UInt64
+    let sequence: UInt64
+    let work: () -> Void
+
+    static func < (a: TimedWork, b: TimedWork) -> Bool {
+        (a.time, a.sequence) < (b.time, b.sequence)
+    }
+
+    static func == (a: TimedWork, b: TimedWork) -> Bool {
+        a.time == b.time && a.sequence == b.sequence
     }
 }
 

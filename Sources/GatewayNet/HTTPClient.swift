@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 
 public enum HTTPClientError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -156,17 +157,15 @@ public final class HTTPClient: Sendable {
         let task = ClientTask(request: request, origin: origin, deadline: EventLoop.now() + timeout.nanoseconds,
                               completion: completion)
         let set = pools[group.nextIndex()]
-        if set.loop.inLoop {
-            set.loop.runSoon { [self] in
-                set.pool(for: origin, client: self).submit(task)
-                set.loop.wake(at: task.deadline)
+        let start: @Sendable () -> Void = { [self] in
+            let pool = set.pool(for: origin, client: self)
+            // Weak: a finished task must not keep its request body until the deadline.
+            set.loop.schedule(at: task.deadline) { [weak task] in
+                if let task { pool.deadlinePassed(task) }
             }
-        } else {
-            set.loop.execute { [self] in
-                set.pool(for: origin, client: self).submit(task)
-                set.loop.wake(at: task.deadline)
-            }
+            pool.submit(task)
         }
+        if set.loop.inLoop { set.loop.runSoon(start) } else { set.loop.execute(start) }
     }
 
     public func execute(_ request: HTTPRequest, url: String,
@@ -189,6 +188,8 @@ final class ClientTask: @unchecked Sendable {
     let origin: Origin
     let deadline: UInt64
     var retried = false
+    /// The connection carrying the task, nil while it waits for one.
+    weak var connection: ClientConnection?
     private var completion: (@Sendable (Result<HTTPResponse, HTTPClientError>) -> Void)?
 
     init(request: HTTPRequest, origin: Origin, deadline: UInt64,
@@ -199,9 +200,13 @@ final class ClientTask: @unchecked Sendable {
         self.completion = completion
     }
 
+    var isFinished: Bool { completion == nil }
+
     func finish(_ result: Result<HTTPResponse, HTTPClientError>) {
-        completion?(result)
+        guard let done = completion else { return }
         completion = nil
+        connection = nil
+        done(result)
     }
 }
 
@@ -228,6 +233,8 @@ final class PoolSet: @unchecked Sendable {
 
 /// Connections to one origin on one loop: idle ones are reused last-in first-out (the
 /// warmest), new ones are opened up to the cap, and beyond it requests wait in order.
+/// A waiting request whose deadline passes is finished where it stands and skipped when
+/// its turn comes, so a deadline costs nothing in proportion to the queue.
 final class OriginPool {
     let origin: Origin
     let loop: EventLoop
@@ -236,8 +243,7 @@ final class OriginPool {
     let hostLine: [UInt8]
     private var idle: [ClientConnection] = []
     private var open = 0
-    private var waiting: [ClientTask] = []
-    private var waitingHead = 0
+    private var waiting = Deque<ClientTask>()
     /// Its client is gone: connections close as their requests end and none opens.
     private var draining = false
 
@@ -278,15 +284,15 @@ final class OriginPool {
         }
     }
 
-    /// Fails waiting tasks whose deadline passed; called from the connections' ticks.
-    func expire(now: UInt64) {
-        guard waitingHead < waiting.count else { return }
-        let (late, onTime) = waiting[waitingHead...].reduce(into: ([ClientTask](), [ClientTask]())) {
-            if $1.deadline <= now { $0.0.append($1) } else { $0.1.append($1) }
+    /// `task`'s deadline passed: it ends as timed out, and the connection carrying it,
+    /// if any, closes (its answer may still be coming).
+    func deadlinePassed(_ task: ClientTask) {
+        guard !task.isFinished else { return }
+        if let connection = task.connection {
+            connection.deadlinePassed(task)
+        } else {
+            task.finish(.failure(.timedOut))
         }
-        waiting = onTime
-        waitingHead = 0
-        late.forEach { $0.finish(.failure(.timedOut)) }
     }
 
     func closeIdle() {
@@ -302,14 +308,10 @@ final class OriginPool {
     }
 
     private func nextWaiting() -> ClientTask? {
-        guard waitingHead < waiting.count else { return nil }
-        let task = waiting[waitingHead]
-        waitingHead += 1
-        if waitingHead > 64 && waitingHead * 2 > waiting.count {
-            waiting.removeFirst(waitingHead)
-            waitingHead = 0
+        while let task = waiting.popFirst() {
+            if !task.isFinished { return task }
         }
-        return task
+        return nil
     }
 }
 

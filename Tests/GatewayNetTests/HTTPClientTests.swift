@@ -1,5 +1,6 @@
 import Foundation
 import GatewayNet
+import Synchronization
 import XCTest
 
 /// The client against the project's own server, over TLS with a client certificate.
@@ -91,6 +92,39 @@ final class HTTPClientTests: XCTestCase {
         }
         XCTAssertEqual(statuses, Array(repeating: 200, count: 60))
         XCTAssertLessThanOrEqual(s.server.statistics.snapshot.accepted, 3)
+    }
+
+    /// Behind one connection held by a slow answer, queued requests end at their own
+    /// deadlines and are never sent; those whose deadline is later are sent once the
+    /// connection is free. Two thousand waiting at once, as under an open-loop load.
+    func testQueuedRequestsEndAtTheirOwnDeadlinesAndAreNeverSent() async throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let c = try client { $0.maxConnectionsPerOrigin = 1 }
+        let base = "http://127.0.0.1:\(s.plainPort)"
+        let started = ContinuousClock.now
+        let outcomes = Mutex<[(ok: Bool, timedOut: Bool, at: Duration)]>([])
+        let done = DispatchGroup()
+        func send(_ path: String, within: Duration) {
+            done.enter()
+            c.execute(HTTPRequest(method: "GET", target: "/"), url: base + path, deadline: .now + within) { result in
+                let timedOut = if case .failure(.timedOut) = result { true } else { false }
+                let ok = (try? result.get().status) == 200
+                outcomes.withLock { $0.append((ok, timedOut, ContinuousClock.now - started)) }
+                done.leave()
+            }
+        }
+        send("/slow", within: .seconds(5))
+        try await Task.sleep(for: .milliseconds(50))
+        for _ in 0..<2_000 { send("/hello", within: .milliseconds(150)) }
+        for _ in 0..<20 { send("/hello", within: .seconds(5)) }
+        await withCheckedContinuation { cont in done.notify(queue: .global()) { cont.resume() } }
+        let all = outcomes.withLock { $0 }
+        XCTAssertEqual(all.filter(\.ok).count, 21)
+        XCTAssertEqual(all.filter(\.timedOut).count, 2_000)
+        let lastTimeout = all.filter(\.timedOut).map(\.at).max() ?? .zero
+        XCTAssertLessThan(lastTimeout, .milliseconds(550), "queued requests ended before the slow answer came")
+        XCTAssertEqual(s.server.statistics.snapshot.requests, 21, "no timed-out request reached the server")
     }
 
     func testStaleKeepAliveConnectionIsRetried() async throws {

@@ -41,7 +41,7 @@ final class AgentEndToEndTests: XCTestCase {
         let work = NSTemporaryDirectory() + "gw-agent-e2e-\(UUID().uuidString)"
         let data = work + "/node"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let port = Int.random(in: 20000..<40000)
+        let port = TestNode.fixedPortBase()
         let server = try ChildProcess(built("imaging-gateway"), ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)",
                                                                  "--plain-listen", "127.0.0.1:\(port + 1)", "--token-service",
                                                                  "--log-level", "debug"],

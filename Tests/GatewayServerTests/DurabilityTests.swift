@@ -21,7 +21,7 @@ final class DurabilityTests: XCTestCase {
 
     func testSIGKILLDuringUploadsLosesNothingAcknowledged() async throws {
         let data = NSTemporaryDirectory() + "gw-kill-\(UUID().uuidString)"
-        let port = Int.random(in: 40000..<50000)
+        let port = TestNode.fixedPortBase()
         var server = try start(data, port: port)
         let certs = data + "/dev-certs"
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: certs + "/hospital-key.pem") { try await Task.sleep(for: .milliseconds(50)) }

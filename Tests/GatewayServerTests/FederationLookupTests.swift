@@ -12,7 +12,7 @@ final class FederationLookupTests: XCTestCase {
     static let token = "v1:" + String(repeating: "F", count: 42) + "Q"
 
     func testScopesRegionsStatusesAndNoForwarding() throws {
-        let base = Int.random(in: 20_000..<39_000)
+        let base = TestNode.fixedPortBase()
         let regions = ["610000", "110000", "440000"]
         let silent = try SilentListener()
         let first = try TestNode { c in
@@ -90,7 +90,7 @@ final class FederationLookupTests: XCTestCase {
     /// Peers that answer 500, garbage, or a 200 that is not the lookup's JSON: each is
     /// `error`, the caller answers at once with what it has, and keeps serving.
     func testPeersAnsweringGarbageOr500AreErrors() throws {
-        let base = Int.random(in: 20_000..<39_000)
+        let base = TestNode.fixedPortBase()
         let bad = [("500000", base + 1), ("510000", base + 2), ("520000", base + 3)]
         let first = try TestNode { c in
             c.region = "610000"

@@ -10,7 +10,7 @@ final class GatheringTests: XCTestCase {
     static let token = "v1:" + String(repeating: "G", count: 42) + "Q"
 
     func testEveryStoredRecordReachesTheNationalNodeOnceEvenAcrossItsRestart() async throws {
-        let port = Int.random(in: 20_000..<39_000)
+        let port = TestNode.fixedPortBase()
         let nationalData = NSTemporaryDirectory() + "gw-national-\(UUID().uuidString)"
         func national() throws -> TestNode {
             try TestNode { c in

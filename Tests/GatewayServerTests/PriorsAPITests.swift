@@ -44,7 +44,7 @@ final class PriorsAPITests: XCTestCase {
     }
 
     func testPriorsAcrossRegionsThenTheSupervisionStatistics() throws {
-        let base = Int.random(in: 20_000..<39_000)
+        let base = TestNode.fixedPortBase()
         let a = try TestNode { c in
             c.region = "610000"
             c.listen = ["127.0.0.1:\(base)"]

@@ -12,7 +12,7 @@ final class ServeTests: XCTestCase {
             .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "imaging-gateway-not-built"
     }
 
-    private func freePort() -> Int { Int.random(in: 20000..<40000) }
+    private func freePort() -> Int { TestNode.fixedPortBase() }
 
     private func curl(_ args: [String]) -> (status: Int32, out: String) {
         let r = try! ChildProcess.run("/usr/bin/env", ["curl", "-sS", "--http1.1", "-w", "\n%{http_code}"] + args)

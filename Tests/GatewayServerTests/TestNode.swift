@@ -30,6 +30,12 @@ struct TestNode {
         TestProcess.curl(certs: certs, role, args)
     }
 
+    /// A base for a few fixed ports a test must know before its nodes start (a peer's
+    /// address, a node restarted on its old port): random, and below Linux's ephemeral
+    /// range (32768–60999), where an outgoing connection could hold it (and a connect to
+    /// a port there with nothing listening can take that port itself).
+    static func fixedPortBase() -> Int { Int.random(in: 20_000..<32_000) }
+
     /// The repository root, where scripts/setup.sh made `.venv`.
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
