@@ -5,6 +5,8 @@
 # normal client is gateway-bench, open loop at RATE (default 200/s) token lookups. Then
 # gzip bombs, endless chunked bodies and terabyte Content-Lengths, BODIES (default 8) at
 # once for five rounds, with the node's RSS around them (Benchmarks/abuse_bodies.py).
+# Between the two, a control: the same attack on a second node while the client stays on
+# the first, which tells the machine's share of the client's loss from the node's.
 # Not a test.
 #
 # usage: Benchmarks/abuse-bench.sh        RATE=200 DURATION=20 SLOWLORIS=2000 IDLE=200 BODIES=8
@@ -31,13 +33,30 @@ read -r attack_p99 attack_rate attack_errors <<<"$(lookups attacked)"
 wait "$attack_pid" || true
 sleep 3
 read -r fds1 rss1 <<<"$(probe)"
-python3 - "$out/attack.jsonl" "$base_p99" "$base_rate" "$base_errors" "$attack_p99" "$attack_rate" "$attack_errors" "$fds0" "$rss0" "$fds1" "$rss1" <<'PY'
+# Control: the same attack on a second node of the same build, the normal client still on
+# the first. What the client loses here is the machine's (both nodes, the attacker and
+# the client share two cores), not the attacked node's handling.
+"$gw" serve --data-dir "$out/control-node" --listen "127.0.0.1:$((port + 1))" --plain-listen "127.0.0.1:$((plain + 1))" \
+  --log-level warning 2>>"$out/control.log" &
+control_pid=$!
+trap 'kill "$control_pid" 2>/dev/null || true; stop_node' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((plain + 1))/readyz" >/dev/null && break; sleep 0.1; done
+python3 "$root/Benchmarks/abuse_attackers.py" --port "$((port + 1))" --ca "$out/control-node/dev-certs/ca.pem" --pid "$control_pid" \
+  --slowloris "${SLOWLORIS:-2000}" --idle "${IDLE:-200}" --seconds $((duration + 25)) >/dev/null 2>>"$out/attack.err" &
+attack_pid=$!
+sleep 15
+read -r control_p99 _ _ <<<"$(lookups control)"
+wait "$attack_pid" || true
+kill "$control_pid"
+python3 - "$out/attack.jsonl" "$base_p99" "$base_rate" "$base_errors" "$attack_p99" "$attack_rate" "$attack_errors" "$fds0" "$rss0" "$fds1" "$rss1" "$control_p99" <<'PY'
 import json, sys
 samples = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 bp, br, be, ap, ar, ae = map(float, sys.argv[2:8])
 fds0, rss0, fds1, rss1 = map(int, sys.argv[8:12])
+cp = float(sys.argv[12])
 held = max((s["slow_open"] + s["idle_open"] for s in samples), default=0)
 print(f"normal client, {br:.0f} req/s open loop: p99 {bp:.2f} ms alone, {ap:.2f} ms under attack = {ap/bp:.2f} x (target <= 2); errors {be:.0f} / {ae:.0f}")
+print(f"control, the same attack on a second node: the client's p99 {cp:.2f} ms = {cp/bp:.2f} x; the attacked node's own share: {ap/cp:.2f} x")
 print(f"attack: up to {held} connections held at once (slowloris and idle handshakes; the node closes them at its header and handshake timeouts, they reopen)")
 print(f"node fds: {fds0} before, max {max(s['fds'] for s in samples)} during, {fds1} after; RSS {rss0} KiB before, max {max(s['rssKiB'] for s in samples)} during, {rss1} after")
 PY
