@@ -71,7 +71,8 @@ let package = Package(
             ]),
         .target(
             name: "BenchCore",
-            dependencies: ["GatewayNet", "PatientTokens", "ChildProcess", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["GatewayNet", "CGatewayShims", "PatientTokens", "ChildProcess",
+                           .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Benchmarks/BenchCore"),
         .executableTarget(
             name: "gateway-bench",

@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -69,6 +70,10 @@ int gw_set_nodelay(int fd) {
 // On Linux a nice value belongs to a thread, named by its tid, not to the process.
 int gw_lower_thread_priority(int nice) {
     return nice == 0 ? 0 : setpriority(PRIO_PROCESS, (id_t)gettid(), nice);
+}
+
+int gw_set_timer_slack(unsigned long nanoseconds) {
+    return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);
 }
 
 static int resolve(const char *host, int port, int passive, struct addrinfo **res) {

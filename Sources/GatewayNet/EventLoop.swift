@@ -47,8 +47,9 @@ public final class EventLoop: @unchecked Sendable {
     private var events = [gw_event](repeating: gw_event(), count: 256)
     private var nextTick: UInt64 = 0
     /// Work due at a time (client request deadlines, which the 250 ms tick would miss by
-    /// up to a tick): one entry per request in flight, so tens of thousands under an
-    /// open-loop load. A heap, because this was once an array scanned on every pass and
+    /// up to a tick): one entry per request until its deadline, answered or not (an entry
+    /// holds its task weakly, so about 100 bytes), so a few hundred thousand under the
+    /// benchmark's open-loop load with 10 s deadlines. A heap, because this was once an array scanned on every pass and
     /// every wake ticked every handler, each tick scanning its pool's waiting requests:
     /// at 20 000 requests waiting the benchmark client spent its core on that scan and
     /// an overload of a few seconds never ended (RESULTS.md, the 75 % sweep stage).

@@ -35,6 +35,9 @@ int gw_set_nodelay(int fd);
 /// Lowers the calling thread's scheduling priority to `nice` (0 = unchanged; lowering
 /// needs no privilege). 0 or -1 with errno.
 int gw_lower_thread_priority(int nice);
+/// How late the calling thread's sleeps may end so that the kernel can batch wakeups
+/// (50 µs by default); a load generator that sleeps until each send wants about none.
+int gw_set_timer_slack(unsigned long nanoseconds);
 int gw_listen_tcp(const char *host, int port, int backlog, int *out_port, int *out_errno);
 int gw_connect_tcp(const char *host, int port, int *out_errno);
 int gw_socket_error(int fd);
