@@ -9,7 +9,12 @@
 # the first, which tells the machine's share of the client's loss from the node's.
 # Not a test.
 #
-# usage: Benchmarks/abuse-bench.sh        RATE=200 DURATION=20 SLOWLORIS=2000 IDLE=200 BODIES=8
+# PIN=1 stands in for attackers on another machine: the nodes and the normal client run on
+# CPU 0, the attackers on CPU 1, so the attack costs the node what handling it costs (its
+# handshakes, reads and closes) and not the attacker's own work. Baseline and control are
+# pinned the same way.
+#
+# usage: Benchmarks/abuse-bench.sh        RATE=200 DURATION=20 SLOWLORIS=2000 IDLE=200 BODIES=8 PIN=0
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 bench_out abuse-bench
@@ -17,15 +22,18 @@ rate=${RATE:-200}
 duration=${DURATION:-20}
 port=19443; plain=19480
 start_node "$port" "$plain"
+node_cpus=0-1; attacker_cpus=0-1
+if [ "${PIN:-0}" = 1 ]; then node_cpus=0; attacker_cpus=1; fi
+taskset -a -p -c "$node_cpus" "$gw_pid" >/dev/null
 "$bench" seed "https://127.0.0.1:$port" --count 20000 --ca "$c/ca.pem" --cert "$c/node.pem" --key "$c/node-key.pem" >/dev/null 2>&1
 lookups() {
-  "$bench" "https://127.0.0.1:$port" --scenario token-lookup --mode open --rate "$rate" --duration "$duration" --warmup 2 \
+  taskset -c "$node_cpus" "$bench" "https://127.0.0.1:$port" --scenario token-lookup --mode open --rate "$rate" --duration "$duration" --warmup 2 \
     --ca "$c/ca.pem" --cert "$c/clinic.pem" --key "$c/clinic-key.pem" --out "$out/$1" >/dev/null 2>&1
   python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['stages'][0]; print(s['latencyMs']['p99'], s['achievedRate'], s['errors']['status4xx'] + s['errors']['status5xx'] + s['errors']['timeout'] + s['errors']['connect'] + s['errors']['other'])" "$out/$1/results.json"
 }
 read -r fds0 rss0 <<<"$(probe)"
 read -r base_p99 base_rate base_errors <<<"$(lookups baseline)"
-python3 "$root/Benchmarks/abuse_attackers.py" --port "$port" --ca "$c/ca.pem" --pid "$gw_pid" --slowloris "${SLOWLORIS:-2000}" \
+taskset -c "$attacker_cpus" python3 "$root/Benchmarks/abuse_attackers.py" --port "$port" --ca "$c/ca.pem" --pid "$gw_pid" --slowloris "${SLOWLORIS:-2000}" \
   --idle "${IDLE:-200}" --seconds $((duration + 25)) >"$out/attack.jsonl" 2>"$out/attack.err" &
 attack_pid=$!
 sleep 15
@@ -36,12 +44,12 @@ read -r fds1 rss1 <<<"$(probe)"
 # Control: the same attack on a second node of the same build, the normal client still on
 # the first. What the client loses here is the machine's (both nodes, the attacker and
 # the client share two cores), not the attacked node's handling.
-"$gw" serve --data-dir "$out/control-node" --listen "127.0.0.1:$((port + 1))" --plain-listen "127.0.0.1:$((plain + 1))" \
+taskset -c "$node_cpus" "$gw" serve --data-dir "$out/control-node" --listen "127.0.0.1:$((port + 1))" --plain-listen "127.0.0.1:$((plain + 1))" \
   --log-level warning 2>>"$out/control.log" &
 control_pid=$!
 trap 'kill "$control_pid" 2>/dev/null || true; stop_node' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((plain + 1))/readyz" >/dev/null && break; sleep 0.1; done
-python3 "$root/Benchmarks/abuse_attackers.py" --port "$((port + 1))" --ca "$out/control-node/dev-certs/ca.pem" --pid "$control_pid" \
+taskset -c "$attacker_cpus" python3 "$root/Benchmarks/abuse_attackers.py" --port "$((port + 1))" --ca "$out/control-node/dev-certs/ca.pem" --pid "$control_pid" \
   --slowloris "${SLOWLORIS:-2000}" --idle "${IDLE:-200}" --seconds $((duration + 25)) >/dev/null 2>>"$out/attack.err" &
 attack_pid=$!
 sleep 15
