@@ -62,6 +62,9 @@ extension SQLiteIndexStore {
             }
             try log.writeUsage()
             try writer.exec("COMMIT")
+            if group.contains(where: { !$0.records.isEmpty || $0.workitem != nil || $0.write != nil }) {
+                generation.add(1, ordering: .releasing)
+            }
         } catch {
             try? writer.exec("ROLLBACK")
             if group.contains(where: { $0.workitem != nil }) { reloadWorkQueue() }

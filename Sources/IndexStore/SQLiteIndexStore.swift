@@ -36,8 +36,10 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// The read queue's live state, touched only on `writeQueue` (see WorkQueue).
     var workQueue: WorkQueue
     private let pending = Mutex<(batches: [Pending], draining: Bool)>(([], false))
-    private let readers: [(SQLiteConnection, DispatchQueue)]
+    private let readers: [SQLiteReader]
     private let nextReader = Atomic<Int>(0)
+    /// Moved on after every commit that changed more than the audit log (SQLiteReader).
+    let generation = Atomic<Int>(0)
     /// Queue every stored record for the national node (a regional node that gathers).
     let gathers: Bool
     private let checkpointer: SQLiteCheckpointer
@@ -63,11 +65,11 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         workQueue = WorkQueue(policy: queuePolicy, open: try SQLiteWorkitems.loadOpen(on: writer))
         writer.resetAll()
         checkpointer = try SQLiteCheckpointer(path: path)
-        var list: [(SQLiteConnection, DispatchQueue)] = []
+        var list: [SQLiteReader] = []
         for i in 0..<max(1, readers) {
             let c = try SQLiteConnection(path: path, readOnly: true)
             try c.exec("PRAGMA cache_size = -32768;")
-            list.append((c, DispatchQueue(label: "index-store.reader.\(i)")))
+            list.append(SQLiteReader(db: c, queue: DispatchQueue(label: "index-store.reader.\(i)")))
         }
         self.readers = list
     }
@@ -90,7 +92,15 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     }
 
     public func query(_ query: StudyQuery) async throws(StoreError) -> [StudyRecord] {
-        try await read { db throws(StoreError) in try SQLiteQuery.run(query, on: db) }
+        let reader = nextReaderInTurn()
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[StudyRecord], StoreError>, Never>) in
+            reader.queue.async { [self] in
+                c.resume(returning: reader.onSnapshot(generation: generation.load(ordering: .acquiring)) {
+                    db throws(StoreError) in try SQLiteQuery.run(query, on: db)
+                })
+            }
+        }
+        return try result.get()
     }
 
     /// The reader that ran the query enqueues the event on the group commit itself; the
@@ -105,11 +115,12 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// results on the group commit; the caller resumes once, after the commit.
     func query(_ query: StudyQuery, then pending: @escaping @Sendable ([StudyRecord],
                @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending) async throws(StoreError) -> [StudyRecord] {
-        let (db, queue) = readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
+        let reader = nextReaderInTurn()
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[StudyRecord], StoreError>, Never>) in
-            queue.async { [self] in
-                let found = Result { () throws(StoreError) in try SQLiteQuery.run(query, on: db) }
-                db.resetAll()
+            reader.queue.async { [self] in
+                let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring)) {
+                    db throws(StoreError) in try SQLiteQuery.run(query, on: db)
+                }
                 guard case .success(let studies) = found else { return c.resume(returning: found) }
                 enqueue(pending(studies) { committed in c.resume(returning: committed.map { _ in studies }) })
             }
@@ -164,7 +175,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     public func purgeTokens(keyVersion: Int) async throws(StoreError) -> Int {
         let writer = self.writer
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Int, StoreError>, Never>) in
-            writeQueue.async {
+            writeQueue.async { [self] in
                 defer { writer.resetAll() }
                 c.resume(returning: Result { () throws(StoreError) in
                     let pattern = "v\(keyVersion):*"
@@ -182,6 +193,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
                         checks.bind(1, pattern)
                         _ = try checks.step()
                         try writer.exec("COMMIT")
+                        generation.add(1, ordering: .releasing)
                         return deleted
                     } catch {
                         try? writer.exec("ROLLBACK")
@@ -265,16 +277,17 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         }
     }
 
+    /// Runs `body` on a reader, outside any snapshot: it sees the latest commit.
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T) async throws(StoreError) -> T {
-        let (db, queue) = readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
+        let reader = nextReaderInTurn()
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
-            queue.async {
-                let result = Result { () throws(StoreError) in try body(db) }
-                db.resetAll()
-                c.resume(returning: result)
-            }
+            reader.queue.async { c.resume(returning: reader.fresh(body)) }
         }
         return try result.get()
+    }
+
+    private func nextReaderInTurn() -> SQLiteReader {
+        readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
     }
 
     // MARK: group commit

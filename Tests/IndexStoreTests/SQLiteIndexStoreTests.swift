@@ -161,6 +161,27 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
                        ["a", "c", "lookup"])
     }
 
+    /// A reader keeps its snapshot across commits that only append audit events (so its
+    /// page cache survives them), but never across an acknowledged change to the index.
+    func testAQueryAfterAnAcknowledgedUploadSeesItThoughAuditCommitsKeptTheSnapshot() async throws {
+        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        let store = try SQLiteIndexStore(path: path, readers: 1)
+        let event: @Sendable ([StudyRecord]) -> AuditEvent = { found in
+            AuditEvent(requestID: "r", actor: "a", eventID: .query, action: .read, outcome: .success,
+                       operation: "GET /v1/patients", count: found.count, counter: "lookups")
+        }
+        for n in 1...20 {
+            let before = try await store.query(StudyQuery(patientToken: Self.token(n)), audit: event)
+            XCTAssertEqual(before.count, 0)
+            _ = try await store.upsert([Self.record(n, patient: n)])
+            let after = try await store.query(StudyQuery(patientToken: Self.token(n)))
+            XCTAssertEqual(after.count, 1, "study \(n), uploaded and acknowledged before this query")
+        }
+        let size = try await store.auditSize()
+        XCTAssertEqual(size, 20)
+    }
+
     func testNewerSchemaIsRefused() throws {
         let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
         paths.append(path)
