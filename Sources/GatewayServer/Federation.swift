@@ -24,6 +24,7 @@ final class Federation: Sendable {
 
     let peers: [Peer]
     let deadline: Duration
+    static let connectionsPerPeer = 64
     /// The client with this node's certificate (role node), also used for gathering.
     let client: HTTPClient
 
@@ -33,7 +34,12 @@ final class Federation: Sendable {
         else { return nil }
         let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certificate, privateKeyPath: key,
                                                                  trustedCAPath: config.tls.clientCA), server: false)
-        client = HTTPClient(configuration: HTTPClientConfiguration(tls: tls))
+        var settings = HTTPClientConfiguration(tls: tls)
+        // One peer request per cross-region lookup in flight: the client's default of 8
+        // connections per peer queued the rest, and capped a node's cross-region lookups
+        // at 8 round trips at a time whatever its clients asked.
+        settings.maxConnectionsPerOrigin = Self.connectionsPerPeer
+        client = HTTPClient(configuration: settings)
         peers = config.federation.peers.map { Peer(region: $0.region, url: $0.url) }
         deadline = .milliseconds(config.federation.lookupDeadlineMs)
     }
