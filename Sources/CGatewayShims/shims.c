@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -70,6 +71,13 @@ int gw_set_nodelay(int fd) {
 // On Linux a nice value belongs to a thread, named by its tid, not to the process.
 int gw_lower_thread_priority(int nice) {
     return nice == 0 ? 0 : setpriority(PRIO_PROCESS, (id_t)gettid(), nice);
+}
+
+int gw_name_thread(const char *name) {
+    char shortened[16];
+    strncpy(shortened, name, sizeof shortened - 1);
+    shortened[sizeof shortened - 1] = 0;
+    return pthread_setname_np(pthread_self(), shortened);
 }
 
 int gw_set_timer_slack(unsigned long nanoseconds) {

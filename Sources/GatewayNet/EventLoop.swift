@@ -74,11 +74,13 @@ public final class EventLoop: @unchecked Sendable {
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         httpDate = Self.formatDate()
         // The thread keeps its loop alive until the loop stops, whoever else lets go of it.
+        // Foundation's Thread.name does not reach the kernel on Linux: without this, every
+        // loop showed in top -H under the name of the Dispatch thread that made it.
         let thread = Thread {
+            _ = gw_name_thread(name)
             _ = gw_lower_thread_priority(nice)
             self.run()
         }
-        thread.name = name
         thread.start()
     }
 

@@ -101,7 +101,7 @@ public final class HTTPServer: @unchecked Sendable {
         self.router = router
         self.logger = logger
         group = EventLoopGroup(count: configuration.loopCount)
-        handshakeLoop = EventLoop(name: "gateway.handshakes", nice: configuration.handshakeNice)
+        handshakeLoop = EventLoop(name: "gateway.tls", nice: configuration.handshakeNice)
     }
 
     var draining: Bool { drainingFlag.current > 0 }

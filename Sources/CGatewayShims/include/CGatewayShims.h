@@ -35,6 +35,8 @@ int gw_set_nodelay(int fd);
 /// Lowers the calling thread's scheduling priority to `nice` (0 = unchanged; lowering
 /// needs no privilege). 0 or -1 with errno.
 int gw_lower_thread_priority(int nice);
+/// Names the calling thread for ps, top -H and perf (the kernel keeps 15 bytes).
+int gw_name_thread(const char *name);
 /// How late the calling thread's sleeps may end so that the kernel can batch wakeups
 /// (50 µs by default); a load generator that sleeps until each send wants about none.
 int gw_set_timer_slack(unsigned long nanoseconds);
