@@ -63,20 +63,32 @@ final class Federation: Sendable {
         }
     }
 
-    private struct Page: Decodable { let studies: [StudyRecord] }
+    /// A peer's page of studies, each record checked as an upload would be: a peer that
+    /// sends one that is not (a bug, or a node that is not what it claims) counts as an
+    /// error rather than passing it on.
+    static func studies(in body: [UInt8]) -> [StudyRecord]? {
+        guard let page = JSONValue.parseObject(body), case .array(let items)? = page["studies"] else { return nil }
+        var studies: [StudyRecord] = []
+        studies.reserveCapacity(items.count)
+        for item in items {
+            guard case .object(let fields) = item, case .success(let record) = StudyRecord.validate(fields) else { return nil }
+            studies.append(record)
+        }
+        return studies
+    }
 
     private func ask(_ peer: Peer, _ target: String, due: ContinuousClock.Instant, limit: Int) async -> RegionAnswer {
         guard peer.breaker.allow() else { return RegionAnswer(region: peer.region, status: "error", studies: []) }
         do {
             let response = try await client.execute(HTTPRequest(method: "GET", target: target), url: peer.url + target,
                                                     deadline: due)
-            guard response.status == 200, let page = try? JSONDecoder().decode(Page.self, from: Data(response.body)) else {
+            guard response.status == 200, let studies = Self.studies(in: response.body) else {
                 peer.breaker.record(success: false)
                 return RegionAnswer(region: peer.region, status: "error", studies: [])
             }
             peer.breaker.record(success: true)
-            return RegionAnswer(region: peer.region, status: page.studies.count >= limit ? "partial" : "complete",
-                                studies: page.studies)
+            return RegionAnswer(region: peer.region, status: studies.count >= limit ? "partial" : "complete",
+                                studies: studies)
         } catch {
             peer.breaker.record(success: false)
             return RegionAnswer(region: peer.region, status: error == .timedOut ? "timeout" : "error", studies: [])

@@ -91,7 +91,7 @@ final class FederationLookupTests: XCTestCase {
     /// `error`, the caller answers at once with what it has, and keeps serving.
     func testPeersAnsweringGarbageOr500AreErrors() throws {
         let base = TestNode.fixedPortBase()
-        let bad = [("500000", base + 1), ("510000", base + 2), ("520000", base + 3)]
+        let bad = [("500000", base + 1), ("510000", base + 2), ("520000", base + 3), ("530000", base + 4)]
         let first = try TestNode { c in
             c.region = "610000"
             c.listen = ["127.0.0.1:\(base)"]
@@ -104,6 +104,10 @@ final class FederationLookupTests: XCTestCase {
             HTTPResponse(status: 500, body: Array("oops".utf8)),
             HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: [0xFF, 0x00, 0x7B]),
             .json("{\"studies\":[{\"no\":\"record\"}]}"),
+            // Well formed, but no upload would pass it: a peer's records are checked as uploads are.
+            .json("{\"studies\":[{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"1.2.3\",\"studyDate\":\"20241399\","
+                  + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+                  + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"530000\"}]}"),
         ]
         var servers: [HTTPServer] = []
         for ((_, port), answer) in zip(bad, answers) {
@@ -118,7 +122,8 @@ final class FederationLookupTests: XCTestCase {
         let begun = ContinuousClock.now
         let answer = lookup(first, at: first, "")
         XCTAssertLessThan(ContinuousClock.now - begun, .milliseconds(500))
-        XCTAssertEqual(statuses(answer), ["610000": "complete", "500000": "error", "510000": "error", "520000": "error"])
+        XCTAssertEqual(statuses(answer), ["610000": "complete", "500000": "error", "510000": "error", "520000": "error",
+                                          "530000": "error"])
         XCTAssertEqual(first.curl("clinic", [first.baseURL + "/healthz"]).status, 200)
     }
 
