@@ -26,8 +26,11 @@ final class SQLiteConnection: @unchecked Sendable {
             throw .engine("\(path): \(message)")
         }
         db = handle
-        sqlite3_busy_timeout(db, 10_000)
+        sqlite3_busy_timeout(db, Self.busyTimeoutMs)
     }
+
+    /// How long a statement waits for a lock another connection holds.
+    static let busyTimeoutMs: Int32 = 10_000
 
     deinit {
         statements.values.forEach { sqlite3_finalize($0) }

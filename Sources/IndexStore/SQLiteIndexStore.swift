@@ -343,7 +343,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         defer { writer.resetAll() }
         do {
             try writer.exec("PRAGMA busy_timeout = 0")
-            defer { try? writer.exec("PRAGMA busy_timeout = 10000") }
+            defer { try? writer.exec("PRAGMA busy_timeout = \(SQLiteConnection.busyTimeoutMs)") }
             let restart = try writer.statement("PRAGMA wal_checkpoint(RESTART)")
             if try restart.step(), restart.int(0) != 0 { generation.add(1, ordering: .releasing) }
         } catch {
