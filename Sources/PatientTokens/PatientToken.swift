@@ -23,22 +23,3 @@ public struct PatientToken: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "v\(keyVersion):\(Base64URL.encode(output))" }
 }
-
-/// RFC 4648 §5 base64url without padding: tokens, elements and proofs on the wire.
-public enum Base64URL {
-    public static func encode(_ bytes: some Collection<UInt8>) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    /// nil unless `text` is canonical unpadded base64url.
-    public static func decode(_ text: String) -> [UInt8]? {
-        guard text.utf8.allSatisfy({ $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0)
-                || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }), text.utf8.count % 4 != 1
-        else { return nil }
-        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        standard += String(repeating: "=", count: (4 - standard.utf8.count % 4) % 4)
-        guard let data = Data(base64Encoded: standard), encode(data) == text else { return nil }
-        return Array(data)
-    }
-}
