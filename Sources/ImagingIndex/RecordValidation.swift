@@ -63,14 +63,27 @@ extension StudyRecord {
     }
 }
 
-/// Reads fields off one JSON object, collecting errors and remembering which keys it saw.
+/// Reads fields off one JSON object, collecting errors and remembering which keys it asked
+/// for. The keys are kept in a list and counted as found, not hashed into a set: an object
+/// whose every key was asked for (the usual case) is known to have no unknown field by the
+/// count alone, and the list is searched only when it has one. What must stay true: each
+/// key is asked for once per object, or the count would hide an unknown field.
 struct FieldReader {
     private let object: [String: JSONValue]
-    private var seen: Set<String> = []
+    private var asked: [String] = []
+    private var found = 0
     private(set) var errors: [FieldError] = []
 
     init(_ object: [String: JSONValue]) {
         self.object = object
+        asked.reserveCapacity(object.count)
+    }
+
+    private mutating func value(_ key: String) -> JSONValue? {
+        asked.append(key)
+        let value = object[key]
+        if value != nil { found += 1 }
+        return value
     }
 
     mutating func fail(_ field: String, _ code: String, _ message: String) {
@@ -81,8 +94,7 @@ struct FieldReader {
     /// plain identifiers.
     mutating func string(_ key: String, required: Bool = false, max: Int, freeText: Bool = false,
                          check: (String) -> String? = { _ in nil }) -> String? {
-        seen.insert(key)
-        switch object[key] {
+        switch value(key) {
         case nil, .null?:
             if required { fail(key, "missing-field", "\(key) is required.") }
             return nil
@@ -111,8 +123,7 @@ struct FieldReader {
     }
 
     mutating func integer(_ key: String, in range: ClosedRange<Int>) -> Int? {
-        seen.insert(key)
-        switch object[key] {
+        switch value(key) {
         case nil, .null?: return nil
         case .number(let n)? where n == n.rounded() && range.contains(Int(exactly: n) ?? Int.min): return Int(n)
         case .number?: fail(key, "invalid-value", "\(key) must be an integer in \(range.lowerBound)...\(range.upperBound).")
@@ -123,9 +134,9 @@ struct FieldReader {
 
     mutating func modalities() -> [String]? {
         let key = "modalitiesInStudy"
-        seen.insert(key)
-        guard case .array(let items)? = object[key], !items.isEmpty else {
-            fail(key, object[key] == nil ? "missing-field" : "wrong-type", "\(key) must be a non-empty array of modality codes.")
+        let given = value(key)
+        guard case .array(let items)? = given, !items.isEmpty else {
+            fail(key, given == nil ? "missing-field" : "wrong-type", "\(key) must be a non-empty array of modality codes.")
             return nil
         }
         var out: [String] = []
@@ -143,8 +154,7 @@ struct FieldReader {
     /// field is named `series[i].field`.
     mutating func series() -> [SeriesRecord]? {
         let key = "series"
-        seen.insert(key)
-        switch object[key] {
+        switch value(key) {
         case nil, .null?: return nil
         case .array(let items)? where items.count <= 10_000:
             var out: [SeriesRecord] = []
@@ -182,7 +192,8 @@ struct FieldReader {
     /// Fields this version does not know are refused, not dropped: a field named like a
     /// patient identifier is `plain-identifier`, any other `unknown-field`.
     mutating func rejectUnknownFields() {
-        for key in object.keys.sorted() where !seen.contains(key) {
+        guard found < object.count else { return }
+        for key in object.keys.sorted() where !asked.contains(key) {
             if PlainIdentifier.isIdentifierFieldName(key) {
                 fail(key, "plain-identifier", "\(key) would carry a patient identifier; the index takes tokens only.")
             } else {
