@@ -4,8 +4,8 @@ import IndexStore
 import Logging
 import Synchronization
 
-/// Sends a regional node's outbox to the national node: batches of up to 1 000 records
-/// in store order, gzip NDJSON, each with an idempotency key made of this region, the
+/// Sends a regional node's outbox to the national node: batches of up to 5 000 records
+/// or 8 MiB of text in store order, gzip NDJSON, each with an idempotency key made of this region, the
 /// outbox's epoch and the batch's numbers, so a batch resent after a crash of either side
 /// is a replay at the receiver. Up to three batches travel at once, so that the national
 /// node parses one while it commits another; they are acknowledged in order, and an
@@ -26,7 +26,13 @@ final class Gatherer: Sendable {
     private let running = Mutex(false)
     /// The outbox's epoch never changes for a database: read once.
     private let epoch = Mutex<String?>(nil)
-    static let batchSize = 1_000
+    /// The national node commits a batch's records together, and the fewer commits the
+    /// fewer index pages written per record (random tokens and UIDs touch a page each):
+    /// draining on its own went from 0.63 x the regional ingest rate with 1 000 records a
+    /// batch to 1.04 x with 5 000 (RESULTS.md). The byte bound keeps a batch of large
+    /// records well inside the national node's default body limits.
+    static let batchSize = 5_000
+    static let batchBytes = 8 << 20
     static let inFlight = 3
 
     init(outbox: OutboxStore, client: HTTPClient, nationalURL: String, region: String, logger: Logger) {
@@ -90,11 +96,11 @@ final class Gatherer: Sendable {
                     }
                     held = next
                 }
-                guard let last = held.last else { break }
-                let studies = Set(held.map { Self.studyUID($0.record) })
+                let batch = Self.prefix(of: held, bytes: Self.batchBytes)
+                guard let last = batch.last else { break }
+                let studies = Set(batch.map { Self.studyUID($0.record) })
                 if flights.contains(where: { !$0.studies.isDisjoint(with: studies) }) { break }
-                let batch = held
-                held = []
+                held.removeFirst(batch.count)
                 flights.append(Flight(last: last.sequence, studies: studies, sent: Task { await self.send(batch, epoch: epoch) }))
                 sentThrough = last.sequence
             }
@@ -108,6 +114,19 @@ final class Gatherer: Sendable {
         }
         for flight in flights { _ = await flight.sent.value }
         return .sent
+    }
+
+    /// The longest prefix of `entries` within `bytes` of record text, never empty when
+    /// `entries` is not.
+    static func prefix(of entries: [OutboxEntry], bytes: Int) -> [OutboxEntry] {
+        var total = 0
+        var count = 0
+        for entry in entries {
+            total += entry.record.utf8.count + 1
+            if count > 0, total > bytes { break }
+            count += 1
+        }
+        return Array(entries.prefix(count))
     }
 
     /// The record's study UID, read from the text this node wrote (`StudyRecord.jsonText`
