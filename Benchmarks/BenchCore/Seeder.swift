@@ -17,8 +17,12 @@ public enum Seeder {
     public static func run(client: HTTPClient, endpoint: HTTPEndpoint, from: Int, count: Int, batchSize: Int,
                            connections: Int, progress: @escaping @Sendable (Int, Double) -> Void) -> Outcome {
         let batches = (count + batchSize - 1) / batchSize
-        let next = Atomic<Int>(0), stored = Atomic<Int>(0), failed = Atomic<Int>(0), running = Atomic<Int>(connections)
+        let next = Atomic<Int>(0), stored = Atomic<Int>(0), failed = Atomic<Int>(0), running = Atomic<Int>(max(1, connections))
         let started = ContinuousClock.now
+        // Signalled by the last connection to finish, so the run ends (and is timed) when
+        // the last batch is answered, not at the next progress report: waking once a
+        // second rounded every seeding time up to whole seconds (a 3.1 s run read 4 s).
+        let finished = DispatchSemaphore(value: 0)
 
         @Sendable func send(_ n: Int, attempt: Int) {
             let size = min(batchSize, count - n * batchSize)
@@ -39,15 +43,18 @@ public enum Seeder {
 
         @Sendable func sendNext() {
             let n = next.add(1, ordering: .relaxed).oldValue
-            if n < batches { send(n, attempt: 0) } else { running.subtract(1, ordering: .relaxed) }
+            if n < batches {
+                send(n, attempt: 0)
+            } else if running.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+                finished.signal()
+            }
         }
 
-        for _ in 0..<connections { sendNext() }
-        while running.load(ordering: .relaxed) > 0 {
-            Thread.sleep(forTimeInterval: 1)
+        for _ in 0..<max(1, connections) { sendNext() }
+        while finished.wait(timeout: .now() + 1) == .timedOut {
             progress(stored.load(ordering: .relaxed), (ContinuousClock.now - started).seconds)
         }
-        return Outcome(stored: stored.load(ordering: .relaxed), failedBatches: failed.load(ordering: .relaxed),
-                       seconds: (ContinuousClock.now - started).seconds)
+        let seconds = (ContinuousClock.now - started).seconds
+        return Outcome(stored: stored.load(ordering: .relaxed), failedBatches: failed.load(ordering: .relaxed), seconds: seconds)
     }
 }
