@@ -26,6 +26,10 @@ final class Gatherer: Sendable {
     private let running = Mutex(false)
     /// The outbox's epoch never changes for a database: read once.
     private let epoch = Mutex<String?>(nil)
+    /// Records per batch: `batchSize`, halved each time the national node answers 413
+    /// (its `index.maxBatchRecords` or body limits set lower than ours), so that a
+    /// stricter national node slows gathering instead of stopping it.
+    private let batchLimit = Mutex(Gatherer.batchSize)
     /// The national node commits a batch's records together, and the fewer commits the
     /// fewer index pages written per record (random tokens and UIDs touch a page each):
     /// draining on its own went from 0.63 x the regional ingest rate with 1 000 records a
@@ -96,7 +100,7 @@ final class Gatherer: Sendable {
                     }
                     held = next
                 }
-                let batch = Self.prefix(of: held, bytes: Self.batchBytes)
+                let batch = Self.prefix(of: held, records: batchLimit.withLock { $0 }, bytes: Self.batchBytes)
                 guard let last = batch.last else { break }
                 let studies = Set(batch.map { Self.studyUID($0.record) })
                 if flights.contains(where: { !$0.studies.isDisjoint(with: studies) }) { break }
@@ -116,12 +120,12 @@ final class Gatherer: Sendable {
         return .sent
     }
 
-    /// The longest prefix of `entries` within `bytes` of record text, never empty when
-    /// `entries` is not.
-    static func prefix(of entries: [OutboxEntry], bytes: Int) -> [OutboxEntry] {
+    /// The longest prefix of `entries` of at most `records` entries and `bytes` of record
+    /// text, never empty when `entries` is not.
+    static func prefix(of entries: [OutboxEntry], records: Int, bytes: Int) -> [OutboxEntry] {
         var total = 0
         var count = 0
-        for entry in entries {
+        for entry in entries.prefix(max(1, records)) {
             total += entry.record.utf8.count + 1
             if count > 0, total > bytes { break }
             count += 1
@@ -148,6 +152,15 @@ final class Gatherer: Sendable {
         ]), body: body)
         do {
             let response = try await client.execute(request, url: target)
+            if response.status == 413 {
+                let limit = batchLimit.withLock { limit in
+                    limit = min(limit, max(1, batch.count / 2))
+                    return limit
+                }
+                logger.warning("the national node refused a gathered batch as too large; sending smaller ones",
+                               metadata: ["records": "\(batch.count)", "now": "\(limit)"])
+                return false
+            }
             guard response.status == 200 || response.status == 202 else {
                 logger.warning("the national node refused a gathered batch", metadata: ["status": "\(response.status)"])
                 return false

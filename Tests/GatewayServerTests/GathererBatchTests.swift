@@ -10,10 +10,13 @@ final class GathererBatchTests: XCTestCase {
     }
 
     func testABatchStopsBeforeTheByteBoundAndNeverComesOutEmpty() {
-        XCTAssertEqual(Gatherer.prefix(of: entries([100, 100, 100]), bytes: 1_000).count, 3)
-        XCTAssertEqual(Gatherer.prefix(of: entries([400, 400, 400]), bytes: 1_000).count, 2, "each record counts its newline")
-        XCTAssertEqual(Gatherer.prefix(of: entries([399, 399, 399]), bytes: 1_200).count, 3)
-        XCTAssertEqual(Gatherer.prefix(of: entries([5_000, 10]), bytes: 1_000).map(\.sequence), [1], "one record over the bound still travels")
-        XCTAssertEqual(Gatherer.prefix(of: [], bytes: 1_000).count, 0)
+        XCTAssertEqual(Gatherer.prefix(of: entries([100, 100, 100]), records: 10, bytes: 1_000).count, 3)
+        XCTAssertEqual(Gatherer.prefix(of: entries([100, 100, 100]), records: 2, bytes: 1_000).count, 2)
+        XCTAssertEqual(Gatherer.prefix(of: entries([400, 400, 400]), records: 10, bytes: 1_000).count, 2, "each record counts its newline")
+        XCTAssertEqual(Gatherer.prefix(of: entries([399, 399, 399]), records: 10, bytes: 1_200).count, 3)
+        XCTAssertEqual(Gatherer.prefix(of: entries([5_000, 10]), records: 10, bytes: 1_000).map(\.sequence), [1],
+                       "one record over the bound still travels")
+        XCTAssertEqual(Gatherer.prefix(of: entries([10, 10]), records: 0, bytes: 1_000).count, 1)
+        XCTAssertEqual(Gatherer.prefix(of: [], records: 10, bytes: 1_000).count, 0)
     }
 }

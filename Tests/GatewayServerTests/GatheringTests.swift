@@ -98,4 +98,46 @@ final class GatheringTests: XCTestCase {
         XCTAssertEqual(kept.count, 1_000)
         XCTAssertEqual(Set(kept.map(\.numberOfStudyRelatedInstances)), [4], "every study as last updated")
     }
+
+    /// A national node that takes smaller batches than the gatherer sends answers 413;
+    /// the gatherer halves its batches until they fit, and every record still arrives.
+    func testANationalNodeWithASmallerBatchLimitStillReceivesEverything() async throws {
+        let port = TestNode.fixedPortBase()
+        let nationalData = NSTemporaryDirectory() + "gw-national-\(UUID().uuidString)"
+        let top = try TestNode { c in
+            c.region = "100000"
+            c.role = "national"
+            c.dataDirectory = nationalData
+            c.listen = ["127.0.0.1:\(port)"]
+            c.index.maxBatchRecords = 300
+        }
+        defer { top.stop() }
+        let certs = top.certs
+        let regional = try TestNode { c in
+            c.region = "610000"
+            c.tls.certificate = certs + "/node.pem"
+            c.tls.privateKey = certs + "/node-key.pem"
+            c.tls.clientCA = certs + "/ca.pem"
+            c.federation.gatherTo = "https://localhost:\(port)"
+        }
+        defer { regional.stop() }
+        let lines = (0..<1_000).map { i in
+            "{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"1.2.156.3.\(i)\",\"studyDate\":\"20241101\","
+                + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+                + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
+        }.joined(separator: "\n")
+        let file = NSTemporaryDirectory() + "gather-\(UUID().uuidString)"
+        try lines.write(toFile: file, atomically: true, encoding: .utf8)
+        let answer = top.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", "@" + file,
+                                           "https://localhost:\(regional.port)/v1/index/studies"])
+        XCTAssertEqual(answer.status, 200, answer.body)
+        let nationalStore = try SQLiteIndexStore(path: nationalData + "/index.sqlite", readers: 1)
+        var count = 0
+        for _ in 0..<150 {
+            count = try await nationalStore.count()
+            if count >= 1_000 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTAssertEqual(count, 1_000, "every record arrives in batches the national node takes")
+    }
 }
