@@ -54,8 +54,9 @@ final class Auditor: Sendable {
     }
 
     func event(_ request: HTTPRequest, _ id: AuditEvent.EventID, _ action: AuditEvent.Action, counter: String,
-               outcome: AuditEvent.Outcome = .success, tokens: [String] = [], uids: [String] = [], count: Int = 0) -> AuditEvent {
-        AuditEvent(requestID: Self.requestID(request), actor: Self.actor(request), eventID: id, action: action,
+               outcome: AuditEvent.Outcome = .success, tokens: [String] = [], uids: [String] = [], count: Int = 0,
+               requestID: String? = nil) -> AuditEvent {
+        AuditEvent(requestID: requestID ?? Self.requestID(request), actor: Self.actor(request), eventID: id, action: action,
                    outcome: outcome, purposeOfUse: Self.purpose(request),
                    operation: "\(request.method) \(request.path)", patientTokens: tokens, studyInstanceUIDs: uids,
                    count: count, counter: counter)
@@ -114,8 +115,16 @@ final class Auditor: Sendable {
         return try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(query, audit: audit, check: check) }
     }
 
+    /// Makes the event of a lookup whose studies were found elsewhere too (across regions)
+    /// durable: `found` is what the caller receives.
+    func recordLookup(_ request: HTTPRequest, requestID: String, asked token: String, found: [StudyRecord],
+                      counter: String) async throws(HTTPError) {
+        try await record([lookupEvent(request, asked: token, counter: counter, requestID: requestID)(found)])
+    }
+
     /// The event of a lookup: the tokens asked for or returned, and the studies returned.
-    private func lookupEvent(_ request: HTTPRequest, asked token: String?, counter: String) -> @Sendable ([StudyRecord]) -> AuditEvent {
+    private func lookupEvent(_ request: HTTPRequest, asked token: String?, counter: String,
+                             requestID: String? = nil) -> @Sendable ([StudyRecord]) -> AuditEvent {
         { [self] found in
             let tokens: [String]
             if let token, found.allSatisfy({ $0.patientToken == token }) {
@@ -126,7 +135,7 @@ final class Auditor: Sendable {
                 tokens = distinct.sorted()
             }
             return event(request, .query, .read, counter: counter, tokens: tokens,
-                         uids: found.map(\.studyInstanceUID), count: found.count)
+                         uids: found.map(\.studyInstanceUID), count: found.count, requestID: requestID)
         }
     }
 

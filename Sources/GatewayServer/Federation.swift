@@ -50,12 +50,15 @@ final class Federation: Sendable {
         return peers.filter { "region:\($0.region)" == scope }
     }
 
-    /// `target` (path and query, `scope=local` included) at each peer, in parallel.
-    func lookup(_ target: String, at peers: [Peer], limit: Int) async -> [RegionAnswer] {
+    /// `target` (path and query, `scope=local` included) at each peer, in parallel, under
+    /// the caller's request ID: each peer's audit event for it carries the same ID as this
+    /// node's, so the logs of the regions join on it.
+    func lookup(_ target: String, at peers: [Peer], limit: Int, requestID: String) async -> [RegionAnswer] {
         let due = ContinuousClock.now + deadline
+        let request = HTTPRequest(method: "GET", target: target, headers: HTTPHeaders([("X-Request-ID", requestID)]))
         return await withTaskGroup(of: RegionAnswer.self) { group in
             for peer in peers {
-                group.addTask { await self.ask(peer, target, due: due, limit: limit) }
+                group.addTask { await self.ask(peer, request, due: due, limit: limit) }
             }
             var answers: [RegionAnswer] = []
             for await answer in group { answers.append(answer) }
@@ -77,11 +80,10 @@ final class Federation: Sendable {
         return studies
     }
 
-    private func ask(_ peer: Peer, _ target: String, due: ContinuousClock.Instant, limit: Int) async -> RegionAnswer {
+    private func ask(_ peer: Peer, _ request: HTTPRequest, due: ContinuousClock.Instant, limit: Int) async -> RegionAnswer {
         guard peer.breaker.allow() else { return RegionAnswer(region: peer.region, status: "error", studies: []) }
         do {
-            let response = try await client.execute(HTTPRequest(method: "GET", target: target), url: peer.url + target,
-                                                    deadline: due)
+            let response = try await client.execute(request, url: peer.url + request.target, deadline: due)
             guard response.status == 200, let studies = Self.studies(in: response.body) else {
                 peer.breaker.record(success: false)
                 return RegionAnswer(region: peer.region, status: "error", studies: [])

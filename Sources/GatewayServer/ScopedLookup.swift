@@ -7,6 +7,9 @@ import IndexStore
 /// node's store and the peers the scope names, at once, each peer under the federation
 /// deadline; merged, deduplicated by (StudyInstanceUID, storage unit), newest first,
 /// then paged. Each region's answer is reported: complete, partial, timeout or error.
+/// The audit event names every study on the page the caller receives, whichever region
+/// held it, and is durable before the answer; peers log their part under the same
+/// request ID.
 enum ScopedLookup {
     typealias Region = (region: String, status: String, count: Int)
 
@@ -44,8 +47,10 @@ enum ScopedLookup {
         if let from = query.dateFrom { target += "&from=\(from)" }
         if let to = query.dateTo { target += "&to=\(to)" }
         if !query.modalities.isEmpty { target += "&modality=" + query.modalities.joined(separator: ",") }
-        async let remote = federation.lookup(target, at: peers, limit: wide.limit)
-        let mine = here ? try await auditor.lookup(request, asked: token, wide, in: store, counter: counter) : []
+        let requestID = Auditor.requestID(request)
+        async let remote = federation.lookup(target, at: peers, limit: wide.limit, requestID: requestID)
+        let local = wide
+        let mine = here ? try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(local) } : []
         let answers = await remote
         var seen = Set<String>(), merged: [StudyRecord] = []
         for study in mine + answers.flatMap(\.studies) where seen.insert(study.studyInstanceUID + "|" + study.storageUnit).inserted {
@@ -55,7 +60,9 @@ enum ScopedLookup {
         var regions: [Region] = []
         if here { regions.append((region, mine.count >= wide.limit ? "partial" : "complete", mine.count)) }
         regions += answers.map { ($0.region, $0.status, $0.studies.count) }
-        return (Array(merged.dropFirst(query.offset).prefix(query.limit)), regions)
+        let page = Array(merged.dropFirst(query.offset).prefix(query.limit))
+        try await auditor.recordLookup(request, requestID: requestID, asked: token, found: page, counter: counter)
+        return (page, regions)
     }
 
     /// RFC 9111 §5.5 Warning values (code 299, "miscellaneous persistent warning") for the

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayNet
 import GatewayServer
+import IndexStore
 import Logging
 import XCTest
 
@@ -125,6 +126,48 @@ final class FederationLookupTests: XCTestCase {
         XCTAssertEqual(statuses(answer), ["610000": "complete", "500000": "error", "510000": "error", "520000": "error",
                                           "530000": "error"])
         XCTAssertEqual(first.curl("clinic", [first.baseURL + "/healthz"]).status, 200)
+    }
+
+    /// A clinic's cross-region lookup is audited where the clinic asked with every study it
+    /// received, the peer's included, and the peer's own event (actor: the asking node)
+    /// carries the same request ID, so the two logs join.
+    func testACrossRegionLookupIsAuditedWithEveryStudyReturnedUnderOneRequestID() async throws {
+        let base = TestNode.fixedPortBase()
+        let asking = try TestNode { c in
+            c.region = "110000"
+            c.listen = ["127.0.0.1:\(base)"]
+            c.federation.peers = [GatewayConfig.PeerSettings(region: "610000", url: "https://localhost:\(base + 1)")]
+        }
+        defer { asking.stop() }
+        let certs = asking.certs
+        let holding = try TestNode { c in
+            c.region = "610000"
+            c.listen = ["127.0.0.1:\(base + 1)"]
+            c.tls.certificate = certs + "/node.pem"
+            c.tls.privateKey = certs + "/node-key.pem"
+            c.tls.clientCA = certs + "/ca.pem"
+        }
+        defer { holding.stop() }
+        XCTAssertEqual(upload(asking, to: holding, uid: "1.2.156.3.9", region: "610000").status, 200)
+        let answer = asking.curl("clinic", ["-H", "X-Request-ID: join-me-1",
+                                            asking.baseURL + "/v1/patients/\(Self.token)/studies?purpose=TREAT"])
+        XCTAssertEqual(answer.status, 200, answer.body)
+
+        func events(of node: TestNode) async throws -> [[String: Any]] {
+            let store = try SQLiteIndexStore(path: node.gateway.config.dataDirectory + "/index.sqlite", readers: 1)
+            return try await store.events(from: 0, limit: 1_000).compactMap {
+                try JSONSerialization.jsonObject(with: Data($0.text.utf8)) as? [String: Any]
+            }.filter { $0["requestID"] as? String == "join-me-1" }
+        }
+        let here = try await events(of: asking)
+        XCTAssertEqual(here.count, 1)
+        XCTAssertEqual(here.first?["studyInstanceUIDs"] as? [String], ["1.2.156.3.9"], "the peer's study, audited where it was asked for")
+        XCTAssertEqual(here.first?["patientTokens"] as? [String], [Self.token])
+        XCTAssertTrue((here.first?["actor"] as? String ?? "").hasPrefix("urn:imaging-gateway:clinic:"), "\(here)")
+        let there = try await events(of: holding)
+        XCTAssertEqual(there.count, 1)
+        XCTAssertEqual(there.first?["studyInstanceUIDs"] as? [String], ["1.2.156.3.9"])
+        XCTAssertTrue((there.first?["actor"] as? String ?? "").hasPrefix("urn:imaging-gateway:node:"), "\(there)")
     }
 
     private func upload(_ certsOf: TestNode, to node: TestNode, uid: String, region: String) -> (status: Int, body: String) {
