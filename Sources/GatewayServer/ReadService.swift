@@ -133,12 +133,20 @@ final class ReadService: Sendable {
     }
 }
 
-/// UIDs under the 2.25 root (PS3.5 B.2): a random UUID as one decimal integer.
+/// UIDs under the 2.25 root (PS3.5 B.2): a random (version 4) UUID as one decimal
+/// integer. The 122 random bits come from the system generator (one getrandom call):
+/// Foundation's `UUID()` here opened, read and closed /dev/urandom for each one, three
+/// system calls on every workitem created and claimed.
 enum UIDs {
     static func make() -> String {
-        let u = UUID().uuid
-        var words = withUnsafeBytes(of: u) { raw in [raw.load(fromByteOffset: 0, as: UInt64.self).bigEndian,
-                                                     raw.load(fromByteOffset: 8, as: UInt64.self).bigEndian] }
+        var random = SystemRandomNumberGenerator()
+        return make(high: random.next(), low: random.next())
+    }
+
+    /// The UID of the UUID whose 128 bits are `high` then `low` (big-endian), once its
+    /// version (4) and variant (10) bits are set.
+    static func make(high: UInt64, low: UInt64) -> String {
+        var words = [high & ~0xF000 | 0x4000, low & ~(0b11 << 62) | (0b10 << 62)]
         var digits: [UInt8] = []
         while words[0] != 0 || words[1] != 0 {
             let (q0, r0) = words[0].quotientAndRemainder(dividingBy: 10)
@@ -146,6 +154,6 @@ enum UIDs {
             words = [q0, q1]
             digits.append(UInt8(r1) + 48)
         }
-        return "2.25." + (digits.isEmpty ? "0" : String(decoding: digits.reversed(), as: UTF8.self))
+        return "2.25." + String(decoding: digits.reversed(), as: UTF8.self)
     }
 }
