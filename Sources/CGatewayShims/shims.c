@@ -296,6 +296,6 @@ int gw_ec_points_mul(const EC_GROUP *group, EC_POINT *r, size_t num, const EC_PO
 }
 #pragma GCC diagnostic pop
 
-int gw_fix_mmap_threshold(int bytes) {
-    return mallopt(M_MMAP_THRESHOLD, bytes);
+int gw_fix_malloc_thresholds(int mmap_bytes, int trim_bytes) {
+    return mallopt(M_MMAP_THRESHOLD, mmap_bytes) && mallopt(M_TRIM_THRESHOLD, trim_bytes);
 }

@@ -55,7 +55,11 @@ struct Serve: ParsableCommand {
         // which a refused 60 MiB bomb body or a batch's buffers come from the heap and stay
         // resident. A fixed threshold keeps blocks of 1 MiB and more in their own mappings,
         // returned to the system when freed; the cost is an mmap per large body.
-        _ = gw_fix_mmap_threshold(1 << 20)
+        // Fixing it also left the trim threshold at 128 KiB: each thread's heap gave its
+        // free top back (madvise) and faulted it in again, zeroed, milliseconds later, as
+        // SQLite's page caches and the request buffers churned (2 % of the node's CPU in
+        // madvise alone under the read-queue benchmark; cycles +10 % with 64 MiB kept).
+        _ = gw_fix_malloc_thresholds(1 << 20, 64 << 20)
         let gateway: Gateway
         do {
             gateway = try Gateway(config: cfg, logger: logger)

@@ -76,8 +76,10 @@ EVP_PKEY *gw_generate_p256(void);
 int gw_ec_points_mul(const EC_GROUP *group, EC_POINT *r, size_t num, const EC_POINT *const *points,
                      const BIGNUM *const *scalars, BN_CTX *ctx);
 
-// Fixes glibc's mmap threshold at `bytes` (turning off its dynamic raising), so that
-// large blocks live in their own mappings and go back to the system when freed.
-int gw_fix_mmap_threshold(int bytes);
+// Fixes glibc's mmap threshold at `mmap_bytes` (turning off its dynamic raising), so that
+// large blocks live in their own mappings and go back to the system when freed, and its
+// trim threshold at `trim_bytes`: free memory at the top of a heap is returned to the
+// system only past it. Nonzero when both were taken.
+int gw_fix_malloc_thresholds(int mmap_bytes, int trim_bytes);
 
 #endif
