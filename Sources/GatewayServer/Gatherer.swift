@@ -4,19 +4,21 @@ import IndexStore
 import Logging
 import Synchronization
 
-/// Sends a regional node's outbox to the national node: batches of up to 5 000 records
-/// or 8 MiB of text in store order, gzip NDJSON, each with an idempotency key made of this region, the
-/// outbox's epoch and the batch's numbers, so a batch resent after a crash of either side
-/// is a replay at the receiver. Up to three batches travel at once, so that the national
-/// node parses one while it commits another; they are acknowledged in order, and an
-/// entry leaves the outbox only after the national node took it and every entry before.
+/// Sends a regional node's outbox to the national node: batches of up to 5 000 records or
+/// 8 MiB of text in store order, gzip NDJSON, each with an idempotency key made of this
+/// region, the outbox's epoch and the batch's numbers, so a batch resent after a crash of
+/// either side is a replay at the receiver. Up to three batches travel at once, so that
+/// the national node parses one while it commits another; they are acknowledged in order,
+/// and an entry leaves the outbox only after the national node took it and every entry
+/// before.
 ///
 /// What must stay true: two versions of one study are never in flight together (a batch
-/// that shares a study with one in flight waits for it), so each study's updates reach
-/// the national node in the order they were made, even when a later batch is answered
-/// before an earlier one. After any failure everything not yet acknowledged is sent
-/// again, in order; failures back off exponentially (0.5 s to 30 s) with jitter; an
-/// empty outbox is looked at again every 200 ms.
+/// that shares a study with one in flight waits for it; versions within one batch are
+/// applied in the batch's order), so each study's updates reach the national node in the
+/// order they were made, even when a later batch is answered before an earlier one. After
+/// any failure everything not yet acknowledged is sent again, in order; failures back off
+/// exponentially (0.5 s to 30 s) with jitter; an empty outbox is looked at again every
+/// 200 ms.
 final class Gatherer: Sendable {
     private let outbox: OutboxStore
     private let client: HTTPClient

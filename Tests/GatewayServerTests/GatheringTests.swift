@@ -22,13 +22,7 @@ final class GatheringTests: XCTestCase {
         }
         var top = try national()
         let certs = top.certs
-        let regional = try TestNode { c in
-            c.region = "610000"
-            c.tls.certificate = certs + "/node.pem"
-            c.tls.privateKey = certs + "/node-key.pem"
-            c.tls.clientCA = certs + "/ca.pem"
-            c.federation.gatherTo = "https://localhost:\(port)"
-        }
+        let regional = try Self.regional(certs: certs, gatheringTo: port)
         defer { regional.stop() }
         func upload(_ batch: Int, count: Int, instances: Int = 1) {
             let lines = (0..<count).map { i in
@@ -113,13 +107,7 @@ final class GatheringTests: XCTestCase {
         }
         defer { top.stop() }
         let certs = top.certs
-        let regional = try TestNode { c in
-            c.region = "610000"
-            c.tls.certificate = certs + "/node.pem"
-            c.tls.privateKey = certs + "/node-key.pem"
-            c.tls.clientCA = certs + "/ca.pem"
-            c.federation.gatherTo = "https://localhost:\(port)"
-        }
+        let regional = try Self.regional(certs: certs, gatheringTo: port)
         defer { regional.stop() }
         let lines = (0..<1_000).map { i in
             "{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"1.2.156.3.\(i)\",\"studyDate\":\"20241101\","
@@ -139,5 +127,16 @@ final class GatheringTests: XCTestCase {
             try await Task.sleep(for: .milliseconds(100))
         }
         XCTAssertEqual(count, 1_000, "every record arrives in batches the national node takes")
+    }
+
+    /// A node of region 610000 with the national node's certificates, gathering to `port`.
+    private static func regional(certs: String, gatheringTo port: Int) throws -> TestNode {
+        try TestNode { c in
+            c.region = "610000"
+            c.tls.certificate = certs + "/node.pem"
+            c.tls.privateKey = certs + "/node-key.pem"
+            c.tls.clientCA = certs + "/ca.pem"
+            c.federation.gatherTo = "https://localhost:\(port)"
+        }
     }
 }
