@@ -40,6 +40,12 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     private let nextReader = Atomic<Int>(0)
     /// Moved on after every commit that changed more than the audit log (SQLiteReader).
     let generation = Atomic<Int>(0)
+    /// The WAL is past `walRestartFrames` and a restart found a reader on it (restartWAL).
+    private let walRestartDue = Atomic<Bool>(false)
+    /// WAL frames past which this store restarts the WAL (`walRestartFrames`).
+    let walRestartLimit: Int32
+    /// Whether a reader may leave its snapshot open for its next query.
+    private var keepSnapshots: Bool { !walRestartDue.load(ordering: .relaxed) }
     /// Queue every stored record for the national node (a regional node that gathers).
     let gathers: Bool
     private let checkpointer: SQLiteCheckpointer
@@ -47,9 +53,16 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     private var nudgedAt: Int32 = 0
 
     /// Opens (creating and migrating if needed) the store at `path`.
-    public init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount,
-                gathers: Bool = false, queuePolicy: QueuePolicy = QueuePolicy()) throws(StoreError) {
+    public convenience init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount,
+                            gathers: Bool = false, queuePolicy: QueuePolicy = QueuePolicy()) throws(StoreError) {
+        try self.init(path: path, readers: readers, gathers: gathers, queuePolicy: queuePolicy,
+                      walRestartFrames: Self.walRestartFrames)
+    }
+
+    /// `walRestartFrames` other than the default only in tests, to reach the restart soon.
+    init(path: String, readers: Int, gathers: Bool, queuePolicy: QueuePolicy, walRestartFrames: Int32) throws(StoreError) {
         self.gathers = gathers
+        walRestartLimit = walRestartFrames
         writer = try SQLiteConnection(path: path, readOnly: false)
         // A 64 MiB page cache keeps the upper index levels in memory as the index grows.
         // temp_store stays FILE: with MEMORY the savepoint sub-journal of a batch lives in a
@@ -95,7 +108,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         let reader = nextReaderInTurn()
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[StudyRecord], StoreError>, Never>) in
             reader.queue.async { [self] in
-                c.resume(returning: reader.onSnapshot(generation: generation.load(ordering: .acquiring)) {
+                c.resume(returning: reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots) {
                     db throws(StoreError) in try SQLiteQuery.run(query, on: db)
                 })
             }
@@ -118,7 +131,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         let reader = nextReaderInTurn()
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[StudyRecord], StoreError>, Never>) in
             reader.queue.async { [self] in
-                let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring)) {
+                let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots) {
                     db throws(StoreError) in try SQLiteQuery.run(query, on: db)
                 }
                 guard case .success(let studies) = found else { return c.resume(returning: found) }
@@ -314,7 +327,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             if group.isEmpty { return }
             commit(group)
             let frames = writer.walFrames
-            if frames > Self.walRestartFrames {
+            if frames > walRestartLimit {
                 restartWAL()
             } else if frames < nudgedAt {
                 nudgedAt = frames
@@ -337,17 +350,21 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// the old one. It does not wait for them: a reader may hold a snapshot for up to
     /// `SQLiteReader.maxSnapshotAge`, and the busy handler sleeps in growing steps (30 ms
     /// and more) with every commit waiting behind the writer (a 10 % load's p99 went from
-    /// 1 to 7 ms). When a reader is still there, the generation moves on so that readers
-    /// start new snapshots, and the restart is tried again after the next commit.
+    /// 1 to 7 ms). When a reader is still there, every reader closes its snapshot after
+    /// its current query and keeps none open until the restart is done, which is tried
+    /// again after the next commit.
     private func restartWAL() {
         defer { writer.resetAll() }
+        var restarted = false
         do {
             try writer.exec("PRAGMA busy_timeout = 0")
             defer { try? writer.exec("PRAGMA busy_timeout = \(SQLiteConnection.busyTimeoutMs)") }
             let restart = try writer.statement("PRAGMA wal_checkpoint(RESTART)")
-            if try restart.step(), restart.int(0) != 0 { generation.add(1, ordering: .releasing) }
+            restarted = try restart.step() && restart.int(0) == 0
         } catch {
-            generation.add(1, ordering: .releasing)
+            restarted = false
         }
+        walRestartDue.store(!restarted, ordering: .relaxed)
+        if !restarted { readers.forEach { $0.release() } }
     }
 }

@@ -16,7 +16,11 @@ import Dispatch
 /// that changed anything but the audit log, before it answers anyone; a reader whose
 /// snapshot is from an older generation starts a new one. And a snapshot never lives past
 /// `maxSnapshotAge`: while it is open the WAL cannot be restarted (the writer's RESTART
-/// waits for it) and the checkpointer cannot copy past it. Every other read (the audit
+/// waits for it) and the checkpointer cannot copy past it. When a restart is due and
+/// finds a snapshot open, the writer has every reader close its own and open no lasting
+/// one until the restart is done (`release`, `keep`): otherwise, under steady lookups,
+/// some reader always held one, the WAL was never restarted, and every commit after
+/// the limit moved the generation on and emptied the readers' caches. Every other read (the audit
 /// log, the outbox, workitems, quotas) runs outside any snapshot, as it always did.
 final class SQLiteReader: @unchecked Sendable {
     let db: SQLiteConnection
@@ -32,8 +36,10 @@ final class SQLiteReader: @unchecked Sendable {
         self.queue = queue
     }
 
-    /// Runs `body` on the queue in a snapshot at least as new as `generation`.
-    func onSnapshot<T>(generation: Int, _ body: (SQLiteConnection) throws(StoreError) -> T) -> Result<T, StoreError> {
+    /// Runs `body` on the queue in a snapshot at least as new as `generation`, and leaves
+    /// the snapshot open for the next query unless `keep` is false.
+    func onSnapshot<T>(generation: Int, keep: Bool, _ body: (SQLiteConnection) throws(StoreError) -> T) -> Result<T, StoreError> {
+        defer { if !keep { endSnapshot() } }
         let now = DispatchTime.now().uptimeNanoseconds
         if let since = openSince, openGeneration == generation, now &- since < Self.maxSnapshotAge {
             return finish(Result { () throws(StoreError) in try body(db) })
@@ -65,6 +71,12 @@ final class SQLiteReader: @unchecked Sendable {
         db.resetAll()
         if case .failure = result { endSnapshot() }
         return result
+    }
+
+    /// Closes the open snapshot once the query now running (if any) is done: the writer
+    /// asks this when a snapshot stands in the way of restarting the WAL.
+    func release() {
+        queue.async { [self] in endSnapshot() }
     }
 
     private func endSnapshot() {

@@ -120,6 +120,41 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         XCTAssertTrue(copied, "the database file is \(size(path)) bytes (\(empty) empty) beside a \(wal)-byte WAL")
     }
 
+    /// Found by session 10's sweep: past the restart limit, a restart that found a
+    /// reader's snapshot only moved the generation on and tried again after the next
+    /// commit; under steady lookups some reader always held a snapshot (kept up to 20 ms
+    /// after its query), so the WAL was never restarted and grew with every commit. Now
+    /// the readers close theirs and keep none until the restart is done.
+    func testTheWALIsRestartedUnderSteadyLookups() async throws {
+        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        let limit: Int32 = 256
+        let store = try SQLiteIndexStore(path: path, readers: 2, gathers: false, queuePolicy: QueuePolicy(), walRestartFrames: limit)
+        let lookups = (0..<4).map { worker in
+            Task {
+                var n = 0
+                while !Task.isCancelled {
+                    let id = "r\(worker)-\(n)"
+                    _ = try await store.query(StudyQuery(patientToken: Self.token(n % 50))) { studies in
+                        AuditEvent(requestID: id, actor: "clinic", eventID: .query, action: .read, outcome: .success,
+                                   operation: "lookup", count: studies.count, counter: "lookups")
+                    }
+                    n += 1
+                }
+                return n
+            }
+        }
+        for batch in 0..<60 {
+            _ = try await store.upsert((0..<100).map { Self.record(batch * 100 + $0, patient: $0 % 50) })
+        }
+        lookups.forEach { $0.cancel() }
+        var asked = 0
+        for lookup in lookups { asked += try await lookup.value }
+        let wal = ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? Int) ?? 0
+        XCTAssertGreaterThan(asked, 100, "the lookups ran alongside the uploads")
+        XCTAssertLessThan(wal, 4 * Int(limit) * 4120, "the WAL grew to \(wal) bytes past a restart limit of \(limit) frames")
+    }
+
     /// Record batches commit without savepoints; when one fails, the group is rolled back
     /// and replayed with a savepoint per batch. The failing batch (its records and its
     /// audit leaf) is undone alone; every other batch of the same group commits, once,
