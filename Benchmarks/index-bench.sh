@@ -4,7 +4,7 @@
 # it, lookups against /healthz in the same run, a QIDO-RS month+CT search under 16
 # clients, and a sweep of the token lookup with its plots. Not a test.
 #
-# usage: Benchmarks/index-bench.sh          STUDIES=1000000 DURATION=10 LOOPS=1
+# usage: Benchmarks/index-bench.sh          STUDIES=1000000 DURATION=10 LOOPS=1 [SCALE_TO=10000000]
 #   KEEP=1 reuses a node already seeded in Benchmarks/out/index-bench (skips the seed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,3 +59,23 @@ PY
 $bench "https://127.0.0.1:$port" --scenario token-lookup --mode sweep --connections 64 --duration 5 --warmup 1 --slo-ms 5 \
   $(as clinic) --server-pid "$gw_pid" --metrics-url "http://127.0.0.1:$plain/metrics" \
   --out "$root/Benchmarks/results/token-lookup-sweep" 2>/dev/null | grep -E "^Saturation|No stage"
+
+# SCALE_TO=10000000: the same lookup after the node grows to that many studies, against
+# the rate just measured at $studies on the same node in this invocation (target ≥ 0.8 ×,
+# RSS ≤ 512 MiB). Lookups keep asking for the first 250 000 patients, whose four studies
+# each now sit among ten times as many rows in every index.
+if [ -n "${SCALE_TO:-}" ]; then
+  grown=$((studies + 100000))
+  echo "growing the node from $grown to $SCALE_TO studies"
+  $bench seed "https://127.0.0.1:$port" --from "$grown" --count $((SCALE_TO - grown)) $(as node) 2>/dev/null | tee "$out/grow.txt"
+  read -r h2_rate _ _ <<<"$(run healthz-scaled healthz clinic --mode closed --connections 64)"
+  read -r l2_rate l2_p99 _ <<<"$(run lookup-scaled token-lookup clinic --mode closed --connections 64)"
+  rss2=$(awk '/VmRSS/ {print $2}' /proc/$gw_pid/status)
+  db=$(du -sk "$out/node" | cut -f1)
+  python3 - "$studies" "$SCALE_TO" "$l_rate" "$h2_rate" "$l2_rate" "$l2_p99" "$rss2" "$db" <<'PY'
+import sys
+n1, n2, l1, h2, l2, p99, rss, db = map(float, sys.argv[1:])
+print(f"scaled   {n2/1e6:.1f} M studies: healthz {h2:.0f} req/s, lookup {l2:.0f} req/s, p99 {p99:.2f} ms")
+print(f"scaled   lookup at {n2/1e6:.1f} M / at {n1/1e6:.1f} M = {l2/l1:.2f} (target >= 0.80); rss {rss/1024:.0f} MiB (target <= 512); data dir {db/1048576:.1f} GiB")
+PY
+fi
