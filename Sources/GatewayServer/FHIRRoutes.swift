@@ -36,17 +36,9 @@ enum FHIRRoutes {
             }
         }
         let b = base(request)
-        var bundle = FHIRMapping.searchBundle(found, base: b, selfURL: b + "/ImagingStudy?" + (request.target.split(separator: "?").last ?? ""))
-        let incomplete = regions.filter { $0.status != "complete" }
-        if !incomplete.isEmpty {
-            let outcome: [String: Any] = [
-                "resourceType": "OperationOutcome",
-                "issue": incomplete.map { ["severity": "warning", "code": $0.status == "timeout" ? "timeout" : "incomplete",
-                                           "diagnostics": "region \($0.region): \($0.status)"] },
-            ]
-            bundle["entry"] = ((bundle["entry"] as? [[String: Any]]) ?? []) + [["resource": outcome, "search": ["mode": "outcome"]]]
-        }
-        return json(bundle, status: 200)
+        let bundle = FHIRMapping.searchBundle(found, base: b, selfURL: b + "/ImagingStudy?" + (request.target.split(separator: "?").last ?? ""),
+                                              incomplete: regions.filter { $0.status != "complete" }.map { ($0.region, $0.status) })
+        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", media)]), body: bundle)
     }
 
     /// The ImagingStudy search a request asks for, checked; nothing is read yet.

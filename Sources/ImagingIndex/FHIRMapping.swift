@@ -1,66 +1,175 @@
-import Foundation
+import JSONText
 
-/// Study records as FHIR R4 ImagingStudy + Endpoint resources (DOMAIN.md §5).
+/// Study records as FHIR R4 ImagingStudy + Endpoint resources (DOMAIN.md §5), written
+/// straight into the answer's bytes with members in sorted key order. Built as Foundation
+/// dictionaries and serialized by JSONSerialization, a search Bundle cost a seventh of the
+/// node's CPU in the soak's mix, where FHIR is a tenth of the requests, and its share grew
+/// as the process aged (the allocator's free lists lengthen; RESULTS.md, session 10).
 public enum FHIRMapping {
     /// The identifier system of patient tokens (Patient.identifier in subject references).
     public static let tokenSystem = "urn:imaging-gateway:patient-token"
     public static let dcmSystem = "http://dicom.nema.org/resources/ontology/DCM"
-    static let dcm = dcmSystem
 
     /// A stable resource id for a study identity (UID, storage unit): FNV-1a, hex.
     public static func studyID(_ r: StudyRecord) -> String { "s" + fnv(r.studyInstanceUID + "|" + r.storageUnit) }
     public static func endpointID(_ r: StudyRecord) -> String { "e" + fnv(r.retrieveURL) }
 
-    public static func imagingStudy(_ r: StudyRecord) -> [String: Any] {
-        var identifiers: [[String: Any]] = [["system": "urn:dicom:uid", "value": "urn:oid:" + r.studyInstanceUID]]
-        if let acc = r.accessionNumber {
-            identifiers.append(["type": ["coding": [["system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"]]],
-                                "value": acc])
-        }
-        var study: [String: Any] = [
-            "resourceType": "ImagingStudy", "id": studyID(r), "identifier": identifiers, "status": "available",
-            "modality": r.modalitiesInStudy.map { ["system": dcm, "code": $0] },
-            "subject": ["identifier": ["system": tokenSystem, "value": r.patientToken]],
-            "started": started(r),
-            "endpoint": [["reference": "Endpoint/" + endpointID(r)]],
-        ]
-        if let n = r.numberOfStudyRelatedSeries ?? r.series?.count { study["numberOfSeries"] = n }
-        if let n = r.numberOfStudyRelatedInstances { study["numberOfInstances"] = n }
-        if let d = r.studyDescription { study["description"] = d }
-        if let code = r.examItemCode { study["procedureCode"] = [["coding": [["code": code]], "text": code]] }
-        if let series = r.series, !series.isEmpty {
-            study["series"] = series.map { s -> [String: Any] in
-                var o: [String: Any] = ["uid": s.seriesInstanceUID, "modality": ["system": dcm, "code": s.modality]]
-                if let n = s.seriesNumber { o["number"] = n }
-                if let d = s.seriesDescription { o["description"] = d }
-                if let n = s.numberOfSeriesRelatedInstances { o["numberOfInstances"] = n }
-                if let b = s.bodyPartExamined { o["bodySite"] = ["display": b] }
-                return o
-            }
-        }
-        return study
-    }
-
-    public static func endpoint(_ r: StudyRecord) -> [String: Any] {
-        [
-            "resourceType": "Endpoint", "id": endpointID(r), "status": "active",
-            "connectionType": ["system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "code": "dicom-wado-rs"],
-            "payloadType": [["coding": [["system": "http://terminology.hl7.org/CodeSystem/endpoint-payload-type", "code": "DICOM"]]]],
-            "address": r.retrieveURL,
-        ]
-    }
-
-    /// A `searchset` Bundle: the studies as matches, their distinct endpoints as includes.
-    public static func searchBundle(_ records: [StudyRecord], base: String, selfURL: String) -> [String: Any] {
-        var entries: [[String: Any]] = records.map {
-            ["fullUrl": "\(base)/ImagingStudy/\(studyID($0))", "resource": imagingStudy($0), "search": ["mode": "match"]]
+    /// A `searchset` Bundle: the studies as matches, their distinct endpoints as includes,
+    /// and, when some region did not answer completely, one OperationOutcome entry (search
+    /// mode `outcome`) with a warning per such region.
+    public static func searchBundle(_ records: [StudyRecord], base: String, selfURL: String,
+                                    incomplete: [(region: String, status: String)] = []) -> [UInt8] {
+        var out = JSONWriter(capacity: 512 + 1_200 * records.count)
+        out.beginObject()
+        out.key("entry")
+        out.beginArray()
+        for r in records {
+            out.element()
+            entry(&out, url: "\(base)/ImagingStudy/\(studyID(r))", mode: "match") { imagingStudy(r, to: &$0) }
         }
         var seen: Set<String> = []
         for r in records where seen.insert(endpointID(r)).inserted {
-            entries.append(["fullUrl": "\(base)/Endpoint/\(endpointID(r))", "resource": endpoint(r), "search": ["mode": "include"]])
+            out.element()
+            entry(&out, url: "\(base)/Endpoint/\(endpointID(r))", mode: "include") { endpoint(r, to: &$0) }
         }
-        return ["resourceType": "Bundle", "type": "searchset", "total": records.count,
-                "link": [["relation": "self", "url": selfURL]], "entry": entries]
+        if !incomplete.isEmpty {
+            out.element()
+            entry(&out, url: nil, mode: "outcome") { out in
+                out.beginObject()
+                out.key("issue")
+                out.array(incomplete) { out, region in
+                    out.beginObject()
+                    out.field("code", region.status == "timeout" ? "timeout" : "incomplete")
+                    out.field("diagnostics", "region \(region.region): \(region.status)")
+                    out.field("severity", "warning")
+                    out.endObject()
+                }
+                out.field("resourceType", "OperationOutcome")
+                out.endObject()
+            }
+        }
+        out.endArray()
+        out.key("link")
+        out.array([selfURL]) { out, url in
+            out.beginObject()
+            out.field("relation", "self")
+            out.field("url", url)
+            out.endObject()
+        }
+        out.field("resourceType", "Bundle")
+        out.field("total", records.count)
+        out.field("type", "searchset")
+        out.endObject()
+        return out.bytes
+    }
+
+    private static func entry(_ out: inout JSONWriter, url: String?, mode: String, resource: (inout JSONWriter) -> Void) {
+        out.beginObject()
+        out.field("fullUrl", url)
+        out.key("resource")
+        resource(&out)
+        out.key("search")
+        out.beginObject()
+        out.field("mode", mode)
+        out.endObject()
+        out.endObject()
+    }
+
+    static func imagingStudy(_ r: StudyRecord, to out: inout JSONWriter) {
+        out.beginObject()
+        out.field("description", r.studyDescription)
+        out.key("endpoint")
+        out.array(["Endpoint/" + endpointID(r)]) { out, reference in
+            out.beginObject()
+            out.field("reference", reference)
+            out.endObject()
+        }
+        out.field("id", studyID(r))
+        out.key("identifier")
+        out.beginArray()
+        out.element()
+        out.beginObject()
+        out.field("system", "urn:dicom:uid")
+        out.field("value", "urn:oid:" + r.studyInstanceUID)
+        out.endObject()
+        if let accession = r.accessionNumber {
+            out.element()
+            out.beginObject()
+            out.key("type")
+            codings(&out, [("ACSN", "http://terminology.hl7.org/CodeSystem/v2-0203")], text: nil)
+            out.field("value", accession)
+            out.endObject()
+        }
+        out.endArray()
+        out.key("modality")
+        out.array(r.modalitiesInStudy) { out, code in coding(&out, code, dcmSystem) }
+        out.field("numberOfInstances", r.numberOfStudyRelatedInstances)
+        out.field("numberOfSeries", r.numberOfStudyRelatedSeries ?? r.series?.count)
+        if let code = r.examItemCode {
+            out.key("procedureCode")
+            out.array([code]) { out, code in codings(&out, [(code, nil)], text: code) }
+        }
+        out.field("resourceType", "ImagingStudy")
+        if let series = r.series, !series.isEmpty {
+            out.key("series")
+            out.array(series) { out, s in
+                out.beginObject()
+                if let part = s.bodyPartExamined {
+                    out.key("bodySite")
+                    out.beginObject()
+                    out.field("display", part)
+                    out.endObject()
+                }
+                out.field("description", s.seriesDescription)
+                out.key("modality")
+                coding(&out, s.modality, dcmSystem)
+                out.field("number", s.seriesNumber)
+                out.field("numberOfInstances", s.numberOfSeriesRelatedInstances)
+                out.field("uid", s.seriesInstanceUID)
+                out.endObject()
+            }
+        }
+        out.field("started", started(r))
+        out.field("status", "available")
+        out.key("subject")
+        out.beginObject()
+        out.key("identifier")
+        coding(&out, nil, tokenSystem, value: r.patientToken)
+        out.endObject()
+        out.endObject()
+    }
+
+    static func endpoint(_ r: StudyRecord, to out: inout JSONWriter) {
+        out.beginObject()
+        out.field("address", r.retrieveURL)
+        out.key("connectionType")
+        coding(&out, "dicom-wado-rs", "http://terminology.hl7.org/CodeSystem/endpoint-connection-type")
+        out.field("id", endpointID(r))
+        out.key("payloadType")
+        out.array(["DICOM"]) { out, code in
+            codings(&out, [(code, "http://terminology.hl7.org/CodeSystem/endpoint-payload-type")], text: nil)
+        }
+        out.field("resourceType", "Endpoint")
+        out.field("status", "active")
+        out.endObject()
+    }
+
+    /// `{"code":…,"system":…}` (Coding), or `{"system":…,"value":…}` (Identifier) with `value`.
+    private static func coding(_ out: inout JSONWriter, _ code: String?, _ system: String?, value: String? = nil) {
+        out.beginObject()
+        out.field("code", code)
+        out.field("system", system)
+        out.field("value", value)
+        out.endObject()
+    }
+
+    /// A CodeableConcept: `{"coding":[…],"text":…}`.
+    private static func codings(_ out: inout JSONWriter, _ items: [(code: String, system: String?)], text: String?) {
+        out.beginObject()
+        out.key("coding")
+        out.array(items) { out, item in coding(&out, item.code, item.system) }
+        out.field("text", text)
+        out.endObject()
     }
 
     /// FHIR `started`: a date, or a date-time with seconds and offset when both the time
