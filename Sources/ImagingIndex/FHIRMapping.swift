@@ -68,10 +68,15 @@ public enum FHIRMapping {
         out.field("fullUrl", url)
         out.key("resource")
         resource(&out)
-        out.key("search")
-        out.beginObject()
-        out.field("mode", mode)
+        member(&out, "search") { $0.field("mode", mode) }
         out.endObject()
+    }
+
+    /// `"key":{…}`, the members written by `body`.
+    private static func member(_ out: inout JSONWriter, _ key: StaticString, _ body: (inout JSONWriter) -> Void) {
+        out.key(key)
+        out.beginObject()
+        body(&out)
         out.endObject()
     }
 
@@ -114,12 +119,7 @@ public enum FHIRMapping {
             out.key("series")
             out.array(series) { out, s in
                 out.beginObject()
-                if let part = s.bodyPartExamined {
-                    out.key("bodySite")
-                    out.beginObject()
-                    out.field("display", part)
-                    out.endObject()
-                }
+                if let part = s.bodyPartExamined { member(&out, "bodySite") { $0.field("display", part) } }
                 out.field("description", s.seriesDescription)
                 out.key("modality")
                 coding(&out, s.modality, dcmSystem)
@@ -131,11 +131,10 @@ public enum FHIRMapping {
         }
         out.field("started", started(r))
         out.field("status", "available")
-        out.key("subject")
-        out.beginObject()
-        out.key("identifier")
-        coding(&out, nil, tokenSystem, value: r.patientToken)
-        out.endObject()
+        member(&out, "subject") { out in
+            out.key("identifier")
+            coding(&out, nil, tokenSystem, value: r.patientToken)
+        }
         out.endObject()
     }
 
