@@ -353,18 +353,19 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// 1 to 7 ms). When a reader is still there, every reader closes its snapshot after
     /// its current query and keeps none open until the restart is done, which is tried
     /// again after the next commit.
+    /// Only the first failure asks the readers to let go: from then on none keeps a
+    /// snapshot past its query, so there is nothing more to release until a restart.
     private func restartWAL() {
         defer { writer.resetAll() }
-        var restarted = false
-        do {
-            try writer.exec("PRAGMA busy_timeout = 0")
-            defer { try? writer.exec("PRAGMA busy_timeout = \(SQLiteConnection.busyTimeoutMs)") }
-            let restart = try writer.statement("PRAGMA wal_checkpoint(RESTART)")
-            restarted = try restart.step() && restart.int(0) == 0
-        } catch {
-            restarted = false
-        }
-        walRestartDue.store(!restarted, ordering: .relaxed)
-        if !restarted { readers.forEach { $0.release() } }
+        let restarted = (try? restartWithoutWaiting()) ?? false
+        let wasDue = walRestartDue.exchange(!restarted, ordering: .relaxed)
+        if !restarted, !wasDue { readers.forEach { $0.release() } }
+    }
+
+    private func restartWithoutWaiting() throws(StoreError) -> Bool {
+        try writer.exec("PRAGMA busy_timeout = 0")
+        defer { try? writer.exec("PRAGMA busy_timeout = \(SQLiteConnection.busyTimeoutMs)") }
+        let restart = try writer.statement("PRAGMA wal_checkpoint(RESTART)")
+        return try restart.step() && restart.int(0) == 0
     }
 }

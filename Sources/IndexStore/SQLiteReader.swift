@@ -36,10 +36,10 @@ final class SQLiteReader: @unchecked Sendable {
         self.queue = queue
     }
 
-    /// Runs `body` on the queue in a snapshot at least as new as `generation`, and leaves
-    /// the snapshot open for the next query unless `keep` is false.
+    /// Runs `body` on the queue in a snapshot at least as new as `generation`, left open
+    /// for the next query; with `keep` false, outside any snapshot (`fresh`).
     func onSnapshot<T>(generation: Int, keep: Bool, _ body: (SQLiteConnection) throws(StoreError) -> T) -> Result<T, StoreError> {
-        defer { if !keep { endSnapshot() } }
+        guard keep else { return fresh(body) }
         let now = DispatchTime.now().uptimeNanoseconds
         if let since = openSince, openGeneration == generation, now &- since < Self.maxSnapshotAge {
             return finish(Result { () throws(StoreError) in try body(db) })
