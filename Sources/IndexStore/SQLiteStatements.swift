@@ -72,7 +72,7 @@ enum SQLiteWrite {
         s.bind(19, r.instanceAvailability)
         s.bind(20, r.region)
         s.bind(21, r.nhsaIndexCode)
-        s.bind(22, r.series.flatMap { try? String(decoding: JSONEncoder().encode($0), as: UTF8.self) })
+        s.bind(22, r.series.map(SeriesRecord.storedJSON))
         s.bind(23, now)
     }
 }
@@ -161,7 +161,7 @@ enum SQLiteQuery {
         r.institutionCode = s.string(16)
         r.instanceAvailability = s.string(18)
         r.nhsaIndexCode = s.string(20)
-        r.series = s.string(21).flatMap { try? JSONDecoder().decode([SeriesRecord].self, from: Data($0.utf8)) }
+        r.series = s.string(21).flatMap(SeriesRecord.fromStoredJSON)
         return r
     }
 }
