@@ -56,14 +56,26 @@ for round in 1 2; do
 done
 kill -STOP "$(cat "$DIR/national.pid")"
 read -r stalled_rate stalled_p99 <<<"$(run stalled https://127.0.0.1:9445 token-lookup --mode open --rate 50)"
-"$bench" seed https://127.0.0.1:9444 --from "$studies" --count "$studies" $(as node) 2>/dev/null | tail -1 | tee "$out/ingest-alone.txt"
-alone_ingest=$(grep -oE '[0-9]+ studies/s' "$out/ingest-alone.txt" | grep -oE '^[0-9]+')
-backlog=$(lag)
-kill -CONT "$(cat "$DIR/national.pid")"
-while [ "$(lag)" -ge "$backlog" ]; do sleep 0.05; done
-drain_start=$(date +%s.%N); drain_from=$(lag)
-while [ "$(lag)" != 0 ]; do sleep 0.05; done
-drain_end=$(date +%s.%N)
+# capacity NAME FROM [PREFIX…]: with the national node stopped, the region ingests N more
+# studies from number FROM (the generator run under PREFIX), its outbox filling; then the
+# national node resumes and the outbox drains. Prints the ingest rate, the records drained
+# from the first acknowledged batch on, and when that drain began and ended.
+capacity() {
+  local name=$1 from=$2 rate backlog drained t0 t1
+  shift 2
+  kill -STOP "$(cat "$DIR/national.pid")"
+  "$@" "$bench" seed https://127.0.0.1:9444 --from "$from" --count "$studies" $(as node) 2>/dev/null | tail -1 \
+    >"$out/ingest-$name.txt"
+  rate=$(grep -oE '[0-9]+ studies/s' "$out/ingest-$name.txt" | grep -oE '^[0-9]+')
+  backlog=$(lag)
+  kill -CONT "$(cat "$DIR/national.pid")"
+  while [ "$(lag)" -ge "$backlog" ]; do sleep 0.05; done
+  t0=$(date +%s.%N); drained=$(lag)
+  while [ "$(lag)" != 0 ]; do sleep 0.05; done
+  t1=$(date +%s.%N)
+  echo "$rate $drained $t0 $t1"
+}
+read -r alone_ingest drain_from drain_start drain_end <<<"$(capacity alone "$studies")"
 # The same two capacities with each receiver given a core of its own and its sender the
 # other: the region's node on CPU 0 taking uploads from the generator on CPU 1, then the
 # national node on CPU 1 taking the outbox from the region's node on CPU 0 (the idle
@@ -71,18 +83,9 @@ drain_end=$(date +%s.%N)
 # reading, compressing and sending on the national node's cores; here each side of the
 # comparison has what a node on a machine of its own has: its sender elsewhere.
 pin() { taskset -apc "$1" "$(cat "$DIR/$2.pid")" >/dev/null; }
-kill -STOP "$(cat "$DIR/national.pid")"
 for node in 610000 110000 440000; do pin 0 "$node"; done
-taskset -c 1 "$bench" seed https://127.0.0.1:9444 --from $((2 * studies)) --count "$studies" $(as node) 2>/dev/null | tail -1 \
-  | tee "$out/ingest-pinned.txt"
-pinned_ingest=$(grep -oE '[0-9]+ studies/s' "$out/ingest-pinned.txt" | grep -oE '^[0-9]+')
 pin 1 national
-backlog=$(lag)
-kill -CONT "$(cat "$DIR/national.pid")"
-while [ "$(lag)" -ge "$backlog" ]; do sleep 0.05; done
-pinned_start=$(date +%s.%N); pinned_from=$(lag)
-while [ "$(lag)" != 0 ]; do sleep 0.05; done
-pinned_end=$(date +%s.%N)
+read -r pinned_ingest pinned_from pinned_start pinned_end <<<"$(capacity pinned $((2 * studies)) taskset -c 1)"
 python3 - "$studies" "$start" "$ingested" "$gathered" "$stalled_rate" "$stalled_p99" \
   "$alone_ingest" "$drain_from" "$drain_start" "$drain_end" "$pinned_ingest" "$pinned_from" "$pinned_start" "$pinned_end" \
   $rounds <<'PY'
