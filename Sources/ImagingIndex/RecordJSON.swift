@@ -45,8 +45,8 @@ extension StudyRecord {
 
 extension SeriesRecord {
     /// A study's series as the store keeps them: the JSON array of their native form.
-    /// Written and read here rather than by Foundation's coders, which cost tens of
-    /// microseconds per study on every lookup that returns one.
+    /// Written and read here rather than by Foundation's coders, which built an encoder or
+    /// a decoder and its containers for every row of every lookup that returned one.
     public static func storedJSON(_ series: [SeriesRecord]) -> String {
         var out = JSONWriter(capacity: 128 * series.count + 2)
         out.array(series) { $1.write(to: &$0) }
