@@ -83,12 +83,9 @@ private extension JSONWriter {
 
     mutating func attribute(_ tag: StaticString, _ vr: StaticString, values: [String]) {
         header(tag, vr)
-        raw(",\"Value\":[")
-        for (i, value) in values.enumerated() {
-            if i > 0 { raw(",") }
-            string(value)
-        }
-        raw("]}")
+        raw(",\"Value\":")
+        array(values) { $0.string($1) }
+        raw("}")
     }
 
     mutating func attribute(_ tag: StaticString, _ vr: StaticString, number: Int?) {

@@ -28,9 +28,11 @@ public enum FHIRMapping {
             entry(&out, url: "\(base)/ImagingStudy/\(studyID(r))", mode: "match") { imagingStudy(r, to: &$0) }
         }
         var seen: Set<String> = []
-        for r in records where seen.insert(endpointID(r)).inserted {
+        for r in records {
+            let id = endpointID(r)
+            guard seen.insert(id).inserted else { continue }
             out.element()
-            entry(&out, url: "\(base)/Endpoint/\(endpointID(r))", mode: "include") { endpoint(r, to: &$0) }
+            entry(&out, url: "\(base)/Endpoint/\(id)", mode: "include") { endpoint(r, to: &$0) }
         }
         if !incomplete.isEmpty {
             out.element()

@@ -53,7 +53,7 @@ public struct JSONWriter {
     public mutating func key(_ key: StaticString) {
         element()
         bytes.append(UInt8(ascii: "\""))
-        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        raw(key)
         bytes.append(UInt8(ascii: "\""))
         bytes.append(UInt8(ascii: ":"))
     }
