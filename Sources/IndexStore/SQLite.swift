@@ -49,15 +49,24 @@ final class SQLiteConnection: @unchecked Sendable {
         }
     }
 
-    /// Frames in the WAL after this connection's last commit, from SQLite's WAL hook.
-    /// Installing the hook turns SQLite's own autocheckpoint off; the owner checkpoints.
+    /// Frames in the index's WAL (`main`) and in the audit file's (`audit`) after this
+    /// connection's last commit to each, from SQLite's WAL hook. Installing the hook
+    /// turns SQLite's own autocheckpoint off; the owner checkpoints.
     private(set) var walFrames: Int32 = 0
+    private(set) var auditWALFrames: Int32 = 0
 
     func watchWAL() {
-        sqlite3_wal_hook(db, { context, _, _, frames in
-            Unmanaged<SQLiteConnection>.fromOpaque(context!).takeUnretainedValue().walFrames = frames
+        sqlite3_wal_hook(db, { context, _, schema, frames in
+            let connection = Unmanaged<SQLiteConnection>.fromOpaque(context!).takeUnretainedValue()
+            if let schema, strcmp(schema, "main") != 0 { connection.auditWALFrames = frames } else { connection.walFrames = frames }
             return SQLITE_OK
         }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// Attaches the audit file (SQLiteIndexStore.auditPath) as schema `audit`, read-only
+    /// when this connection is.
+    func attachAudit(_ path: String) throws(StoreError) {
+        try exec("ATTACH DATABASE '\(path.replacingOccurrences(of: "'", with: "''"))' AS audit")
     }
 
     /// Rows changed by the last INSERT, UPDATE or DELETE.
@@ -65,6 +74,18 @@ final class SQLiteConnection: @unchecked Sendable {
 
     func exec(_ sql: String) throws(StoreError) {
         guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw error() }
+    }
+
+    /// Runs `body` inside BEGIN IMMEDIATE … COMMIT, rolled back when it throws.
+    func transaction(_ body: () throws(StoreError) -> Void) throws(StoreError) {
+        try exec("BEGIN IMMEDIATE")
+        do {
+            try body()
+            try exec("COMMIT")
+        } catch {
+            try? exec("ROLLBACK")
+            throw error
+        }
     }
 
     /// A cached prepared statement, reset and cleared for a new use.

@@ -1,44 +1,77 @@
 import AuditLog
 import Foundation
 
-/// The audit tables: events numbered by `seq` (leaf index + 1), checkpoints by tree size,
-/// usage counts by day, actor and counter, each changed inside the caller's transaction.
+/// The audit tables, in a file of their own attached as schema `audit`: events numbered
+/// by `seq` (leaf index + 1), checkpoints by tree size, usage counts by day, actor and
+/// counter.
+///
+/// Why a file of its own: every lookup appends a leaf, and in the index's file those
+/// leaves were most of what its WAL held; each commit moved the WAL on, readers read it
+/// back, checkpoints copied it. Apart, a lookup's commit leaves the index's file alone.
+///
+/// What that costs, and what must stay true: SQLite commits a transaction that spans two
+/// WAL files one file after the other, `main` first, so a crash between the two can keep
+/// an upload (or a workitem transition) and lose the audit leaves written with it. Those
+/// leaves are therefore also written to `audit_pending` in the index's file, in the same
+/// transaction, numbered first among the transaction's leaves; `recoverPending` puts back
+/// any the audit file lacks before anything else is written, and the next transaction
+/// empties the table once both files hold them. Leaves written without a change to the
+/// index (lookups) live in the audit file alone: if the crash took them, it took the
+/// commit their answers waited for, and no answer was sent.
 enum SQLiteAudit {
-    /// Appends events inside the writer's open transaction: the next leaf number and the
-    /// usage increments are held here and written by `writeUsage` before the commit. A
-    /// value type, so a batch rolled back to its savepoint restores the copy from before.
+    /// Collects the events of the writer's open transaction; `write` numbers and stores
+    /// them before the commit. A value type, so a batch rolled back to its savepoint
+    /// restores the copy from before.
     struct Appender {
         private let db: SQLiteConnection
-        private var nextLeaf: Int
+        fileprivate let firstLeaf: Int
+        private var withChange: [AuditEvent] = []
+        private var alone: [AuditEvent] = []
         private var usage: [String: (day: String, actor: String, counter: String, by: Int)] = [:]
 
         init(_ db: SQLiteConnection) throws(StoreError) {
             self.db = db
-            let next = try db.statement("SELECT coalesce(max(seq), 0) FROM audit_events")
-            _ = try next.step()
-            nextLeaf = next.int(0) ?? 0
+            firstLeaf = try SQLiteAudit.size(db)
         }
 
-        mutating func append(_ event: AuditEvent) throws(StoreError) {
-            var event = event
-            event.leafIndex = nextLeaf
-            let canonical = event.canonical
-            let insert = try db.statement("INSERT INTO audit_events (seq, event, leaf_hash) VALUES (?1, ?2, ?3)")
-            insert.bind(1, nextLeaf + 1)
-            insert.bind(2, String(decoding: canonical, as: UTF8.self))
-            insert.bind(3, MerkleTree.leafHash(canonical))
-            _ = try insert.step()
-            nextLeaf += 1
+        /// `withIndexChange`: written in the same transaction as a change to the index,
+        /// which a crash must not keep without it.
+        mutating func append(_ event: AuditEvent, withIndexChange: Bool) {
+            if withIndexChange { withChange.append(event) } else { alone.append(event) }
             for (counter, by) in event.meterIncrements {
                 let key = "\(event.day)|\(event.actor)|\(counter)"
                 usage[key, default: (event.day, event.actor, counter, 0)].by += by
             }
         }
 
-        func writeUsage() throws(StoreError) {
+        /// Whether any leaf went to `audit_pending` too.
+        var wrotePending: Bool { !withChange.isEmpty }
+
+        /// Stores the leaves, those written with an index change first, and the usage
+        /// increments.
+        func write() throws(StoreError) {
+            var leaf = firstLeaf
+            for (events, pending) in [(withChange, true), (alone, false)] {
+                for var event in events {
+                    event.leafIndex = leaf
+                    let canonical = event.canonical
+                    let insert = try db.statement("INSERT INTO audit.audit_events (seq, event, leaf_hash) VALUES (?1, ?2, ?3)")
+                    insert.bind(1, leaf + 1)
+                    insert.bind(2, String(decoding: canonical, as: UTF8.self))
+                    insert.bind(3, MerkleTree.leafHash(canonical))
+                    _ = try insert.step()
+                    if pending {
+                        let keep = try db.statement("INSERT INTO main.audit_pending (seq, event) VALUES (?1, ?2)")
+                        keep.bind(1, leaf + 1)
+                        keep.bind(2, String(decoding: canonical, as: UTF8.self))
+                        _ = try keep.step()
+                    }
+                    leaf += 1
+                }
+            }
             for row in usage.values {
                 let count = try db.statement("""
-                    INSERT INTO usage (day, actor, counter, n) VALUES (?1, ?2, ?3, ?4)
+                    INSERT INTO audit.usage (day, actor, counter, n) VALUES (?1, ?2, ?3, ?4)
                     ON CONFLICT (day, actor, counter) DO UPDATE SET n = n + excluded.n
                     """)
                 count.bind(1, row.day)
@@ -50,14 +83,39 @@ enum SQLiteAudit {
         }
     }
 
+    /// Puts back the leaves a crash (or a failed commit) kept in `audit_pending` but not in
+    /// the audit file, with their own numbers and text, then empties the table: two
+    /// transactions, the audit file's first, so a crash between them leaves nothing to do
+    /// but the emptying. Runs on the writer, outside any transaction.
+    static func recoverPending(_ db: SQLiteConnection) throws(StoreError) {
+        let rows = try db.statement("SELECT seq, event FROM main.audit_pending ORDER BY seq")
+        var pending: [(seq: Int, text: String)] = []
+        while try rows.step() { pending.append((rows.int(0) ?? 0, rows.string(1) ?? "")) }
+        rows.reset()
+        guard !pending.isEmpty else { return }
+        try db.transaction { () throws(StoreError) in
+            var log = try Appender(db)
+            var size = log.firstLeaf
+            for row in pending where row.seq > log.firstLeaf {
+                guard row.seq == size + 1, let event = try? JSONDecoder().decode(AuditEvent.self, from: Data(row.text.utf8)) else {
+                    throw .engine("audit_pending holds leaf \(row.seq - 1), which cannot follow the audit file's \(size) leaves")
+                }
+                log.append(event, withIndexChange: false)
+                size += 1
+            }
+            try log.write()
+        }
+        try db.transaction { () throws(StoreError) in try db.exec("DELETE FROM main.audit_pending") }
+    }
+
     static func size(_ db: SQLiteConnection) throws(StoreError) -> Int {
-        let s = try db.statement("SELECT coalesce(max(seq), 0) FROM audit_events")
+        let s = try db.statement("SELECT coalesce(max(seq), 0) FROM audit.audit_events")
         _ = try s.step()
         return s.int(0) ?? 0
     }
 
     static func leafHashes(_ db: SQLiteConnection, from: Int, count: Int) throws(StoreError) -> [MerkleTree.Hash] {
-        let s = try db.statement("SELECT leaf_hash FROM audit_events WHERE seq > ?1 AND seq <= ?1 + ?2 ORDER BY seq")
+        let s = try db.statement("SELECT leaf_hash FROM audit.audit_events WHERE seq > ?1 AND seq <= ?1 + ?2 ORDER BY seq")
         s.bind(1, from)
         s.bind(2, count)
         var out: [MerkleTree.Hash] = []
@@ -67,7 +125,7 @@ enum SQLiteAudit {
     }
 
     static func events(_ db: SQLiteConnection, from: Int, limit: Int) throws(StoreError) -> [StoredAuditEvent] {
-        let s = try db.statement("SELECT seq, event, leaf_hash FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+        let s = try db.statement("SELECT seq, event, leaf_hash FROM audit.audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
         s.bind(1, from)
         s.bind(2, limit)
         var out: [StoredAuditEvent] = []
@@ -81,7 +139,7 @@ enum SQLiteAudit {
         guard frontier.size == checkpoint.treeSize else {
             throw .engine("a checkpoint of \(checkpoint.treeSize) leaves came with a frontier of \(frontier.size)")
         }
-        let s = try db.statement("INSERT OR IGNORE INTO audit_checkpoints (tree_size, checkpoint, frontier) VALUES (?1, ?2, ?3)")
+        let s = try db.statement("INSERT OR IGNORE INTO audit.audit_checkpoints (tree_size, checkpoint, frontier) VALUES (?1, ?2, ?3)")
         s.bind(1, checkpoint.treeSize)
         s.bind(2, String(decoding: (try? JSONEncoder().encode(checkpoint)) ?? Data(), as: UTF8.self))
         s.bind(3, frontier.bytes)
@@ -89,7 +147,7 @@ enum SQLiteAudit {
     }
 
     static func checkpoints(_ db: SQLiteConnection) throws(StoreError) -> [Checkpoint] {
-        let s = try db.statement("SELECT checkpoint FROM audit_checkpoints ORDER BY tree_size")
+        let s = try db.statement("SELECT checkpoint FROM audit.audit_checkpoints ORDER BY tree_size")
         var out: [Checkpoint] = []
         while try s.step() {
             if let c = decode(s.string(0)) { out.append(c) }
@@ -99,7 +157,7 @@ enum SQLiteAudit {
 
     /// Checkpoints signed before migration 10 have no frontier; the caller rebuilds one.
     static func latestCheckpoint(_ db: SQLiteConnection) throws(StoreError) -> (checkpoint: Checkpoint, frontier: MerkleFrontier?)? {
-        let s = try db.statement("SELECT checkpoint, frontier FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
+        let s = try db.statement("SELECT checkpoint, frontier FROM audit.audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
         guard try s.step(), let checkpoint = decode(s.string(0)) else { return nil }
         return (checkpoint, MerkleFrontier(size: checkpoint.treeSize, bytes: s.blob(1)))
     }
@@ -109,7 +167,7 @@ enum SQLiteAudit {
     }
 
     static func usage(_ db: SQLiteConnection, day: String, actor: String, counter: String) throws(StoreError) -> Int {
-        let s = try db.statement("SELECT n FROM usage WHERE day = ?1 AND actor = ?2 AND counter = ?3")
+        let s = try db.statement("SELECT n FROM audit.usage WHERE day = ?1 AND actor = ?2 AND counter = ?3")
         s.bind(1, day)
         s.bind(2, actor)
         s.bind(3, counter)
@@ -117,7 +175,7 @@ enum SQLiteAudit {
     }
 
     static func usage(_ db: SQLiteConnection, day: String) throws(StoreError) -> [UsageCount] {
-        let s = try db.statement("SELECT actor, counter, n FROM usage WHERE day = ?1 ORDER BY actor, counter")
+        let s = try db.statement("SELECT actor, counter, n FROM audit.usage WHERE day = ?1 ORDER BY actor, counter")
         s.bind(1, day)
         var out: [UsageCount] = []
         while try s.step() { out.append(UsageCount(actor: s.string(0) ?? "", counter: s.string(1) ?? "", count: s.int(2) ?? 0)) }

@@ -20,11 +20,12 @@ final class SQLiteCheckpointer: @unchecked Sendable {
     private let queue = DispatchQueue(label: "index-store.checkpointer", qos: .utility)
     private let queued = Mutex(false)
 
-    init(path: String) throws(StoreError) {
+    init(path: String, auditPath: String) throws(StoreError) {
         connection = try SQLiteConnection(path: path, readOnly: false)
-        // A connection finds the WAL on its first read; until then a checkpoint on it
-        // answers "not in WAL mode" and copies nothing.
-        try connection.exec("SELECT count(*) FROM sqlite_master")
+        try connection.attachAudit(auditPath)
+        // A connection finds a WAL on its first read; until then a checkpoint on it
+        // answers "not in WAL mode" and copies nothing. Checkpoints cover both files.
+        try connection.exec("SELECT count(*) FROM main.sqlite_master; SELECT count(*) FROM audit.sqlite_master;")
     }
 
     /// Asks for a checkpoint soon; a no-op while one is queued.

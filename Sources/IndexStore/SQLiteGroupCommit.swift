@@ -20,15 +20,22 @@ extension SQLiteIndexStore {
     /// Workitem commands change the in-memory queue as they run, so they come after every
     /// record batch, where nothing can send the group back for another attempt.
     /// Audit-only batches (lookups) need no savepoint: an insert into the log fails only
-    /// when the whole transaction does. Leaf numbers and usage counts are kept in memory
-    /// for the group and written once, so a group of many lookups costs one usage row
-    /// per certificate and counter.
+    /// when the whole transaction does. Leaves and usage counts are kept in memory for
+    /// the group and written once, so a group of many lookups costs one usage row per
+    /// certificate and counter. Before anything else, leaves a failed commit or a crash
+    /// may have lost from the audit file are put back (SQLiteAudit).
     private func attempt(_ group: [Pending], isolating: Bool) -> Bool {
         defer { writer.resetAll() }
         var results = [Result<[UpsertOutcome], StoreError>?](repeating: nil, count: group.count)
         var log: SQLiteAudit.Appender
         do {
+            if auditRecoveryDue {
+                try SQLiteAudit.recoverPending(writer)
+                auditRecoveryDue = false
+                auditPendingLeft = false
+            }
             try writer.exec("BEGIN IMMEDIATE")
+            if auditPendingLeft { try writer.exec("DELETE FROM main.audit_pending") }
             log = try SQLiteAudit.Appender(writer)
         } catch {
             try? writer.exec("ROLLBACK")
@@ -54,19 +61,22 @@ extension SQLiteIndexStore {
                 if let job = batch.workitem {
                     results[i] = run(job, log: &log, now: nowMs)
                 } else if batch.write == nil {
-                    for event in batch.audit { try log.append(event) }
+                    for event in batch.audit { log.append(event, withIndexChange: false) }
                     results[i] = .success([])
                 } else {
                     results[i] = isolated(batch, log: &log, now: now)
                 }
             }
-            try log.writeUsage()
+            try log.write()
             try writer.exec("COMMIT")
+            auditPendingLeft = log.wrotePending
             if group.contains(where: { !$0.records.isEmpty || $0.workitem != nil || $0.write != nil }) {
                 generation.add(1, ordering: .releasing)
             }
         } catch {
             try? writer.exec("ROLLBACK")
+            // A failed COMMIT may have kept the index's file and lost the audit file's part.
+            auditRecoveryDue = true
             if group.contains(where: { $0.workitem != nil }) { reloadWorkQueue() }
             group.forEach { $0.done(.failure(error)) }
             return true
@@ -96,7 +106,7 @@ extension SQLiteIndexStore {
         for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
         if gathers, !batch.records.isEmpty { try SQLiteOutbox.queue(batch.records, on: writer, now: now) }
         try batch.write?(writer)
-        for event in batch.audit { try log.append(event) }
+        for event in batch.audit { log.append(event, withIndexChange: true) }
         return outcomes
     }
 }

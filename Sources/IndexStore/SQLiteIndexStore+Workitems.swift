@@ -71,7 +71,7 @@ extension SQLiteIndexStore: WorkitemStore {
         do {
             try writer.exec("SAVEPOINT workitem")
             for item in outcome.changed { try SQLiteWorkitems.save(item, on: writer, now: now) }
-            if let event = job.audit(outcome) { try log.append(event) }
+            if let event = job.audit(outcome) { log.append(event, withIndexChange: true) }
             try writer.exec("RELEASE workitem")
             return .success([])
         } catch {

@@ -6,8 +6,9 @@ import ImagingIndex
 import ReadQueue
 import Synchronization
 
-/// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit
-/// is on disk when it returns. One writer thread takes every batch waiting at once into
+/// The embedded store: SQLite files in WAL mode with `synchronous=FULL`, so a commit is
+/// on disk when it returns: the index, and beside it the audit log (`auditPath`, attached
+/// to every connection as schema `audit`; SQLiteAudit says why apart and what that costs). One writer thread takes every batch waiting at once into
 /// a single transaction (group commit): under concurrent uploads one fsync serves many
 /// batches. Readers use their own connections on their own queues; WAL lets them run
 /// beside the writer.
@@ -49,8 +50,13 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// Queue every stored record for the national node (a regional node that gathers).
     let gathers: Bool
     private let checkpointer: SQLiteCheckpointer
-    /// WAL frames when the checkpointer was last nudged; touched only on `writeQueue`.
+    /// WAL frames (both files) when the checkpointer was last nudged; touched only on
+    /// `writeQueue`, like the two flags after it.
     private var nudgedAt: Int32 = 0
+    /// The last commit wrote rows to `audit_pending`, which the next one empties.
+    var auditPendingLeft = false
+    /// A commit failed: leaves may be in `audit_pending` and not in the audit file.
+    var auditRecoveryDue = false
 
     /// Opens (creating and migrating if needed) the store at `path`.
     public convenience init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -75,12 +81,20 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             """)
         writer.watchWAL()
         try SQLiteSchema.migrate(writer)
+        let auditPath = Self.auditPath(for: path)
+        try Self.prepareAuditFile(auditPath)
+        try writer.attachAudit(auditPath)
+        try writer.exec("PRAGMA audit.synchronous = FULL; PRAGMA audit.cache_size = -8192;")
+        try SQLiteSchema.moveAudit(writer)
+        try SQLiteAudit.recoverPending(writer)
+        Self.reserveAuditWAL(auditPath)
         workQueue = WorkQueue(policy: queuePolicy, open: try SQLiteWorkitems.loadOpen(on: writer))
         writer.resetAll()
-        checkpointer = try SQLiteCheckpointer(path: path)
+        checkpointer = try SQLiteCheckpointer(path: path, auditPath: auditPath)
         var list: [SQLiteReader] = []
         for i in 0..<max(1, readers) {
             let c = try SQLiteConnection(path: path, readOnly: true)
+            try c.attachAudit(auditPath)
             try c.exec("PRAGMA cache_size = -32768;")
             list.append(SQLiteReader(db: c, queue: DispatchQueue(label: "index-store.reader.\(i)")))
         }
@@ -326,8 +340,9 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             }
             if group.isEmpty { return }
             commit(group)
-            let frames = writer.walFrames
-            if frames > walRestartLimit {
+            if writer.auditWALFrames > walRestartLimit { restartAuditWAL() }
+            let frames = writer.walFrames + writer.auditWALFrames
+            if writer.walFrames > walRestartLimit {
                 restartWAL()
             } else if frames < nudgedAt {
                 nudgedAt = frames
@@ -362,10 +377,17 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         if !restarted, !wasDue { readers.forEach { $0.release() } }
     }
 
-    private func restartWithoutWaiting() throws(StoreError) -> Bool {
+    /// The audit file's readers read outside any snapshot, briefly: a restart that finds
+    /// one is tried again after the next commit.
+    private func restartAuditWAL() {
+        defer { writer.resetAll() }
+        _ = try? restartWithoutWaiting("audit")
+    }
+
+    private func restartWithoutWaiting(_ schema: String = "main") throws(StoreError) -> Bool {
         try writer.exec("PRAGMA busy_timeout = 0")
         defer { try? writer.exec("PRAGMA busy_timeout = \(SQLiteConnection.busyTimeoutMs)") }
-        let restart = try writer.statement("PRAGMA wal_checkpoint(RESTART)")
+        let restart = try writer.statement("PRAGMA \(schema).wal_checkpoint(RESTART)")
         return try restart.step() && restart.int(0) == 0
     }
 }

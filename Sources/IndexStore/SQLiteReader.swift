@@ -9,7 +9,9 @@ import Dispatch
 /// a cold cache and read its pages again from the OS (`pread`; keeping the cache took
 /// audited lookups from 21 091 to about 29 000 req/s, RESULTS.md). A commit
 /// that only appends audit events changes nothing an index query reads, so a reader keeps
-/// its read transaction, and its cache, across such commits.
+/// its read transaction, and its cache, across such commits. Since the audit log moved to
+/// a file of its own those commits no longer touch the index's WAL at all; the snapshot
+/// still spares a reader the lock and WAL-index reads of starting a transaction per query.
 ///
 /// What must stay true: an index query sees every change to the index that was
 /// acknowledged before it began. The writer moves `generation` on after each commit

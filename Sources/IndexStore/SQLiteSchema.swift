@@ -155,26 +155,69 @@ enum SQLiteSchema {
         // table; its one reader, erasing a retired key version's rows, is rare enough to
         // scan. The supervision join starts from prior_checks by day.
         "DROP INDEX prior_checks_by_token;",
+        // The audit tables moved to a file of their own (SQLiteAudit); `moveAudit` copies
+        // and drops the ones migration 5 made here.
+        "CREATE TABLE audit_pending (seq INTEGER PRIMARY KEY, event TEXT NOT NULL);",
     ]
 
-    static func migrate(_ db: SQLiteConnection) throws(StoreError) {
+    /// The audit file's own schema, versioned the same way.
+    static let auditMigrations: [String] = [
+        """
+        CREATE TABLE audit_events (
+            seq INTEGER PRIMARY KEY,
+            event TEXT NOT NULL,
+            leaf_hash BLOB NOT NULL
+        );
+        CREATE TABLE audit_checkpoints (
+            tree_size INTEGER PRIMARY KEY,
+            checkpoint TEXT NOT NULL,
+            frontier BLOB
+        );
+        CREATE TABLE usage (
+            day TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            counter TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (day, actor, counter)
+        ) WITHOUT ROWID;
+        """,
+    ]
+
+    /// Moves the audit tables an older build kept in the index's file into the attached
+    /// audit file: copied in one transaction (the audit file's), dropped in another (the
+    /// index's). A crash between them leaves both copies, and the next start copies
+    /// nothing new (OR IGNORE: same keys, same rows) and drops.
+    static func moveAudit(_ db: SQLiteConnection) throws(StoreError) {
+        let old = try db.statement("SELECT count(*) FROM main.sqlite_master WHERE type = 'table' AND name = 'audit_events'")
+        _ = try old.step()
+        let found = old.int(0) ?? 0
+        old.reset()
+        guard found > 0 else { return }
+        try db.transaction { () throws(StoreError) in
+            try db.exec("""
+                INSERT OR IGNORE INTO audit.audit_events SELECT seq, event, leaf_hash FROM main.audit_events;
+                INSERT OR IGNORE INTO audit.audit_checkpoints SELECT tree_size, checkpoint, frontier FROM main.audit_checkpoints;
+                INSERT OR IGNORE INTO audit.usage SELECT day, actor, counter, n FROM main.usage;
+                """)
+        }
+        try db.transaction { () throws(StoreError) in
+            try db.exec("DROP TABLE main.audit_events; DROP TABLE main.audit_checkpoints; DROP TABLE main.usage;")
+        }
+    }
+
+    static func migrate(_ db: SQLiteConnection, _ list: [String] = migrations) throws(StoreError) {
         let version = try db.statement("PRAGMA user_version")
         _ = try version.step()
         let current = version.int(0) ?? 0
         // An unfinished statement would make DROP TABLE fail with "table is locked".
         version.reset()
-        guard current <= migrations.count else {
-            throw .engine("the database has schema version \(current), newer than this build's \(migrations.count)")
+        guard current <= list.count else {
+            throw .engine("the database has schema version \(current), newer than this build's \(list.count)")
         }
-        for (i, sql) in migrations.enumerated().dropFirst(current) {
-            try db.exec("BEGIN IMMEDIATE")
-            do {
+        for (i, sql) in list.enumerated().dropFirst(current) {
+            try db.transaction { () throws(StoreError) in
                 try db.exec(sql)
                 try db.exec("PRAGMA user_version = \(i + 1)")
-                try db.exec("COMMIT")
-            } catch {
-                try? db.exec("ROLLBACK")
-                throw error
             }
         }
     }

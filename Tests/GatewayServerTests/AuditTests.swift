@@ -39,7 +39,7 @@ final class AuditTests: XCTestCase {
         // its checkpoint's root (or a checkpoint from before frontiers were kept) is rebuilt.
         let spoiled = run("/usr/bin/env", ["python3", "-c",
             "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
-            node.gateway.config.dataDirectory + "/index.sqlite",
+            node.gateway.config.dataDirectory + "/index-audit.sqlite",
             "UPDATE audit_checkpoints SET frontier = zeroblob(64) WHERE tree_size = 5"])
         XCTAssertEqual(spoiled.status, 0, spoiled.output)
         for _ in 1...2 { XCTAssertEqual(Self.lookup(node).status, 200) }
@@ -100,7 +100,7 @@ final class AuditTests: XCTestCase {
             try FileManager.default.copyItem(atPath: data, toPath: copy)
             let tampered = run("/usr/bin/env", ["python3", "-c",
                 "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
-                copy + "/index.sqlite", sql])
+                copy + "/index-audit.sqlite", sql])
             XCTAssertEqual(tampered.status, 0, tampered.output)
             let result = verify(copy)
             XCTAssertEqual(result.status, 1, sql + "\n" + result.output)

@@ -17,7 +17,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     }
 
     override func tearDown() {
-        for p in paths { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
+        for p in paths.flatMap({ [$0, SQLiteIndexStore.auditPath(for: $0)] }) { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
     }
 
     /// Found by the soak: LIMIT and OFFSET were written into the SQL, so every offset a
@@ -239,7 +239,7 @@ final class SQLiteWorkitemStoreTests: WorkitemStoreContract {
     }
 
     override func tearDown() {
-        for p in paths { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
+        for p in paths.flatMap({ [$0, SQLiteIndexStore.auditPath(for: $0)] }) { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
     }
 
     /// Each performed command's audit event is in the log, in the command's transaction.
@@ -272,7 +272,7 @@ final class SQLiteSupervisionStoreTests: SupervisionStoreContract {
     }
 
     override func tearDown() {
-        for p in paths { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
+        for p in paths.flatMap({ [$0, SQLiteIndexStore.auditPath(for: $0)] }) { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
     }
 
     /// The check and its audit leaf share one transaction of the group commit.

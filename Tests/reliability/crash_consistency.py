@@ -168,7 +168,10 @@ def check(data, workload, gateway):
     """The violations found in the regional node's data directory (empty: all held)."""
     problems = []
     db = sqlite3.connect(f"file:{data}/index.sqlite?mode=ro", uri=True, timeout=30)
+    db.execute("ATTACH ? AS audit", (f"file:{data}/index-audit.sqlite?mode=ro",))
     try:
+        if db.execute("PRAGMA audit.integrity_check").fetchone()[0] != "ok":
+            problems.append("PRAGMA integrity_check failed on the audit file")
         if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             problems.append("PRAGMA integrity_check failed")
         stored = [r[0] for r in db.execute("SELECT study_uid FROM studies WHERE storage_unit = ?", (ORG,))]
@@ -177,7 +180,7 @@ def check(data, workload, gateway):
         missing = workload.uploaded - set(stored)
         if missing:
             problems.append(f"{len(missing)} acknowledged studies lost, e.g. {sorted(missing)[:3]}")
-        leaves = db.execute("SELECT count(*) FROM audit_events").fetchone()[0]
+        leaves = db.execute("SELECT count(*) FROM audit.audit_events").fetchone()[0]
         if leaves < workload.audited:
             problems.append(f"{leaves} audit leaves for {workload.audited} acknowledged operations")
         items = dict(db.execute("SELECT uid, stage FROM workitems"))

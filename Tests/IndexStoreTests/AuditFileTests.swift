@@ -1,0 +1,125 @@
+import AuditLog
+import ChildProcess
+import Foundation
+@testable import IndexStore
+import XCTest
+
+/// The audit log's file of its own (SQLiteAudit): what a crash between the two files'
+/// commits leaves is put back, and an older build's audit tables are moved over.
+final class AuditFileTests: XCTestCase {
+    private var paths: [String] = []
+
+    override func tearDown() {
+        for p in paths.flatMap({ [$0, SQLiteIndexStore.auditPath(for: $0)] }) {
+            for suffix in ["", "-wal", "-shm", ".kept", ".kept-wal"] { try? FileManager.default.removeItem(atPath: p + suffix) }
+        }
+    }
+
+    private func newPath() -> String {
+        let path = NSTemporaryDirectory() + "audit-file-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        return path
+    }
+
+    private static func event(_ id: String, counter: String, count: Int = 1) -> AuditEvent {
+        AuditEvent(requestID: id, actor: "urn:imaging-gateway:hospital:H1", eventID: .query, action: .read, outcome: .success,
+                   operation: "test", patientTokens: [IndexStoreContract.token(1)], count: count, counter: counter)
+    }
+
+    private func sql(_ file: String, _ script: String) throws {
+        let python = try ChildProcess.run("/usr/bin/env", ["python3", "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()", file, script])
+        XCTAssertEqual(python.status, 0, python.stderr)
+    }
+
+    private func copy(_ from: String, _ to: String) throws {
+        try? FileManager.default.removeItem(atPath: to)
+        try FileManager.default.copyItem(atPath: from, toPath: to)
+    }
+
+    /// The crash SQLiteAudit guards against: the index's file kept an upload (and its
+    /// pending leaf), the audit file lost that commit. Made here by putting back the
+    /// audit file as it was before the upload; the next start restores the upload's leaf
+    /// with its own number and text, and its usage count, and empties audit_pending.
+    func testLeavesLostFromTheAuditFileWithTheirUploadKeptArePutBackAtStart() async throws {
+        let path = newPath()
+        let audit = SQLiteIndexStore.auditPath(for: path)
+        let day = AuditEvent.day()
+        let actor = "urn:imaging-gateway:hospital:H1"
+        var store: SQLiteIndexStore? = try SQLiteIndexStore(path: path, readers: 1)
+        try await store!.append([Self.event("lookup", counter: "lookups")])
+        try copy(audit, audit + ".kept")
+        try copy(audit + "-wal", audit + ".kept-wal")
+        _ = try await store!.upsert([IndexStoreContract.record(1), IndexStoreContract.record(2)],
+                                    audit: Self.event("upload", counter: "uploads", count: 2))
+        let written = try await store!.events(from: 0, limit: 10)
+        let uploads = try await store!.usage(day: day, actor: actor, counter: "uploads")
+        XCTAssertEqual(written.count, 2)
+        store = nil
+
+        try copy(audit + ".kept", audit)
+        try copy(audit + ".kept-wal", audit + "-wal")
+        try? FileManager.default.removeItem(atPath: audit + "-shm")
+        store = try SQLiteIndexStore(path: path, readers: 1)
+        let restored = try await store!.events(from: 0, limit: 10)
+        XCTAssertEqual(restored, written, "the lost leaf is back with its number and its bytes")
+        let counted = try await store!.usage(day: day, actor: actor, counter: "uploads")
+        XCTAssertEqual(counted, uploads)
+        let studies = try await store!.count()
+        XCTAssertEqual(studies, 2)
+        try await store!.append([Self.event("after", counter: "lookups")])
+        let size = try await store!.auditSize()
+        XCTAssertEqual(size, 3, "the next leaf follows the restored one")
+        store = nil
+        let left = try ChildProcess.run("/usr/bin/env", ["python3", "-c",
+            "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM audit_pending').fetchone()[0])", path])
+        XCTAssertEqual(left.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+    }
+
+    /// A lookup's leaf is in the audit file alone; an upload's is in both until the next
+    /// commit, which empties audit_pending.
+    func testOnlyLeavesWrittenWithAnIndexChangeArePendingAndOnlyUntilTheNextCommit() async throws {
+        let path = newPath()
+        let store = try SQLiteIndexStore(path: path, readers: 1)
+        func pending() throws -> String {
+            try ChildProcess.run("/usr/bin/env", ["python3", "-c",
+                "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT group_concat(seq) FROM audit_pending').fetchone()[0])",
+                path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        try await store.append([Self.event("lookup", counter: "lookups")])
+        XCTAssertEqual(try pending(), "None")
+        _ = try await store.upsert([IndexStoreContract.record(1)], audit: Self.event("upload", counter: "uploads"))
+        XCTAssertEqual(try pending(), "2")
+        try await store.append([Self.event("lookup", counter: "lookups")])
+        XCTAssertEqual(try pending(), "None")
+    }
+
+    /// An older build kept the audit tables in the index's file (schema version 11):
+    /// the next start moves them into the audit file, leaf for leaf.
+    func testAnOlderBuildsAuditTablesAreMovedIntoTheAuditFile() async throws {
+        let path = newPath()
+        var store: SQLiteIndexStore? = try SQLiteIndexStore(path: path, readers: 1)
+        try await store!.append([Self.event("a", counter: "lookups"), Self.event("b", counter: "lookups")])
+        let written = try await store!.events(from: 0, limit: 10)
+        store = nil
+        try sql(path, """
+            ATTACH '\(SQLiteIndexStore.auditPath(for: path))' AS a;
+            CREATE TABLE main.audit_events AS SELECT * FROM a.audit_events;
+            CREATE TABLE main.audit_checkpoints AS SELECT * FROM a.audit_checkpoints;
+            CREATE TABLE main.usage AS SELECT * FROM a.usage;
+            DELETE FROM a.audit_events; DELETE FROM a.usage;
+            DROP TABLE main.audit_pending;
+            PRAGMA main.user_version = \(SQLiteSchema.migrations.count - 1);
+            """)
+        store = try SQLiteIndexStore(path: path, readers: 1)
+        let moved = try await store!.events(from: 0, limit: 10)
+        XCTAssertEqual(moved, written)
+        let lookups = try await store!.usage(day: AuditEvent.day(), actor: "urn:imaging-gateway:hospital:H1", counter: "lookups")
+        XCTAssertEqual(lookups, 2)
+        store = nil
+        let tables = try ChildProcess.run("/usr/bin/env", ["python3", "-c",
+            "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(*) FROM sqlite_master WHERE name IN ('audit_events','usage')\").fetchone()[0])",
+            path])
+        XCTAssertEqual(tables.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "0", "dropped from the index's file")
+    }
+}
