@@ -63,6 +63,12 @@ final class SQLiteConnection: @unchecked Sendable {
         }, Unmanaged.passUnretained(self).toOpaque())
     }
 
+    /// A restart emptied `schema`'s WAL; the hook says so only at its next commit, and an
+    /// index WAL still counted full would be restarted again after every audit-only one.
+    func forgetWALFrames(of schema: String) {
+        if schema == "main" { walFrames = 0 } else { auditWALFrames = 0 }
+    }
+
     /// Attaches the audit file (SQLiteIndexStore.auditPath) as schema `audit`, read-only
     /// when this connection is.
     func attachAudit(_ path: String) throws(StoreError) {

@@ -388,6 +388,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         try writer.exec("PRAGMA busy_timeout = 0")
         defer { try? writer.exec("PRAGMA busy_timeout = \(SQLiteConnection.busyTimeoutMs)") }
         let restart = try writer.statement("PRAGMA \(schema).wal_checkpoint(RESTART)")
-        return try restart.step() && restart.int(0) == 0
+        guard try restart.step(), restart.int(0) == 0 else { return false }
+        writer.forgetWALFrames(of: schema)
+        return true
     }
 }

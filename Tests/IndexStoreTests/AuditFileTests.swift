@@ -1,4 +1,5 @@
 import AuditLog
+import ReadQueue
 import ChildProcess
 import Foundation
 @testable import IndexStore
@@ -92,6 +93,20 @@ final class AuditFileTests: XCTestCase {
         XCTAssertEqual(try pending(), "2")
         try await store.append([Self.event("lookup", counter: "lookups")])
         XCTAssertEqual(try pending(), "None")
+    }
+
+    /// Found by session 12's sweep: the WAL hook reports a file's frames only when a
+    /// commit touches it, so after the index's WAL was restarted, commits that only
+    /// appended audit leaves still saw it full and restarted it again after every one.
+    func testARestartedIndexWALIsNotRestartedAgainByAuditOnlyCommits() async throws {
+        let path = newPath()
+        let limit: Int32 = 64
+        let store = try SQLiteIndexStore(path: path, readers: 1, gathers: false, queuePolicy: QueuePolicy(), walRestartFrames: limit)
+        for batch in 0..<4 {
+            _ = try await store.upsert((0..<100).map { IndexStoreContract.record(batch * 100 + $0, patient: $0) })
+        }
+        try await store.append([Self.event("lookup", counter: "lookups")])
+        XCTAssertLessThanOrEqual(store.writer.walFrames, limit, "the index's WAL counted as it is after its restart")
     }
 
     /// An older build kept the audit tables in the index's file (schema version 11):
