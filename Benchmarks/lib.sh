@@ -1,14 +1,15 @@
 # Sourced by the single-node Benchmarks/*-bench.sh scripts after `set -euo pipefail`:
-# builds the release binaries and sets root, gw and bench; `bench_out NAME` empties
-# Benchmarks/out/NAME into $out; `start_node PORT PLAIN [serve options]` starts one node
-# on $out/node (prefix it with environment settings as needed), waits until it is ready
-# and sets gw_pid and c (its dev-certs directory); `stop_node` stops it; `probe` prints
-# its open descriptors and RSS in KiB. A node left running is killed on exit.
+# builds the release binaries and sets root, gw (GW=PATH runs another build of the node,
+# for an A/B) and bench; `bench_out NAME` empties Benchmarks/out/NAME into $out;
+# `start_node PORT PLAIN [serve options]` starts one node on $out/node (prefix it with
+# environment settings as needed), waits until it is ready and sets gw_pid and c (its
+# dev-certs directory); `stop_node` stops it; `probe` prints its open descriptors and RSS
+# in KiB. A node left running is killed on exit.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 swift build -c release --product imaging-gateway >/dev/null
 swift build -c release --product gateway-bench >/dev/null
-gw=$root/.build/release/imaging-gateway
+gw=${GW:-$root/.build/release/imaging-gateway}
 bench=$root/.build/release/gateway-bench
 gw_pid=
 trap 'stop_node' EXIT

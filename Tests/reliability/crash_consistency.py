@@ -164,6 +164,18 @@ class Workload:
         return threads
 
 
+def unfiled(data):
+    """Leaves the killed node kept in audit_pending beyond the audit file's end: the
+    crash fell between the two files' commits, and the restart must put them back."""
+    db = sqlite3.connect(f"file:{data}/index.sqlite?mode=ro", uri=True, timeout=30)
+    try:
+        db.execute("ATTACH ? AS audit", (f"file:{data}/index-audit.sqlite?mode=ro",))
+        end = db.execute("SELECT coalesce(max(seq), 0) FROM audit.audit_events").fetchone()[0]
+        return db.execute("SELECT count(*) FROM audit_pending WHERE seq > ?", (end,)).fetchone()[0]
+    finally:
+        db.close()
+
+
 def check(data, workload, gateway):
     """The violations found in the regional node's data directory (empty: all held)."""
     problems = []
@@ -242,11 +254,14 @@ def main():
             workload.running = False
             for t in threads:
                 t.join()
+            put_back = unfiled(config["dataDirectory"])
             regional.start()
             wait_ready(workload.clinic)
             problems = check(config["dataDirectory"], workload, args.bin)
             print(f"cycle {cycle + 1}: {len(workload.uploaded)} studies, {len(workload.created)} workitems, "
-                  f"{len(workload.completed)} completed acknowledged; " + ("; ".join(problems) or "all present"), flush=True)
+                  f"{len(workload.completed)} completed acknowledged"
+                  + (f", audit leaves put back at start: {put_back}" if put_back else "") + "; "
+                  + ("; ".join(problems) or "all present"), flush=True)
             if problems:
                 return 1
         operator = Client(certs, "operator", REGIONAL_PORT)
