@@ -14,11 +14,16 @@ import Synchronization
 /// which now finds the frames already copied and costs little.
 ///
 /// What must stay true: the connection is used only on `queue`; at most one checkpoint
-/// is queued at a time however often the writer nudges.
+/// is queued at a time however often the writer nudges; passes are numbered in the order
+/// they start, and `finished` never runs ahead of a pass that has not returned.
 final class SQLiteCheckpointer: @unchecked Sendable {
     private let connection: SQLiteConnection
     private let queue = DispatchQueue(label: "index-store.checkpointer", qos: .utility)
-    private let queued = Mutex(false)
+    private let state = Mutex<(queued: Bool, started: Int)>((false, 0))
+    private let finishedPasses = Atomic<Int>(0)
+
+    /// The number of the last pass that has returned.
+    var finished: Int { finishedPasses.load(ordering: .acquiring) }
 
     init(path: String, auditPath: String) throws(StoreError) {
         connection = try SQLiteConnection(path: path, readOnly: false)
@@ -28,17 +33,25 @@ final class SQLiteCheckpointer: @unchecked Sendable {
         try connection.exec("SELECT count(*) FROM main.sqlite_master; SELECT count(*) FROM audit.sqlite_master;")
     }
 
-    /// Asks for a checkpoint soon; a no-op while one is queued.
-    func nudge() {
-        let start = queued.withLock { waiting -> Bool in
-            defer { waiting = true }
-            return !waiting
+    /// Asks for a checkpoint soon; a no-op while one is queued. Returns the number of the
+    /// pass that will start after this call, and so copy every frame committed before it.
+    @discardableResult
+    func nudge() -> Int {
+        let (start, pass) = state.withLock { state -> (Bool, Int) in
+            defer { state.queued = true }
+            return (!state.queued, state.started + 1)
         }
-        guard start else { return }
+        guard start else { return pass }
         queue.async { [self] in
-            queued.withLock { $0 = false }
+            let number = state.withLock { state -> Int in
+                state.queued = false
+                state.started += 1
+                return state.started
+            }
             var logFrames: Int32 = 0, copied: Int32 = 0
             _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
+            finishedPasses.store(number, ordering: .releasing)
         }
+        return pass
     }
 }

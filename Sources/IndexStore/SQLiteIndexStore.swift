@@ -57,6 +57,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     var auditPendingLeft = false
     /// A commit failed: leaves may be in `audit_pending` and not in the audit file.
     var auditRecoveryDue = false
+    /// The checkpointer pass after which the audit WAL restarts (restartAuditWAL).
+    private var auditRestartAfterPass: Int?
 
     /// Opens (creating and migrating if needed) the store at `path`.
     public convenience init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -377,11 +379,22 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         if !restarted, !wasDue { readers.forEach { $0.release() } }
     }
 
+    /// A restart copies whatever the checkpointer has not, and syncs the file, with every
+    /// commit waiting: done as soon as the WAL passed its limit, that was up to the
+    /// checkpointer's last 1 024 frames (1–15 ms measured at 4 000–7 500 audited
+    /// lookups/s, every second or two). So the writer asks for one more pass first and
+    /// restarts once it has returned, with only the frames since its start left to copy.
     /// The audit file's readers read outside any snapshot, briefly: a restart that finds
-    /// one is tried again after the next commit.
+    /// one waits for another pass.
     private func restartAuditWAL() {
+        guard let pass = auditRestartAfterPass else {
+            auditRestartAfterPass = checkpointer.nudge()
+            return
+        }
+        guard checkpointer.finished >= pass else { return }
         defer { writer.resetAll() }
-        _ = try? restartWithoutWaiting("audit")
+        let restarted = (try? restartWithoutWaiting("audit")) ?? false
+        auditRestartAfterPass = restarted ? nil : checkpointer.nudge()
     }
 
     private func restartWithoutWaiting(_ schema: String = "main") throws(StoreError) -> Bool {

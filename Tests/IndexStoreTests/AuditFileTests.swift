@@ -109,6 +109,23 @@ final class AuditFileTests: XCTestCase {
         XCTAssertLessThanOrEqual(store.writer.walFrames, limit, "the index's WAL counted as it is after its restart")
     }
 
+    /// The audit WAL restarts after a checkpointer pass that began past its limit: under
+    /// audit-only commits it stays near the limit instead of growing to the checkpointer's
+    /// step (1 024 frames) and beyond.
+    func testTheAuditWALRestartsNearItsLimitUnderAuditOnlyCommits() async throws {
+        let path = newPath()
+        let limit: Int32 = 64
+        let store = try SQLiteIndexStore(path: path, readers: 1, gathers: false, queuePolicy: QueuePolicy(), walRestartFrames: limit)
+        var most: Int32 = 0
+        for n in 0..<600 {
+            try await store.append([Self.event("lookup-\(n)", counter: "lookups")])
+            most = max(most, store.writer.auditWALFrames)
+        }
+        let size = try await store.auditSize()
+        XCTAssertEqual(size, 600)
+        XCTAssertLessThanOrEqual(most, 3 * limit, "the audit WAL reached \(most) frames past a limit of \(limit)")
+    }
+
     /// An older build kept the audit tables in the index's file (schema version 11):
     /// the next start moves them into the audit file, leaf for leaf.
     func testAnOlderBuildsAuditTablesAreMovedIntoTheAuditFile() async throws {
