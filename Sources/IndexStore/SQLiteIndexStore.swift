@@ -57,7 +57,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     var auditPendingLeft = false
     /// A commit failed: leaves may be in `audit_pending` and not in the audit file.
     var auditRecoveryDue = false
-    /// The checkpointer pass after which the audit WAL restarts (restartAuditWAL).
+    /// The checkpointer passes after which each WAL restarts (`checkpointed`).
+    private var restartAfterPass: Int?
     private var auditRestartAfterPass: Int?
 
     /// Opens (creating and migrating if needed) the store at `path`.
@@ -342,10 +343,10 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             }
             if group.isEmpty { return }
             commit(group)
-            if writer.auditWALFrames > walRestartLimit { restartAuditWAL() }
+            if writer.auditWALFrames > walRestartLimit, checkpointed(since: &auditRestartAfterPass) { restartAuditWAL() }
             let frames = writer.walFrames + writer.auditWALFrames
             if writer.walFrames > walRestartLimit {
-                restartWAL()
+                if checkpointed(since: &restartAfterPass) { restartWAL() }
             } else if frames < nudgedAt {
                 nudgedAt = frames
             } else if frames - nudgedAt >= Self.checkpointStepFrames {
@@ -359,6 +360,21 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     static let walRestartFrames: Int32 = 16_384
     /// New WAL frames after which the checkpointer copies them (SQLiteCheckpointer): 4 MiB.
     static let checkpointStepFrames: Int32 = 1_024
+
+    /// A restart copies whatever the checkpointer has not, and syncs the file, with every
+    /// commit waiting: done as soon as a WAL passed its limit, that was up to the
+    /// checkpointer's last 1 024 frames (audit WAL: 2–23 ms measured at 7 500 audited
+    /// lookups/s, every second or two). So the writer asks for one more pass first
+    /// (`armed`, the pass's number) and restarts once it has returned, with only the frames
+    /// since its start left to copy (0.4–7.6 ms). True once that pass is done; a failed
+    /// restart is tried again after the next commit without another pass.
+    private func checkpointed(since armed: inout Int?) -> Bool {
+        guard let pass = armed else {
+            armed = checkpointer.nudge()
+            return false
+        }
+        return checkpointer.finished >= pass
+    }
 
     /// SQLite's automatic checkpoint is PASSIVE: under a steady stream of readers it never
     /// finds a moment with none, so the WAL grows without bound (seen: 900 MB within
@@ -376,25 +392,14 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         defer { writer.resetAll() }
         let restarted = (try? restartWithoutWaiting()) ?? false
         let wasDue = walRestartDue.exchange(!restarted, ordering: .relaxed)
+        if restarted { restartAfterPass = nil }
         if !restarted, !wasDue { readers.forEach { $0.release() } }
     }
 
-    /// A restart copies whatever the checkpointer has not, and syncs the file, with every
-    /// commit waiting: done as soon as the WAL passed its limit, that was up to the
-    /// checkpointer's last 1 024 frames (1–15 ms measured at 4 000–7 500 audited
-    /// lookups/s, every second or two). So the writer asks for one more pass first and
-    /// restarts once it has returned, with only the frames since its start left to copy.
-    /// The audit file's readers read outside any snapshot, briefly: a restart that finds
-    /// one waits for another pass.
+    /// The audit file's readers read outside any snapshot, briefly.
     private func restartAuditWAL() {
-        guard let pass = auditRestartAfterPass else {
-            auditRestartAfterPass = checkpointer.nudge()
-            return
-        }
-        guard checkpointer.finished >= pass else { return }
         defer { writer.resetAll() }
-        let restarted = (try? restartWithoutWaiting("audit")) ?? false
-        auditRestartAfterPass = restarted ? nil : checkpointer.nudge()
+        if (try? restartWithoutWaiting("audit")) == true { auditRestartAfterPass = nil }
     }
 
     private func restartWithoutWaiting(_ schema: String = "main") throws(StoreError) -> Bool {
