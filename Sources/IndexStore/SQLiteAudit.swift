@@ -55,15 +55,16 @@ enum SQLiteAudit {
                 for var event in events {
                     event.leafIndex = leaf
                     let canonical = event.canonical
+                    let text = String(decoding: canonical, as: UTF8.self)
                     let insert = try db.statement("INSERT INTO audit.audit_events (seq, event, leaf_hash) VALUES (?1, ?2, ?3)")
                     insert.bind(1, leaf + 1)
-                    insert.bind(2, String(decoding: canonical, as: UTF8.self))
+                    insert.bind(2, text)
                     insert.bind(3, MerkleTree.leafHash(canonical))
                     _ = try insert.step()
                     if pending {
                         let keep = try db.statement("INSERT INTO main.audit_pending (seq, event) VALUES (?1, ?2)")
                         keep.bind(1, leaf + 1)
-                        keep.bind(2, String(decoding: canonical, as: UTF8.self))
+                        keep.bind(2, text)
                         _ = try keep.step()
                     }
                     leaf += 1

@@ -8,9 +8,9 @@ import Synchronization
 
 /// The embedded store: SQLite files in WAL mode with `synchronous=FULL`, so a commit is
 /// on disk when it returns: the index, and beside it the audit log (`auditPath`, attached
-/// to every connection as schema `audit`; SQLiteAudit says why apart and what that costs). One writer thread takes every batch waiting at once into
-/// a single transaction (group commit): under concurrent uploads one fsync serves many
-/// batches. Readers use their own connections on their own queues; WAL lets them run
+/// to every connection as schema `audit`; SQLiteAudit says why apart and what that
+/// costs). One writer thread takes every batch waiting at once into a single transaction
+/// (group commit): under concurrent uploads one fsync serves many batches. Readers use their own connections on their own queues; WAL lets them run
 /// beside the writer.
 public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unchecked Sendable {
     struct Pending {
@@ -209,8 +209,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
                 defer { writer.resetAll() }
                 c.resume(returning: Result { () throws(StoreError) in
                     let pattern = "v\(keyVersion):*"
-                    try writer.exec("BEGIN IMMEDIATE")
-                    do throws(StoreError) {
+                    var deleted = 0
+                    try writer.transaction { () throws(StoreError) in
                         let modalities = try writer.statement(
                             "DELETE FROM study_modalities WHERE study_id IN (SELECT id FROM studies WHERE patient_token GLOB ?1)")
                         modalities.bind(1, pattern)
@@ -218,17 +218,13 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
                         let studies = try writer.statement("DELETE FROM studies WHERE patient_token GLOB ?1")
                         studies.bind(1, pattern)
                         _ = try studies.step()
-                        let deleted = writer.changes
+                        deleted = writer.changes
                         let checks = try writer.statement("DELETE FROM prior_checks WHERE patient_token GLOB ?1")
                         checks.bind(1, pattern)
                         _ = try checks.step()
-                        try writer.exec("COMMIT")
-                        generation.add(1, ordering: .releasing)
-                        return deleted
-                    } catch {
-                        try? writer.exec("ROLLBACK")
-                        throw error
                     }
+                    generation.add(1, ordering: .releasing)
+                    return deleted
                 })
             }
         }

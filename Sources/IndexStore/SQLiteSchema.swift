@@ -160,7 +160,9 @@ enum SQLiteSchema {
         "CREATE TABLE audit_pending (seq INTEGER PRIMARY KEY, event TEXT NOT NULL);",
     ]
 
-    /// The audit file's own schema, versioned the same way.
+    /// The audit file's own schema, versioned the same way. Its first migration makes the
+    /// tables migrations 5 and 10 made in the index's file (those stay as shipped, for the
+    /// files they still have to bring up to date before `moveAudit`).
     static let auditMigrations: [String] = [
         """
         CREATE TABLE audit_events (

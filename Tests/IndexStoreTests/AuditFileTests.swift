@@ -33,6 +33,13 @@ final class AuditFileTests: XCTestCase {
         XCTAssertEqual(python.status, 0, python.stderr)
     }
 
+    /// The first column of the first row of `query` on `file`, as Python prints it.
+    private func value(_ file: String, _ query: String) throws -> String {
+        try ChildProcess.run("/usr/bin/env", ["python3", "-c",
+            "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])", file, query])
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     private func copy(_ from: String, _ to: String) throws {
         try? FileManager.default.removeItem(atPath: to)
         try FileManager.default.copyItem(atPath: from, toPath: to)
@@ -72,9 +79,7 @@ final class AuditFileTests: XCTestCase {
         let size = try await store!.auditSize()
         XCTAssertEqual(size, 3, "the next leaf follows the restored one")
         store = nil
-        let left = try ChildProcess.run("/usr/bin/env", ["python3", "-c",
-            "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM audit_pending').fetchone()[0])", path])
-        XCTAssertEqual(left.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        XCTAssertEqual(try value(path, "SELECT count(*) FROM audit_pending"), "0")
     }
 
     /// A lookup's leaf is in the audit file alone; an upload's is in both until the next
@@ -82,11 +87,7 @@ final class AuditFileTests: XCTestCase {
     func testOnlyLeavesWrittenWithAnIndexChangeArePendingAndOnlyUntilTheNextCommit() async throws {
         let path = newPath()
         let store = try SQLiteIndexStore(path: path, readers: 1)
-        func pending() throws -> String {
-            try ChildProcess.run("/usr/bin/env", ["python3", "-c",
-                "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT group_concat(seq) FROM audit_pending').fetchone()[0])",
-                path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func pending() throws -> String { try value(path, "SELECT group_concat(seq) FROM audit_pending") }
         try await store.append([Self.event("lookup", counter: "lookups")])
         XCTAssertEqual(try pending(), "None")
         _ = try await store.upsert([IndexStoreContract.record(1)], audit: Self.event("upload", counter: "uploads"))
@@ -153,9 +154,7 @@ final class AuditFileTests: XCTestCase {
         let lookups = try await store!.usage(day: AuditEvent.day(), actor: "urn:imaging-gateway:hospital:H1", counter: "lookups")
         XCTAssertEqual(lookups, 2)
         store = nil
-        let tables = try ChildProcess.run("/usr/bin/env", ["python3", "-c",
-            "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(*) FROM sqlite_master WHERE name IN ('audit_events','usage')\").fetchone()[0])",
-            path])
-        XCTAssertEqual(tables.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "0", "dropped from the index's file")
+        XCTAssertEqual(try value(path, "SELECT count(*) FROM sqlite_master WHERE name IN ('audit_events', 'usage')"), "0",
+                       "dropped from the index's file")
     }
 }
