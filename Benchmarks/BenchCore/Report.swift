@@ -31,6 +31,16 @@ public struct RunReport: Codable, Sendable {
         }
     }
 
+    /// The node's own request durations over the run (`PrometheusText.serverLatency`): each
+    /// figure is the upper bound, in ms, of the bucket its quantile fell in; -1 when it fell
+    /// past the last finite bound.
+    public struct ServerLatency: Codable, Sendable, Equatable {
+        public var requests: Int
+        public var p50: Double
+        public var p99: Double
+        public var p999: Double
+    }
+
     public var schemaVersion = RunReport.schemaVersion
     public var tool = "gateway-bench"
     public var target: String
@@ -43,6 +53,7 @@ public struct RunReport: Codable, Sendable {
     public var sloP99Ms: Double?
     /// Differences in the server's /metrics samples from before to after the run.
     public var serverMetricsDelta: [String: Double]?
+    public var serverLatencyMs: ServerLatency?
     public var reference: [StageResult]?
     public var comparison: [Comparison]?
 
@@ -93,6 +104,10 @@ public struct RunReport: Codable, Sendable {
             s += "\(fmt(l.p50)) | \(fmt(l.p90)) | \(fmt(l.p99)) | \(fmt(l.p999)) | \(fmt(l.p9999)) | \(fmt(l.max)) | "
             s += "\(r.errors.total) | \(r.lateSends) | \(r.droppedSends) | "
             s += "\(r.server.map { fmt($0.cpuPercent, 0) } ?? "—") | \(r.server.map { "\($0.rssKiBMax)" } ?? "—") |\n"
+        }
+        if let l = serverLatencyMs {
+            s += "\nThe node's own durations (its /metrics histogram, bucket upper bounds) over \(l.requests) requests: "
+            s += "p50 ≤ \(fmt(l.p50)) ms, p99 ≤ \(fmt(l.p99)) ms, p99.9 ≤ \(fmt(l.p999)) ms.\n"
         }
         if let saturation { s += "\nSaturation: **\(saturation)** (SLO p99 ≤ \(fmt(sloP99Ms ?? 0)) ms).\n" }
         if mode == "sweep", saturation == nil { s += "\nNo stage saturated.\n" }

@@ -28,4 +28,23 @@ public enum PrometheusText {
     public static func delta(before: [String: Double], after: [String: Double]) -> [String: Double] {
         after.reduce(into: [:]) { out, kv in out[kv.key] = kv.value - (before[kv.key] ?? 0) }
     }
+
+    /// The node's own view of the run, from the difference in its request-duration
+    /// histogram: for each quantile, the upper bound of the bucket it falls in (so "p99 ≤
+    /// 25 ms"). Nil when the node exposes no such histogram or answered nothing.
+    public static func serverLatency(_ delta: [String: Double],
+                                     histogram: String = "gateway_http_request_duration_seconds") -> RunReport.ServerLatency? {
+        let prefix = histogram + "_bucket{le=\""
+        let buckets = delta.compactMap { key, count -> (bound: Double, count: Double)? in
+            guard key.hasPrefix(prefix), key.hasSuffix("\"}") else { return nil }
+            let bound = key.dropFirst(prefix.count).dropLast(2)
+            return (bound == "+Inf" ? .infinity : Double(bound) ?? .nan, count)
+        }.filter { !$0.bound.isNaN }.sorted { $0.bound < $1.bound }
+        guard let total = buckets.last?.count, total > 0 else { return nil }
+        func quantile(_ q: Double) -> Double {
+            let bound = buckets.first { $0.count >= q * total }?.bound ?? .infinity
+            return bound.isFinite ? bound * 1000 : -1
+        }
+        return RunReport.ServerLatency(requests: Int(total), p50: quantile(0.5), p99: quantile(0.99), p999: quantile(0.999))
+    }
 }

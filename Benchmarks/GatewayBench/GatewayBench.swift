@@ -121,6 +121,7 @@ struct Run: ParsableCommand {
         if let metricsURL, let before, let after = scrape(metricsURL, tls: tlsContext) {
             report.serverMetricsDelta = PrometheusText.delta(before: PrometheusText.samples(before),
                                                              after: PrometheusText.samples(after))
+            report.serverLatencyMs = report.serverMetricsDelta.flatMap { PrometheusText.serverLatency($0) }
         }
         var referenceHistograms: [(name: String, histogram: Histogram)] = []
         if let compare {

@@ -49,6 +49,7 @@ public final class HTTPServerStatistics: Sendable {
     let handshakeFailures = Counter()
     let timeouts = Counter()
     let protocolErrors = Counter()
+    public let durations = RequestDurations()
 
     public struct Snapshot: Sendable {
         public let accepted, open, requests, rejectedOverCap, handshakeFailures, timeouts, protocolErrors: Int

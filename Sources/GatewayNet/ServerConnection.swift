@@ -260,6 +260,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
 
     private func handle(_ incoming: HTTPRequest) {
         server.statistics.requests.add(1)
+        let started = ContinuousClock.now
         var request = incoming
         request.peer = peer
         if case .tls = transport { request.isTLS = true }
@@ -269,15 +270,15 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         do throws(HTTPError) {
             try decodeBody(&request)
         } catch {
-            return respond(error.response, keepAlive: false, headRequest: head, acceptsGzip: false)
+            return respond(error.response, keepAlive: false, headRequest: head, acceptsGzip: false, started: started)
         }
         switch server.router.resolve(&request) {
         case .refused(let response):
-            respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip)
+            respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip, started: started)
             logAccess(request, response)
         case .handler(.inline(let body)):
             let response = Self.run { try body(request) }
-            respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip)
+            respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip, started: started)
             logAccess(request, response)
         case .handler(.async(let body)):
             inFlight = true
@@ -296,7 +297,8 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
                 loop.execute { [self] in
                     inFlight = false
                     guard !closed else { return }
-                    respond(response, keepAlive: keepAlive && !server.draining, headRequest: head, acceptsGzip: acceptsGzip)
+                    respond(response, keepAlive: keepAlive && !server.draining, headRequest: head, acceptsGzip: acceptsGzip,
+                            started: started)
                     logAccess(request, response)
                     readAndProcess()
                 }
@@ -346,7 +348,8 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         request.headers.set("Content-Length", String(request.body.count))
     }
 
-    private func respond(_ response: HTTPResponse, keepAlive: Bool, headRequest: Bool, acceptsGzip: Bool) {
+    private func respond(_ response: HTTPResponse, keepAlive: Bool, headRequest: Bool, acceptsGzip: Bool,
+                         started: ContinuousClock.Instant? = nil) {
         var response = response
         if acceptsGzip, response.body.count >= server.configuration.gzipMinimumBytes,
            response.headers["Content-Encoding"] == nil {
@@ -357,6 +360,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         ResponseEncoder.encode(response, into: &outbound, date: loop.httpDate, keepAlive: keepAlive,
                                headRequest: headRequest)
         if !keepAlive { closeAfterFlush = true }
+        if let started { server.statistics.durations.record(since: started) }
     }
 
     // MARK: output and close

@@ -235,15 +235,17 @@ final class GatewayMetrics: @unchecked Sendable {
                                                                 helpText: "Audited requests and items today (UTC) per client certificate."),
                                labels: [("actor", u.actor), ("counter", u.counter)]).set(Double(u.count))
         }
-        if let s = server?.statistics.snapshot {
-            accepted.set(Double(s.accepted))
-            open.set(Double(s.open))
-            requests.set(Double(s.requests))
-            rejected.set(Double(s.rejectedOverCap))
-            handshakeFailures.set(Double(s.handshakeFailures))
-            timeouts.set(Double(s.timeouts))
-            protocolErrors.set(Double(s.protocolErrors))
-        }
-        return registry.emitToBuffer()
+        guard let statistics = server?.statistics else { return registry.emitToBuffer() }
+        let s = statistics.snapshot
+        accepted.set(Double(s.accepted))
+        open.set(Double(s.open))
+        requests.set(Double(s.requests))
+        rejected.set(Double(s.rejectedOverCap))
+        handshakeFailures.set(Double(s.handshakeFailures))
+        timeouts.set(Double(s.timeouts))
+        protocolErrors.set(Double(s.protocolErrors))
+        return registry.emitToBuffer() + Array(RequestDurations.exposition(
+            statistics.durations.snapshot, name: "gateway_http_request_duration_seconds",
+            help: "Time from a request parsed to its response queued for the socket.").utf8)
     }
 }

@@ -101,6 +101,19 @@ final class HarnessTests: XCTestCase {
         XCTAssertNil(Sweep.saturation(Array(stages.prefix(1)), sloP99Ms: 50))
     }
 
+    /// The node's quantiles come from its histogram's difference over the run: the bucket
+    /// where each quantile's count is first reached, in ms; past the last bound, -1.
+    func testServerLatencyFromTheHistogramDelta() {
+        func key(_ le: String) -> String { "gateway_http_request_duration_seconds_bucket{le=\"\(le)\"}" }
+        var delta: [String: Double] = [key("0.0005"): 10, key("0.001"): 50, key("0.005"): 99, key("0.1"): 100, key("+Inf"): 100,
+                     "gateway_http_request_duration_seconds_count": 100, "gateway_http_requests_total": 100]
+        XCTAssertEqual(PrometheusText.serverLatency(delta), .init(requests: 100, p50: 1, p99: 5, p999: 100))
+        delta[key("+Inf")] = 1000
+        XCTAssertEqual(PrometheusText.serverLatency(delta), .init(requests: 1000, p50: -1, p99: -1, p999: -1))
+        XCTAssertNil(PrometheusText.serverLatency(["gateway_http_requests_total": 3]))
+        XCTAssertNil(PrometheusText.serverLatency([key("+Inf"): 0]))
+    }
+
     func testLoopbackGuard() {
         XCTAssertTrue(Loopback.isLoopback(host: "127.0.0.1:8443"))
         XCTAssertTrue(Loopback.isLoopback(host: "[::1]:8443"))
@@ -124,6 +137,7 @@ final class HarnessTests: XCTestCase {
                                stages: [a.0, b.0, c.0], sloP99Ms: 50)
         report.saturation = Sweep.saturation(report.stages, sloP99Ms: 50)
         report.serverMetricsDelta = ["gateway_http_requests_total": 42]
+        report.serverLatencyMs = .init(requests: 42, p50: 1, p99: 5, p999: -1)
         let dir = NSTemporaryDirectory() + "bench-report-\(getpid())"
         try report.write(to: dir, histograms: [a, b, c].map { ($0.0.name, $0.1.histogram) })
         XCTAssertTrue(a.0.server.map { $0.rssKiBMax > 0 } ?? false, "sampled this process")
