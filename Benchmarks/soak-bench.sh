@@ -29,19 +29,22 @@ runs=$(( (minutes + 4) / 5 ))
 for run in $(seq "$runs"); do
   echo "$run start $(probe)" >>"$out/probes.txt"
   "$bench" "https://127.0.0.1:$port" --scenario "$mix" --mode open --rate "$rate" --duration 300 --warmup 0 --loops 2 $as_clinic \
-    --server-pid "$gw_pid" --out "$out/run-$run" >/dev/null 2>&1
+    --server-pid "$gw_pid" --metrics-url "http://127.0.0.1:$plain/metrics" --out "$out/run-$run" >/dev/null 2>&1
   echo "$run end $(probe)" >>"$out/probes.txt"
 done
 python3 - "$out" "$runs" <<'PY' | tee "$out/summary.txt"
 import json, sys
 out, runs = sys.argv[1], int(sys.argv[2])
-stages = [json.load(open(f"{out}/run-{r}/results.json"))["stages"][0] for r in range(1, runs + 1)]
+reports = [json.load(open(f"{out}/run-{r}/results.json")) for r in range(1, runs + 1)]
+stages = [r["stages"][0] for r in reports]
+node = [r.get("serverLatencyMs") or {} for r in reports]
 probes = [l.split() for l in open(f"{out}/probes.txt")]
 ends = [(int(p[2]), int(p[3])) for p in probes if p[1] == "end"]
 for r, (s, (fds, rss)) in enumerate(zip(stages, ends), 1):
     e = s["errors"]
     print(f"run {r}: {s['achievedRate']:.0f} req/s, p50 {s['latencyMs']['p50']:.2f} p99 {s['latencyMs']['p99']:.2f} ms, "
-          f"errors {sum(e.values())}, fds {fds}, RSS {rss} KiB")
+          f"errors {sum(e.values())}, fds {fds}, RSS {rss} KiB; in the node p99 <= {node[r - 1].get('p99', '?')} "
+          f"p99.9 <= {node[r - 1].get('p999', '?')} ms")
 first, last = stages[0]["latencyMs"]["p99"], stages[-1]["latencyMs"]["p99"]
 print(f"p99 last 5 min / first 5 min = {last / first:.2f} (target <= 1.2)")
 print(f"RSS growth from the end of run 1 to the end of run {runs}: {100 * (ends[-1][1] / ends[0][1] - 1):.1f} % (target <= 10 %)")
