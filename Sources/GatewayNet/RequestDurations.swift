@@ -6,8 +6,11 @@
 /// tail; the node's figure says which side a stall was on. The request path pays two
 /// clock reads and two relaxed atomic adds; a bucket's count is cumulative only when read.
 public final class RequestDurations: Sendable {
-    /// Upper bounds of the buckets in seconds; a last one, +Inf, takes the rest.
-    public static let bounds: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    /// Upper bounds of the buckets in seconds; a last one, +Inf, takes the rest. Close
+    /// enough from 1 to 100 ms (steps of at most 1.5 ×) to read a p99 against a target
+    /// like "≤ 1.2 × the first five minutes'" or "≤ 5 ms".
+    public static let bounds: [Double] = [0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03,
+                                          0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
     private static let boundsNanos: [UInt64] = bounds.map { UInt64($0 * 1e9) }
 
     private let buckets: [Counter] = (0...RequestDurations.bounds.count).map { _ in Counter() }

@@ -11,7 +11,8 @@ import ImagingIndex
 /// - `upsert` returns only after the records are durable (committed and synced); a crash
 ///   after it returned loses none of them.
 /// - Identity is (studyInstanceUID, storageUnit): the same identity again is `.updated`,
-///   never a second row.
+///   never a second row, or `.unchanged` when every field equals the stored study's (and
+///   then nothing changes, its update time included).
 /// - Batches are atomic: all records of a batch are stored, or the call throws and none is.
 /// - Queries see every acknowledged upsert (read-your-writes across callers).
 /// - Results come in a stable order: study date, then time, newest first, then UID.
@@ -55,6 +56,9 @@ public struct SavedResponse: Sendable, Equatable {
 public enum UpsertOutcome: String, Sendable, Equatable, Codable {
     case inserted
     case updated
+    /// The identity was stored already with every field as the record has it: nothing
+    /// was written, and nothing is forwarded to the national node again.
+    case unchanged
 }
 
 /// A search over the index; every set field narrows it.

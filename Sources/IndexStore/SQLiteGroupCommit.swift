@@ -104,7 +104,10 @@ extension SQLiteIndexStore {
         var outcomes: [UpsertOutcome] = []
         outcomes.reserveCapacity(batch.records.count)
         for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
-        if gathers, !batch.records.isEmpty { try SQLiteOutbox.queue(batch.records, on: writer, now: now) }
+        if gathers {
+            let changed = zip(batch.records, outcomes).filter { $0.1 != .unchanged }.map(\.0)
+            if !changed.isEmpty { try SQLiteOutbox.queue(changed, on: writer, now: now) }
+        }
         try batch.write?(writer)
         for event in batch.audit { log.append(event, withIndexChange: true) }
         return outcomes

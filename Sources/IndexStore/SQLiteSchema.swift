@@ -228,6 +228,9 @@ enum SQLiteSchema {
     static let qualifiedColumns =
         columns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
 
+    /// How many `columns` there are: the index of a column selected after them.
+    static let columnCount = Int32(columns.split(separator: ",").count)
+
     static let columns = """
         study_uid, storage_unit, patient_token, study_date, study_time, timezone_offset, accession, modalities, \
         body_part, description, exam_item_code, series_count, instance_count, patient_sex, birth_year, \

@@ -1,14 +1,25 @@
 import Foundation
 import ImagingIndex
 
-/// Writing one record: find its identity, then update that row or insert a new one, and
-/// keep its modality rows (the date + modality index) in step.
+/// Writing one record: find its identity, then leave that row alone when it already says
+/// what the record says, update it, or insert a new one, and keep its modality rows (the
+/// date + modality index) in step.
+///
+/// Why the comparison: hospitals send their index again (a nightly resend, an agent
+/// re-run), and an update of an unchanged study rewrote its row, three index entries and
+/// its modality rows, about 17 KB of WAL and checkpoint a record, moved `updated_at`
+/// (which the repeat-study statistics read as "indexed after the check") and queued the
+/// record for the national node again. Reading the row costs what finding it did.
 enum SQLiteWrite {
     static func upsert(_ r: StudyRecord, on db: SQLiteConnection, now: Int) throws(StoreError) -> UpsertOutcome {
-        let find = try db.statement("SELECT id FROM studies WHERE study_uid = ?1 AND storage_unit = ?2")
+        let find = try db.statement("SELECT \(SQLiteSchema.columns), id FROM studies WHERE study_uid = ?1 AND storage_unit = ?2")
         find.bind(1, r.studyInstanceUID)
         find.bind(2, r.storageUnit)
-        let existing = try find.step() ? find.int(0) : nil
+        var existing: Int?
+        if try find.step() {
+            if SQLiteQuery.record(find) == r { return .unchanged }
+            existing = find.int(SQLiteSchema.columnCount)
+        }
         let outcome: UpsertOutcome
         let id: Int
         if let existing {
@@ -143,7 +154,8 @@ enum SQLiteQuery {
         return out
     }
 
-    private static func record(_ s: Statement) -> StudyRecord {
+    /// A row of `SQLiteSchema.columns`, in their order, from column 0.
+    static func record(_ s: Statement) -> StudyRecord {
         var r = StudyRecord(patientToken: s.string(2) ?? "", studyInstanceUID: s.string(0) ?? "", studyDate: s.string(3) ?? "",
                             modalitiesInStudy: (s.string(7) ?? "").split(separator: "\\").map(String.init),
                             storageUnit: s.string(1) ?? "", retrieveURL: s.string(17) ?? "", region: s.string(19) ?? "")

@@ -21,7 +21,7 @@ final class MetricsTests: XCTestCase {
         let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(checked.output.utf8)) as? [String: Any],
                                     checked.output)
         XCTAssertEqual(summary["type"] as? String, "histogram")
-        XCTAssertEqual(summary["buckets"] as? Int, 15)
+        XCTAssertEqual(summary["buckets"] as? Int, 22)
         XCTAssertEqual(summary["lastBound"] as? String, "+Inf")
         XCTAssertEqual(summary["cumulative"] as? Bool, true)
         XCTAssertEqual(summary["infEqualsCount"] as? Bool, true)

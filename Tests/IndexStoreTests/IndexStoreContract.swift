@@ -137,6 +137,38 @@ class IndexStoreContract: XCTestCase {
         XCTAssertEqual(ct.map(\.storageUnit), [Self.otherStorage], "the update replaced CT by MR")
     }
 
+    /// Hospitals send their index again: a study exactly as stored changes nothing, one
+    /// field different is an update, and either way there is still one row.
+    func testTheSameStudyAgainIsUnchangedAndOneFieldDifferentIsAnUpdate() async throws {
+        let s = try store()
+        var full = Self.record(5, modalities: ["CT", "PT"])
+        full.timezoneOffset = "+0800"
+        full.bodyPartExamined = "CHEST"
+        full.studyDescription = "CT chest"
+        full.examItemCode = "CT0101"
+        full.numberOfStudyRelatedSeries = 1
+        full.patientSex = "F"
+        full.patientBirthYear = 1980
+        full.institutionName = "Hospital"
+        full.institutionCode = Self.storage
+        full.instanceAvailability = "ONLINE"
+        full.nhsaIndexCode = "\(Self.token(1))-202411220800-000000000-0000000000000-\(Self.storage)"
+        let first = try await s.upsert([Self.record(1), full])
+        XCTAssertEqual(first, [.inserted, .inserted])
+        let again = try await s.upsert([Self.record(1), full])
+        XCTAssertEqual(again, [.unchanged, .unchanged])
+        var moved = full
+        moved.instanceAvailability = "NEARLINE"
+        let third = try await s.upsert([Self.record(1), moved])
+        XCTAssertEqual(third, [.unchanged, .updated])
+        var byUID = StudyQuery()
+        byUID.studyInstanceUIDs = [full.studyInstanceUID]
+        let found = try await s.query(byUID)
+        XCTAssertEqual(found, [moved])
+        let count = try await s.count()
+        XCTAssertEqual(count, 2)
+    }
+
     func testQueryFilters() async throws {
         let s = try store()
         _ = try await s.upsert([

@@ -38,11 +38,13 @@ class SupervisionStoreContract: XCTestCase {
     /// Studies by storage unit and month, checks and candidates by institution and month,
     /// each with its distinct patients; a repeat is a matching study indexed after a
     /// candidate check and dated inside its window — not the prior, not another body
-    /// part, not one dated past the window, counted once however many checks it follows.
+    /// part, not one dated past the window, not one indexed before the check and sent
+    /// again unchanged after it, counted once however many checks it follows.
     func testEachColumnCountsWhatItsDocumentationSays() async throws {
         let (store, _) = try open()
         _ = try await store.upsert([Self.study(1, "1.1", date: "20261101"), Self.study(2, "1.2", date: "20261102"),
-                                    Self.study(2, "1.3", date: "20261003", modality: "MR")], audit: nil)
+                                    Self.study(2, "1.3", date: "20261003", modality: "MR"),
+                                    Self.study(2, "1.4", date: "20261112", bodyPart: "HEAD")], audit: nil)
         let indexedSecond = Int64(Date().timeIntervalSince1970)
         let later = (indexedSecond + 1) * 1000
         try await store.record(Self.check(1, day: "20261110", at: later, candidate: true), audit: nil)
@@ -54,14 +56,15 @@ class SupervisionStoreContract: XCTestCase {
         _ = try await store.upsert([Self.study(1, "2.1", date: "20261115"),                      // a repeat of both checks
                                     Self.study(1, "2.2", date: "20261115", bodyPart: "ABDOMEN"),  // another body part
                                     Self.study(1, "2.3", date: "20270101"),                       // past the window
-                                    Self.study(2, "2.4", date: "20261120", bodyPart: "HEAD")], audit: nil)  // a repeat
+                                    Self.study(2, "2.4", date: "20261120", bodyPart: "HEAD"),    // a repeat
+                                    Self.study(2, "1.4", date: "20261112", bodyPart: "HEAD")], audit: nil)  // resent
 
         let rows = try await store.supervision(SupervisionQuery(fromMonth: "202610", toMonth: "202611"))
         func row(_ institution: String, _ month: String) -> SupervisionRow? {
             rows.first { $0.institution == institution && $0.month == month }
         }
         let unit = "12610000435200100J"
-        XCTAssertEqual(row(unit, "202611")?.studiesIndexed, SupervisionCount(5, patients: 2), "\(rows)")
+        XCTAssertEqual(row(unit, "202611")?.studiesIndexed, SupervisionCount(6, patients: 2), "\(rows)")
         XCTAssertEqual(row(unit, "202610")?.studiesIndexed, SupervisionCount(1, patients: 1))
         XCTAssertEqual(row(unit, "202610")?.priorChecks, SupervisionCount(1, patients: 1))
         XCTAssertEqual(row(Self.clinic, "202611")?.priorChecks, SupervisionCount(4, patients: 3))
