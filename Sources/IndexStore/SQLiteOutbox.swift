@@ -36,3 +36,58 @@ enum SQLiteOutbox {
         return (count, count == 0 ? 0 : max(0, now - (s.int(1) ?? now)))
     }
 }
+
+extension SQLiteIndexStore {
+    /// Queues every study of `storageUnit` for the national node again, oldest stored
+    /// first, and returns how many. For a national node that lost studies (restored from
+    /// an older backup): a study sent again unchanged is not queued by its upload, so a
+    /// resend no longer refills it. Runs in transactions of `chunk` studies, each its own
+    /// commit, so a unit of millions neither holds the writer for long nor grows one
+    /// transaction's WAL without bound; other writes go on between them. The national
+    /// node takes the records as uploads, so queuing one twice is harmless.
+    public func requeue(storageUnit: String, chunk: Int = 10_000) async throws(StoreError) -> Int {
+        guard gathers else { throw .engine("this node gathers to no national node: nothing to queue for") }
+        var queued = 0, after = 0
+        while true {
+            let (count, last) = try await requeueChunk(storageUnit: storageUnit, after: after, limit: max(1, chunk))
+            queued += count
+            guard let last else { return queued }
+            after = last
+        }
+    }
+
+    /// One chunk: the unit's studies with row ids after `after`, in row-id order (the
+    /// table's own order, walked once over all chunks; the storage-unit index would make
+    /// each chunk sort the whole unit).
+    private func requeueChunk(storageUnit: String, after: Int, limit: Int) async throws(StoreError) -> (Int, last: Int?) {
+        let writer = self.writer
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<(Int, Int?), StoreError>, Never>) in
+            writeQueue.async {
+                defer { writer.resetAll() }
+                c.resume(returning: Result { () throws(StoreError) in
+                    var count = 0
+                    var last: Int?
+                    let now = Int(Date().timeIntervalSince1970)
+                    try writer.transaction { () throws(StoreError) in
+                        let s = try writer.statement("""
+                            SELECT \(SQLiteSchema.columns), id FROM studies NOT INDEXED
+                            WHERE id > ?1 AND storage_unit = ?2 ORDER BY id LIMIT ?3
+                            """)
+                        s.bind(1, after)
+                        s.bind(2, storageUnit)
+                        s.bind(3, limit)
+                        var records: [StudyRecord] = []
+                        while try s.step() {
+                            records.append(SQLiteQuery.record(s))
+                            last = s.int(SQLiteSchema.columnCount)
+                        }
+                        try SQLiteOutbox.queue(records, on: writer, now: now)
+                        count = records.count
+                    }
+                    return (count, last)
+                })
+            }
+        }
+        return try result.get()
+    }
+}

@@ -10,7 +10,7 @@ struct ImagingGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imaging-gateway",
         abstract: "A regional or national node of the ImagingGateway medical-imaging index.",
-        subcommands: [Serve.self, Keys.self, Audit.self],
+        subcommands: [Serve.self, Keys.self, Audit.self, Gather.self],
         defaultSubcommand: Serve.self)
 }
 

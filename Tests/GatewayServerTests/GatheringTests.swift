@@ -129,9 +129,79 @@ final class GatheringTests: XCTestCase {
         XCTAssertEqual(count, 1_000, "every record arrives in batches the national node takes")
     }
 
+    /// A national node that lost studies is not refilled by a resend (a study sent again
+    /// unchanged queues nothing), but by `imaging-gateway gather requeue` run at the
+    /// region with its node stopped: every study of the unit arrives again.
+    func testARequeuedStorageUnitRefillsANationalNodeThatLostIt() async throws {
+        let port = TestNode.fixedPortBase()
+        let nationalData = NSTemporaryDirectory() + "gw-national-\(UUID().uuidString)"
+        func national() throws -> TestNode {
+            try TestNode { c in
+                c.region = "100000"
+                c.role = "national"
+                c.dataDirectory = nationalData
+                c.listen = ["127.0.0.1:\(port)"]
+            }
+        }
+        var top = try national()
+        let certs = top.certs
+        var regional = try Self.regional(certs: certs, gatheringTo: port)
+        let regionalData = regional.gateway.config.dataDirectory
+        let unit = "91610000MA6TG0001A"
+        let file = NSTemporaryDirectory() + "gather-\(UUID().uuidString)"
+        try (0..<200).map { i in
+            "{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"1.2.156.4.\(i)\",\"studyDate\":\"20241101\","
+                + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"\(unit)\","
+                + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
+        }.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        func upload() -> (status: Int, body: String) {
+            top.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", "@" + file,
+                                  "https://localhost:\(regional.port)/v1/index/studies"])
+        }
+        let nationalStore = try SQLiteIndexStore(path: nationalData + "/index.sqlite", readers: 1)
+        func nationalCount(reaches n: Int) async throws -> Int {
+            var count = 0
+            for _ in 0..<200 {
+                count = try await nationalStore.count()
+                if count >= n { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return count
+        }
+        XCTAssertEqual(upload().status, 200)
+        let gathered = try await nationalCount(reaches: 200)
+        XCTAssertEqual(gathered, 200)
+
+        top.stop()
+        let lost = try await nationalStore.purgeTokens(keyVersion: 1)
+        XCTAssertEqual(lost, 200, "the national node lost every study")
+        top = try national()
+        defer { top.stop() }
+        let resent = upload()
+        XCTAssertEqual(resent.status, 200, resent.body)
+        XCTAssertTrue(resent.body.contains("\"updated\""), resent.body)
+        try await Task.sleep(for: .seconds(1))
+        let afterResend = try await nationalStore.count()
+        XCTAssertEqual(afterResend, 0, "studies sent again unchanged are not queued again")
+
+        regional.stop()
+        let config = NSTemporaryDirectory() + "gw-regional-\(UUID().uuidString).json"
+        try "{\"region\":\"610000\",\"role\":\"regional\",\"dataDirectory\":\"\(regionalData)\",\"federation\":{\"gatherTo\":\"https://localhost:\(port)\"}}"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let requeue = TestProcess.run(TestProcess.built("imaging-gateway"),
+                                      ["gather", "requeue", "--config", config, "--storage-unit", unit])
+        XCTAssertEqual(requeue.status, 0, requeue.output)
+        XCTAssertTrue(requeue.output.contains("queued 200 studies of \(unit)"), requeue.output)
+        regional = try Self.regional(certs: certs, gatheringTo: port, dataDirectory: regionalData)
+        defer { regional.stop() }
+        let refilled = try await nationalCount(reaches: 200)
+        XCTAssertEqual(refilled, 200, "every study of the unit arrived again")
+    }
+
     /// A node of region 610000 with the national node's certificates, gathering to `port`.
-    private static func regional(certs: String, gatheringTo port: Int) throws -> TestNode {
+    private static func regional(certs: String, gatheringTo port: Int, dataDirectory: String? = nil) throws -> TestNode {
         try TestNode { c in
+            if let dataDirectory { c.dataDirectory = dataDirectory }
             c.region = "610000"
             c.tls.certificate = certs + "/node.pem"
             c.tls.privateKey = certs + "/node-key.pem"

@@ -99,6 +99,33 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         XCTAssertEqual(still.count, 1, "a node that does not gather queues nothing")
     }
 
+    /// `requeue`: one storage unit's studies queued again, in the order they were stored,
+    /// across chunks, each as its upload queued it; a node that does not gather refuses.
+    func testRequeueQueuesOneStorageUnitsStudiesAgain() async throws {
+        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        let s = try SQLiteIndexStore(path: path, readers: 1, gathers: true)
+        _ = try await s.upsert([Self.record(1), Self.record(2), Self.record(3, storage: Self.otherStorage), Self.record(5)])
+        let first = try await s.pending(after: 0, limit: 10)
+        try await s.acknowledge(through: try XCTUnwrap(first.last).sequence)
+        let queued = try await s.requeue(storageUnit: Self.storage, chunk: 2)
+        XCTAssertEqual(queued, 3)
+        let again = try await s.pending(after: 0, limit: 10)
+        XCTAssertEqual(again.map(\.record), [1, 2, 5].map { Self.record($0).jsonText })
+        XCTAssertEqual(again.map(\.record), [first[0], first[1], first[3]].map(\.record), "as the uploads queued them")
+        let none = try await s.requeue(storageUnit: "91110000MA00000000")
+        XCTAssertEqual(none, 0)
+        let other = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(other)
+        let plain = try SQLiteIndexStore(path: other, readers: 1)
+        do {
+            _ = try await plain.requeue(storageUnit: Self.storage)
+            XCTFail("a node that does not gather has nothing to queue for")
+        } catch {
+            XCTAssertTrue(error.description.contains("gathers to no national node"), error.description)
+        }
+    }
+
     /// Found by the soak: the writer copied the WAL into the database itself, every 64 MiB,
     /// and every commit waited meanwhile. Now a checkpointer copies it beside the writer
     /// every few MiB, so the database file grows long before the WAL reaches 64 MiB.
