@@ -10,34 +10,17 @@ struct Audit: AsyncParsableCommand {
         abstract: "Verify the audit log against its signed checkpoints; export it as FHIR AuditEvent lines.",
         subcommands: [Verify.self, Export.self])
 
-    struct Location: ParsableArguments {
-        @Option(help: "JSON config file.") var config: String?
-        @Option(help: "Data directory.") var dataDir: String?
-
-        func open() throws -> (GatewayConfig, SQLiteIndexStore) {
-            var cfg: GatewayConfig
-            do {
-                cfg = try GatewayConfig.load(path: config, environment: ProcessInfo.processInfo.environment)
-            } catch {
-                throw ValidationError(error.description)
-            }
-            if let dataDir { cfg.dataDirectory = dataDir }
-            let path = cfg.dataDirectory + "/index.sqlite"
-            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no database at \(path)") }
-            return (cfg, try SQLiteIndexStore(path: path, readers: 1))
-        }
-    }
-
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Recompute the tree from storage, check every checkpoint's signature and consistency.",
             discussion: "Exits 1 and names the first leaf or checkpoint that does not hold. Prefer --public-key "
                 + "from a copy kept away from the node: a key read from the node proves less.")
-        @OptionGroup var location: Location
+        @OptionGroup var location: NodeLocation
         @Option(help: "The audit public key (PEM); default: derived from the node's audit key.") var publicKey: String?
 
         func run() async throws {
-            let (cfg, store) = try location.open()
+            let cfg = try location.resolved()
+            let store = try location.open(cfg)
             let pem: String
             if let publicKey {
                 guard let text = try? String(contentsOfFile: publicKey, encoding: .utf8) else {
@@ -63,13 +46,14 @@ struct Audit: AsyncParsableCommand {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the events of a UTC day range as FHIR R4 AuditEvent resources, one JSON object per line.")
-        @OptionGroup var location: Location
+        @OptionGroup var location: NodeLocation
         @Option(help: "First day, YYYY-MM-DD (UTC).") var from: String
         @Option(help: "Last day, YYYY-MM-DD (UTC); default: from.") var to: String?
         @Option(help: "Output file (default: standard output).") var output: String?
 
         func run() async throws {
-            let (cfg, store) = try location.open()
+            let cfg = try location.resolved()
+            let store = try location.open(cfg)
             let last = to ?? from
             let out: FileHandle
             if let output {

@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import GatewayServer
-import IndexStore
 
 /// `imaging-gateway gather …`: the regional node's outbox to the national node.
 struct Gather: AsyncParsableCommand {
@@ -18,24 +16,15 @@ struct Gather: AsyncParsableCommand {
                 The national node takes the records as uploads, so those it holds are unchanged there.
                 Run it with the node stopped; the node sends what was queued once it starts.
                 """)
-        @Option(help: "JSON config file.") var config: String?
-        @Option(help: "Data directory.") var dataDir: String?
+        @OptionGroup var location: NodeLocation
         @Option(help: "The storage unit (its unified social credit code) whose studies to queue.") var storageUnit: String
 
         func run() async throws {
-            var cfg: GatewayConfig
-            do {
-                cfg = try GatewayConfig.load(path: config, environment: ProcessInfo.processInfo.environment)
-            } catch {
-                throw ValidationError(error.description)
-            }
-            if let dataDir { cfg.dataDirectory = dataDir }
+            let cfg = try location.resolved()
             guard cfg.federation.gatherTo != nil else {
                 throw ValidationError("this node gathers to no national node (federation.gatherTo is not set)")
             }
-            let path = cfg.dataDirectory + "/index.sqlite"
-            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no database at \(path)") }
-            let store = try SQLiteIndexStore(path: path, readers: 1, gathers: true)
+            let store = try location.open(cfg, gathers: true)
             let queued = try await store.requeue(storageUnit: storageUnit)
             print("queued \(queued) studies of \(storageUnit) for the national node")
         }

@@ -12,14 +12,7 @@ final class GatheringTests: XCTestCase {
     func testEveryStoredRecordReachesTheNationalNodeOnceEvenAcrossItsRestart() async throws {
         let port = TestNode.fixedPortBase()
         let nationalData = NSTemporaryDirectory() + "gw-national-\(UUID().uuidString)"
-        func national() throws -> TestNode {
-            try TestNode { c in
-                c.region = "100000"
-                c.role = "national"
-                c.dataDirectory = nationalData
-                c.listen = ["127.0.0.1:\(port)"]
-            }
-        }
+        func national() throws -> TestNode { try Self.national(port: port, data: nationalData) }
         var top = try national()
         let certs = top.certs
         let regional = try Self.regional(certs: certs, gatheringTo: port)
@@ -98,13 +91,7 @@ final class GatheringTests: XCTestCase {
     func testANationalNodeWithASmallerBatchLimitStillReceivesEverything() async throws {
         let port = TestNode.fixedPortBase()
         let nationalData = NSTemporaryDirectory() + "gw-national-\(UUID().uuidString)"
-        let top = try TestNode { c in
-            c.region = "100000"
-            c.role = "national"
-            c.dataDirectory = nationalData
-            c.listen = ["127.0.0.1:\(port)"]
-            c.index.maxBatchRecords = 300
-        }
+        let top = try Self.national(port: port, data: nationalData) { $0.index.maxBatchRecords = 300 }
         defer { top.stop() }
         let certs = top.certs
         let regional = try Self.regional(certs: certs, gatheringTo: port)
@@ -135,14 +122,7 @@ final class GatheringTests: XCTestCase {
     func testARequeuedStorageUnitRefillsANationalNodeThatLostIt() async throws {
         let port = TestNode.fixedPortBase()
         let nationalData = NSTemporaryDirectory() + "gw-national-\(UUID().uuidString)"
-        func national() throws -> TestNode {
-            try TestNode { c in
-                c.region = "100000"
-                c.role = "national"
-                c.dataDirectory = nationalData
-                c.listen = ["127.0.0.1:\(port)"]
-            }
-        }
+        func national() throws -> TestNode { try Self.national(port: port, data: nationalData) }
         var top = try national()
         let certs = top.certs
         var regional = try Self.regional(certs: certs, gatheringTo: port)
@@ -196,6 +176,17 @@ final class GatheringTests: XCTestCase {
         defer { regional.stop() }
         let refilled = try await nationalCount(reaches: 200)
         XCTAssertEqual(refilled, 200, "every study of the unit arrived again")
+    }
+
+    /// The national node on `port`, its data in `data` (kept across restarts).
+    private static func national(port: Int, data: String, configure: (inout GatewayConfig) -> Void = { _ in }) throws -> TestNode {
+        try TestNode { c in
+            c.region = "100000"
+            c.role = "national"
+            c.dataDirectory = data
+            c.listen = ["127.0.0.1:\(port)"]
+            configure(&c)
+        }
     }
 
     /// A node of region 610000 with the national node's certificates, gathering to `port`.
