@@ -105,11 +105,14 @@ extension SQLiteIndexStore {
         outcomes.reserveCapacity(batch.records.count)
         for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
         if gathers {
-            let changed = zip(batch.records, outcomes).filter { $0.1 != .unchanged }.map(\.0)
-            if !changed.isEmpty { try SQLiteOutbox.queue(changed, on: writer, now: now) }
+            let toGather = zip(batch.records, outcomes).filter { $0.1 != .unchanged }.map(\.0)
+            if !toGather.isEmpty { try SQLiteOutbox.queue(toGather, on: writer, now: now) }
         }
         try batch.write?(writer)
-        for event in batch.audit { log.append(event, withIndexChange: true) }
+        // A batch of studies all sent again as stored changed nothing a crash could keep
+        // without its leaf: the leaf goes to the audit file alone, as a lookup's does.
+        let changed = batch.write != nil || outcomes.contains { $0 != .unchanged }
+        for event in batch.audit { log.append(event, withIndexChange: changed) }
         return outcomes
     }
 }

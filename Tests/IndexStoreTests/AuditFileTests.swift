@@ -83,7 +83,8 @@ final class AuditFileTests: XCTestCase {
     }
 
     /// A lookup's leaf is in the audit file alone; an upload's is in both until the next
-    /// commit, which empties audit_pending.
+    /// commit, which empties audit_pending; an upload that changed nothing (every study
+    /// sent again as stored) has no change to keep its leaf with, so it is alone too.
     func testOnlyLeavesWrittenWithAnIndexChangeArePendingAndOnlyUntilTheNextCommit() async throws {
         let path = newPath()
         let store = try SQLiteIndexStore(path: path, readers: 1)
@@ -94,6 +95,10 @@ final class AuditFileTests: XCTestCase {
         XCTAssertEqual(try pending(), "2")
         try await store.append([Self.event("lookup", counter: "lookups")])
         XCTAssertEqual(try pending(), "None")
+        let resent = try await store.upsert([IndexStoreContract.record(1)], audit: Self.event("upload", counter: "uploads"))
+        XCTAssertEqual(resent, [.unchanged])
+        XCTAssertEqual(try pending(), "None")
+        XCTAssertEqual(try value(SQLiteIndexStore.auditPath(for: path), "SELECT count(*) FROM audit_events"), "4")
     }
 
     /// Found by session 12's sweep: the WAL hook reports a file's frames only when a
