@@ -10,8 +10,8 @@ import Synchronization
 /// on disk when it returns: the index, and beside it the audit log (`auditPath`, attached
 /// to every connection as schema `audit`; SQLiteAudit says why apart and what that
 /// costs). One writer thread takes every batch waiting at once into a single transaction
-/// (group commit): under concurrent uploads one fsync serves many batches. Readers use their own connections on their own queues; WAL lets them run
-/// beside the writer.
+/// (group commit): under concurrent uploads one fsync serves many batches. Readers use
+/// their own connections on their own queues; WAL lets them run beside the writer.
 public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unchecked Sendable {
     struct Pending {
         let records: [StudyRecord]
@@ -203,32 +203,25 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     }
 
     public func purgeTokens(keyVersion: Int) async throws(StoreError) -> Int {
-        let writer = self.writer
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Int, StoreError>, Never>) in
-            writeQueue.async { [self] in
-                defer { writer.resetAll() }
-                c.resume(returning: Result { () throws(StoreError) in
-                    let pattern = "v\(keyVersion):*"
-                    var deleted = 0
-                    try writer.transaction { () throws(StoreError) in
-                        let modalities = try writer.statement(
-                            "DELETE FROM study_modalities WHERE study_id IN (SELECT id FROM studies WHERE patient_token GLOB ?1)")
-                        modalities.bind(1, pattern)
-                        _ = try modalities.step()
-                        let studies = try writer.statement("DELETE FROM studies WHERE patient_token GLOB ?1")
-                        studies.bind(1, pattern)
-                        _ = try studies.step()
-                        deleted = writer.changes
-                        let checks = try writer.statement("DELETE FROM prior_checks WHERE patient_token GLOB ?1")
-                        checks.bind(1, pattern)
-                        _ = try checks.step()
-                    }
-                    generation.add(1, ordering: .releasing)
-                    return deleted
-                })
+        try await onWriter { [self] writer throws(StoreError) in
+            let pattern = "v\(keyVersion):*"
+            var deleted = 0
+            try writer.transaction { () throws(StoreError) in
+                let modalities = try writer.statement(
+                    "DELETE FROM study_modalities WHERE study_id IN (SELECT id FROM studies WHERE patient_token GLOB ?1)")
+                modalities.bind(1, pattern)
+                _ = try modalities.step()
+                let studies = try writer.statement("DELETE FROM studies WHERE patient_token GLOB ?1")
+                studies.bind(1, pattern)
+                _ = try studies.step()
+                deleted = writer.changes
+                let checks = try writer.statement("DELETE FROM prior_checks WHERE patient_token GLOB ?1")
+                checks.bind(1, pattern)
+                _ = try checks.step()
             }
+            generation.add(1, ordering: .releasing)
+            return deleted
         }
-        return try result.get()
     }
 
     // MARK: outbox
@@ -284,14 +277,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     }
 
     public func saveCheckpoint(_ checkpoint: Checkpoint, frontier: MerkleFrontier) async throws(StoreError) {
-        let writer = self.writer
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, StoreError>, Never>) in
-            writeQueue.async {
-                defer { writer.resetAll() }
-                c.resume(returning: Result { () throws(StoreError) in try SQLiteAudit.save(checkpoint, frontier: frontier, on: writer) })
-            }
-        }
-        try result.get()
+        try await onWriter { writer throws(StoreError) in try SQLiteAudit.save(checkpoint, frontier: frontier, on: writer) }
     }
 
     /// Checks the file's integrity (`PRAGMA integrity_check`); "ok" when sound.
@@ -308,6 +294,19 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         let reader = nextReaderInTurn()
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
             reader.queue.async { c.resume(returning: reader.fresh(body)) }
+        }
+        return try result.get()
+    }
+
+    /// `body` on the writer's connection, between group commits, outside them: for work
+    /// that must not share a group's transaction (it opens its own, or needs none).
+    func onWriter<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T) async throws(StoreError) -> T {
+        let writer = self.writer
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
+            writeQueue.async {
+                defer { writer.resetAll() }
+                c.resume(returning: Result { () throws(StoreError) in try body(writer) })
+            }
         }
         return try result.get()
     }

@@ -60,34 +60,24 @@ extension SQLiteIndexStore {
     /// table's own order, walked once over all chunks; the storage-unit index would make
     /// each chunk sort the whole unit).
     private func requeueChunk(storageUnit: String, after: Int, limit: Int) async throws(StoreError) -> (Int, last: Int?) {
-        let writer = self.writer
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<(Int, Int?), StoreError>, Never>) in
-            writeQueue.async {
-                defer { writer.resetAll() }
-                c.resume(returning: Result { () throws(StoreError) in
-                    var count = 0
-                    var last: Int?
-                    let now = Int(Date().timeIntervalSince1970)
-                    try writer.transaction { () throws(StoreError) in
-                        let s = try writer.statement("""
-                            SELECT \(SQLiteSchema.columns), id FROM studies NOT INDEXED
-                            WHERE id > ?1 AND storage_unit = ?2 ORDER BY id LIMIT ?3
-                            """)
-                        s.bind(1, after)
-                        s.bind(2, storageUnit)
-                        s.bind(3, limit)
-                        var records: [StudyRecord] = []
-                        while try s.step() {
-                            records.append(SQLiteQuery.record(s))
-                            last = s.int(SQLiteSchema.columnCount)
-                        }
-                        try SQLiteOutbox.queue(records, on: writer, now: now)
-                        count = records.count
-                    }
-                    return (count, last)
-                })
+        try await onWriter { writer throws(StoreError) in
+            var records: [StudyRecord] = []
+            var last: Int?
+            try writer.transaction { () throws(StoreError) in
+                let s = try writer.statement("""
+                    SELECT \(SQLiteSchema.columns), id FROM studies NOT INDEXED
+                    WHERE id > ?1 AND storage_unit = ?2 ORDER BY id LIMIT ?3
+                    """)
+                s.bind(1, after)
+                s.bind(2, storageUnit)
+                s.bind(3, limit)
+                while try s.step() {
+                    records.append(SQLiteQuery.record(s))
+                    last = s.int(SQLiteSchema.columnCount)
+                }
+                try SQLiteOutbox.queue(records, on: writer, now: Int(Date().timeIntervalSince1970))
             }
+            return (records.count, last)
         }
-        return try result.get()
     }
 }

@@ -18,19 +18,13 @@ struct Keys: ParsableCommand {
         subcommands: [Create.self, Rotate.self, Retire.self, Purge.self, List.self])
 
     struct Location: ParsableArguments {
-        @Option(help: "JSON config file.") var config: String?
-        @Option(help: "Data directory.") var dataDir: String?
+        @OptionGroup var node: NodeLocation
         @Option(help: "Key file (default: <data-dir>/token-keys.json).") var keyFile: String?
 
         func resolved() throws -> GatewayConfig {
-            do {
-                var cfg = try GatewayConfig.load(path: config, environment: ProcessInfo.processInfo.environment)
-                if let dataDir { cfg.dataDirectory = dataDir }
-                if let keyFile { cfg.tokens.keyFile = keyFile }
-                return cfg
-            } catch {
-                throw ValidationError(error.description)
-            }
+            var cfg = try node.resolved()
+            if let keyFile { cfg.tokens.keyFile = keyFile }
+            return cfg
         }
 
         func load() throws -> (path: String, file: TokenKeyFile) {
