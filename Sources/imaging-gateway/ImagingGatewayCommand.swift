@@ -61,7 +61,10 @@ struct Serve: ParsableCommand {
         // madvise alone under the read-queue benchmark; cycles +10 % with 64 MiB kept).
         _ = gw_fix_malloc_thresholds(1 << 20, 64 << 20)
         let gateway: Gateway
+        let lock: DataDirectoryLock
         do {
+            try FileManager.default.createDirectory(atPath: cfg.dataDirectory, withIntermediateDirectories: true)
+            lock = try DataDirectoryLock(directory: cfg.dataDirectory)
             gateway = try Gateway(config: cfg, logger: logger)
             if let dir = gateway.devCertificateDirectory {
                 logger.notice("using development certificates (not for production)", metadata: [
@@ -70,7 +73,7 @@ struct Serve: ParsableCommand {
             }
             try gateway.start()
         } catch {
-            logger.critical("cannot start", metadata: ["error": "\(error.description)"])
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
         let stop = DispatchSemaphore(value: 0)
@@ -83,9 +86,12 @@ struct Serve: ParsableCommand {
             sources.append(source)
         }
         logger.info("ready", metadata: ["region": "\(cfg.region)", "role": "\(cfg.role)"])
-        stop.wait()
-        logger.info("shutting down")
-        gateway.shutdown()
+        // The lock is held until the node has stopped writing, not only until the signal.
+        withExtendedLifetime(lock) {
+            stop.wait()
+            logger.info("shutting down")
+            gateway.shutdown()
+        }
         sources.forEach { $0.cancel() }
     }
 }

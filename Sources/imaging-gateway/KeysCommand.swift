@@ -81,7 +81,9 @@ struct Keys: ParsableCommand {
     }
 
     struct Purge: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete the studies indexed under a retired version's tokens.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete the studies indexed under a retired version's tokens.",
+            discussion: "Run it with the node stopped; it refuses while the node runs.")
         @OptionGroup var location: Location
         @Option(help: "The retired version whose studies to delete.") var version: Int
 
@@ -91,8 +93,9 @@ struct Keys: ParsableCommand {
             guard file.retiredVersions.contains(version) else {
                 throw ValidationError("key version \(version) is not retired; retire it first")
             }
-            let store = try SQLiteIndexStore(path: cfg.dataDirectory + "/index.sqlite")
-            let deleted = try await store.purgeTokens(keyVersion: version)
+            let deleted = try await location.node.withStoreExclusively(cfg) { store in
+                try await store.purgeTokens(keyVersion: version)
+            }
             print("deleted \(deleted) studies indexed under key version \(version)")
         }
     }

@@ -20,10 +20,25 @@ struct NodeLocation: ParsableArguments {
         return cfg
     }
 
-    /// The node's index store, which must exist already.
+    /// The node's index store, which must exist already, for reading (the node may run).
     func open(_ cfg: GatewayConfig, gathers: Bool = false) throws -> SQLiteIndexStore {
         let path = cfg.dataDirectory + "/index.sqlite"
         guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no database at \(path)") }
         return try SQLiteIndexStore(path: path, readers: 1, gathers: gathers)
+    }
+
+    /// Runs `body` on the node's store with the data directory's lock held, as a command
+    /// that writes to the store must: refused while the node (or another such command) runs.
+    func withStoreExclusively<T>(_ cfg: GatewayConfig, gathers: Bool = false,
+                                 _ body: (SQLiteIndexStore) async throws -> T) async throws -> T {
+        let lock: DataDirectoryLock
+        do {
+            lock = try DataDirectoryLock(directory: cfg.dataDirectory)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let result = try await body(try open(cfg, gathers: gathers))
+        withExtendedLifetime(lock) {}
+        return result
     }
 }

@@ -63,6 +63,51 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(output.contains("stopped"), output)
     }
 
+    /// While a node serves a data directory, a second node and the offline commands that
+    /// write to its store refuse it, naming the node's pid; once it has stopped they run.
+    func testARunningNodeOwnsItsDataDirectory() throws {
+        let data = NSTemporaryDirectory() + "gw-lock-\(UUID().uuidString)"
+        let port = freePort()
+        let node = try ChildProcess(binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)",
+                                             "--plain-listen", "127.0.0.1:\(port + 1)"], stderr: .pipe)
+        var up = false
+        for _ in 0..<100 where !up {
+            Thread.sleep(forTimeInterval: 0.1)
+            up = curl(["http://127.0.0.1:\(port + 1)/readyz"]).status == 0
+        }
+        XCTAssertTrue(up, "the node did not come up")
+        let config = data + "/gathering.json"
+        try "{\"dataDirectory\":\"\(data)\",\"federation\":{\"gatherTo\":\"https://localhost:9\"}}"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        for args in [["keys", "create", "--data-dir", data], ["keys", "rotate", "--data-dir", data],
+                     ["keys", "retire", "--data-dir", data, "--version", "1"]] {
+            XCTAssertEqual(try ChildProcess.run(binary, args).status, 0, "\(args) works beside a running node")
+        }
+        let refused = "\(data) is in use by process \(node.pid)"
+        let second = try ChildProcess(binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port + 2)"], stderr: .pipe)
+        for _ in 0..<100 where second.isRunning { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertFalse(second.isRunning, "a second node serves the same directory")
+        second.terminate()
+        XCTAssertEqual(second.wait(), 1)
+        let secondOutput = String(decoding: second.stderr!.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(secondOutput.contains(refused), secondOutput)
+        let purge = try ChildProcess.run(binary, ["keys", "purge", "--data-dir", data, "--version", "1"])
+        XCTAssertNotEqual(purge.status, 0)
+        XCTAssertTrue(purge.stderr.contains(refused), purge.stderr)
+        let requeue = try ChildProcess.run(binary, ["gather", "requeue", "--config", config, "--storage-unit", "91610000MA6TG0001A"])
+        XCTAssertNotEqual(requeue.status, 0)
+        XCTAssertTrue(requeue.stderr.contains(refused), requeue.stderr)
+
+        node.terminate()
+        XCTAssertEqual(node.wait(), 0)
+        let purgeAfter = try ChildProcess.run(binary, ["keys", "purge", "--data-dir", data, "--version", "1"])
+        XCTAssertEqual(purgeAfter.status, 0, purgeAfter.stderr)
+        XCTAssertTrue(purgeAfter.stdout.contains("deleted 0 studies"), purgeAfter.stdout)
+        let requeueAfter = try ChildProcess.run(binary, ["gather", "requeue", "--config", config, "--storage-unit", "91610000MA6TG0001A"])
+        XCTAssertEqual(requeueAfter.status, 0, requeueAfter.stderr)
+        XCTAssertTrue(requeueAfter.stdout.contains("queued 0 studies"), requeueAfter.stdout)
+    }
+
     func testBadConfigExitsWithAClearMessage() throws {
         let r = try ChildProcess.run(binary, ["serve", "--region", "abc"])
         XCTAssertNotEqual(r.status, 0)
