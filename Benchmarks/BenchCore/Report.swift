@@ -50,6 +50,9 @@ public struct RunReport: Codable, Sendable {
     public var stages: [StageResult]
     /// Sweeps: the first stage where achieved < 0.95 × offered, p99 > SLO, or errors > 0.1 %.
     public var saturation: String?
+    /// That stage's offered rate, for scripts that load a node at a fraction of its
+    /// saturation (soak-bench.sh).
+    public var saturationRate: Double?
     public var sloP99Ms: Double?
     /// Differences in the server's /metrics samples from before to after the run.
     public var serverMetricsDelta: [String: Double]?

@@ -5,11 +5,16 @@ public enum Sweep {
 
     /// The first stage where the server no longer keeps up: achieved < 0.95 × offered,
     /// p99 over the SLO, or more than 0.1 % errors.
-    public static func saturation(_ stages: [StageResult], sloP99Ms: Double) -> String? {
+    public static func saturatedStage(_ stages: [StageResult], sloP99Ms: Double) -> StageResult? {
         stages.first { s in
             guard let offered = s.offeredRate, offered > 0 else { return false }
             return s.achievedRate < 0.95 * offered || s.latencyMs.p99 > sloP99Ms || s.errorRate > 0.001
-        }.map { "\($0.name) (offered \(Int($0.offeredRate ?? 0))/s, achieved \(Int($0.achievedRate))/s, p99 \(fmt($0.latencyMs.p99)) ms)" }
+        }
+    }
+
+    public static func saturation(_ stages: [StageResult], sloP99Ms: Double) -> String? {
+        saturatedStage(stages, sloP99Ms: sloP99Ms)
+            .map { "\($0.name) (offered \(Int($0.offeredRate ?? 0))/s, achieved \(Int($0.achievedRate))/s, p99 \(fmt($0.latencyMs.p99)) ms)" }
     }
 }
 

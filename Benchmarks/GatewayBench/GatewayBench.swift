@@ -117,7 +117,10 @@ struct Run: ParsableCommand {
         var report = RunReport(target: url, scenario: mix.name, mode: mode,
                                environment: .current(targetURL: url, arguments: CommandLine.arguments),
                                stages: stages, saturation: nil, sloP99Ms: mode == "sweep" ? sloMs : nil)
-        if mode == "sweep" { report.saturation = Sweep.saturation(stages, sloP99Ms: sloMs) }
+        if mode == "sweep" {
+            report.saturation = Sweep.saturation(stages, sloP99Ms: sloMs)
+            report.saturationRate = Sweep.saturatedStage(stages, sloP99Ms: sloMs)?.offeredRate
+        }
         if let metricsURL, let before, let after = scrape(metricsURL, tls: tlsContext) {
             report.serverMetricsDelta = PrometheusText.delta(before: PrometheusText.samples(before),
                                                              after: PrometheusText.samples(after))

@@ -99,6 +99,7 @@ final class HarnessTests: XCTestCase {
         XCTAssertTrue(Sweep.saturation(stages, sloP99Ms: 50)?.hasPrefix("b ") ?? false)
         XCTAssertTrue(Sweep.saturation(stages, sloP99Ms: 100)?.hasPrefix("c ") ?? false)
         XCTAssertNil(Sweep.saturation(Array(stages.prefix(1)), sloP99Ms: 50))
+        XCTAssertEqual(Sweep.saturatedStage(stages, sloP99Ms: 50)?.offeredRate, 200)
     }
 
     /// The node's quantiles come from its histogram's difference over the run: the bucket
@@ -136,6 +137,7 @@ final class HarnessTests: XCTestCase {
                                environment: .current(targetURL: s.url, arguments: ["test"]),
                                stages: [a.0, b.0, c.0], sloP99Ms: 50)
         report.saturation = Sweep.saturation(report.stages, sloP99Ms: 50)
+        report.saturationRate = 600
         report.serverMetricsDelta = ["gateway_http_requests_total": 42]
         report.serverLatencyMs = .init(requests: 42, p50: 1, p99: 5, p999: -1)
         let dir = NSTemporaryDirectory() + "bench-report-\(getpid())"
