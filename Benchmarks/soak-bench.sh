@@ -37,8 +37,10 @@ r = json.load(open(sys.argv[1]))
 peak = next(s for s in r['stages'] if s.get('offeredRate') is None)['achievedRate']
 print(round(peak), round(r.get('saturationRate') or peak))" "$out/saturation/results.json")
 rate=$(python3 -c "import sys; print(round(float(sys.argv[1]) * float(sys.argv[2])))" "$saturation" "${LOAD:-0.7}")
-echo "closed-loop peak $peak req/s; saturation point $saturation req/s ($(grep -o 'Saturation: .*' "$out/saturation/summary.md" || echo 'no stage saturated: the peak'))"
-echo "soaking at $rate req/s (${LOAD:-0.7} x saturation, $(python3 -c "print(round($rate / $peak, 2))") x the closed-loop peak) for $minutes min"
+{
+  echo "closed-loop peak $peak req/s; saturation point $saturation req/s ($(grep -o 'Saturation: .*' "$out/saturation/summary.md" || echo 'no stage saturated: the peak'))"
+  echo "soaking at $rate req/s (${LOAD:-0.7} x saturation, $(python3 -c "print(round($rate / $peak, 2))") x the closed-loop peak) for $minutes min"
+} | tee "$out/load.txt"
 "$bench" "https://127.0.0.1:$port" --scenario "$mix" --mode open --rate "$rate" --duration 60 --warmup 0 --loops 2 $as_clinic \
   --out "$out/drain" >/dev/null 2>&1
 runs=$(( (minutes + 4) / 5 ))
@@ -67,6 +69,7 @@ print(f"p99 last 5 min / first 5 min = {last / first:.2f} (target <= 1.2)")
 print(f"RSS growth from the end of run 1 to the end of run {runs}: {100 * (ends[-1][1] / ends[0][1] - 1):.1f} % (target <= 10 %)")
 print(f"fds at the ends of runs: {[f for f, _ in ends]}")
 PY
+cat "$out/load.txt" "$out/summary.txt" >"$out/summary-with-load.txt" && mv "$out/summary-with-load.txt" "$out/summary.txt"
 kept=$root/Benchmarks/results/soak
 rm -rf "$kept"
 mkdir -p "$kept"
