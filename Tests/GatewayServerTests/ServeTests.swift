@@ -19,17 +19,24 @@ final class ServeTests: XCTestCase {
         return (r.status, r.stdout)
     }
 
-    func testFirstStartServesAndStopsOnSIGTERM() throws {
-        let data = NSTemporaryDirectory() + "gw-serve-\(UUID().uuidString)"
-        let tlsPort = freePort(), plainPort = tlsPort + 1
-        let p = try ChildProcess(binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(tlsPort),[::1]:\(tlsPort)",
-                                          "--plain-listen", "127.0.0.1:\(plainPort)", "--region", "610000"], stderr: .pipe)
+    /// `imaging-gateway serve` with these arguments and a plain listener on `plainPort`,
+    /// once its `/readyz` answers there.
+    private func serve(_ arguments: [String], plainPort: Int) throws -> ChildProcess {
+        let p = try ChildProcess(binary, ["serve"] + arguments + ["--plain-listen", "127.0.0.1:\(plainPort)"], stderr: .pipe)
         var up = false
         for _ in 0..<100 where !up {
             Thread.sleep(forTimeInterval: 0.1)
             up = curl(["http://127.0.0.1:\(plainPort)/readyz"]).status == 0
         }
         XCTAssertTrue(up, "the node did not come up")
+        return p
+    }
+
+    func testFirstStartServesAndStopsOnSIGTERM() throws {
+        let data = NSTemporaryDirectory() + "gw-serve-\(UUID().uuidString)"
+        let tlsPort = freePort(), plainPort = tlsPort + 1
+        let p = try serve(["--data-dir", data, "--listen", "127.0.0.1:\(tlsPort),[::1]:\(tlsPort)", "--region", "610000"],
+                          plainPort: plainPort)
         let certs = data + "/dev-certs"
         for role in ["ca", "node", "hospital", "clinic", "reader", "ai-worker", "operator", "token-client"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(certs)/\(role).pem"), role)
@@ -68,14 +75,7 @@ final class ServeTests: XCTestCase {
     func testARunningNodeOwnsItsDataDirectory() throws {
         let data = NSTemporaryDirectory() + "gw-lock-\(UUID().uuidString)"
         let port = freePort()
-        let node = try ChildProcess(binary, ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)",
-                                             "--plain-listen", "127.0.0.1:\(port + 1)"], stderr: .pipe)
-        var up = false
-        for _ in 0..<100 where !up {
-            Thread.sleep(forTimeInterval: 0.1)
-            up = curl(["http://127.0.0.1:\(port + 1)/readyz"]).status == 0
-        }
-        XCTAssertTrue(up, "the node did not come up")
+        let node = try serve(["--data-dir", data, "--listen", "127.0.0.1:\(port)"], plainPort: port + 1)
         let config = data + "/gathering.json"
         try "{\"dataDirectory\":\"\(data)\",\"federation\":{\"gatherTo\":\"https://localhost:9\"}}"
             .write(toFile: config, atomically: true, encoding: .utf8)
