@@ -14,13 +14,14 @@ struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Recompute the tree from storage, check every checkpoint's signature and consistency.",
             discussion: "Exits 1 and names the first leaf or checkpoint that does not hold. Prefer --public-key "
-                + "from a copy kept away from the node: a key read from the node proves less.")
+                + "from a copy kept away from the node: a key read from the node proves less. Run it with the node "
+                + "stopped (it refuses while the node runs): opening the store finishes an audit commit a crash "
+                + "interrupted, which only the node may do while it runs.")
         @OptionGroup var location: NodeLocation
         @Option(help: "The audit public key (PEM); default: derived from the node's audit key.") var publicKey: String?
 
         func run() async throws {
             let cfg = try location.resolved()
-            let store = try location.open(cfg)
             let pem: String
             if let publicKey {
                 guard let text = try? String(contentsOfFile: publicKey, encoding: .utf8) else {
@@ -33,8 +34,10 @@ struct Audit: AsyncParsableCommand {
                 }
                 pem = try CheckpointSigner(keyPath: cfg.auditKeyFile).publicKeyPEM
             }
-            let events = try await store.events(from: 0, limit: Int.max)
-            let report = AuditVerifier.verify(events: events, checkpoints: try await store.checkpoints(), publicKeyPEM: pem)
+            let report = try await location.withStoreExclusively(cfg) { store in
+                AuditVerifier.verify(events: try await store.events(from: 0, limit: Int.max),
+                                     checkpoints: try await store.checkpoints(), publicKeyPEM: pem)
+            }
             if let finding = report.finding {
                 print("FAILED: \(finding)")
                 throw ExitCode(1)
@@ -45,7 +48,8 @@ struct Audit: AsyncParsableCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the events of a UTC day range as FHIR R4 AuditEvent resources, one JSON object per line.")
+            abstract: "Write the events of a UTC day range as FHIR R4 AuditEvent resources, one JSON object per line.",
+            discussion: "Run it with the node stopped, as `audit verify`.")
         @OptionGroup var location: NodeLocation
         @Option(help: "First day, YYYY-MM-DD (UTC).") var from: String
         @Option(help: "Last day, YYYY-MM-DD (UTC); default: from.") var to: String?
@@ -53,7 +57,6 @@ struct Audit: AsyncParsableCommand {
 
         func run() async throws {
             let cfg = try location.resolved()
-            let store = try location.open(cfg)
             let last = to ?? from
             let out: FileHandle
             if let output {
@@ -64,21 +67,24 @@ struct Audit: AsyncParsableCommand {
                 out = FileHandle.standardOutput
             }
             let decoder = JSONDecoder()
-            var next = 0, written = 0
-            while true {
-                let page = try await store.events(from: next, limit: 10_000)
-                guard let end = page.last else { break }
-                next = end.index + 1
-                var lines = Data()
-                for stored in page {
-                    guard let event = try? decoder.decode(AuditEvent.self, from: Data(stored.text.utf8)),
-                          event.day >= from, event.day <= last else { continue }
-                    let resource = event.fhirAuditEvent(observer: "imaging-gateway/\(cfg.region)")
-                    lines += try JSONSerialization.data(withJSONObject: resource, options: [.sortedKeys, .withoutEscapingSlashes])
-                    lines += Data("\n".utf8)
-                    written += 1
+            let written = try await location.withStoreExclusively(cfg) { store in
+                var next = 0, written = 0
+                while true {
+                    let page = try await store.events(from: next, limit: 10_000)
+                    guard let end = page.last else { break }
+                    next = end.index + 1
+                    var lines = Data()
+                    for stored in page {
+                        guard let event = try? decoder.decode(AuditEvent.self, from: Data(stored.text.utf8)),
+                              event.day >= from, event.day <= last else { continue }
+                        let resource = event.fhirAuditEvent(observer: "imaging-gateway/\(cfg.region)")
+                        lines += try JSONSerialization.data(withJSONObject: resource, options: [.sortedKeys, .withoutEscapingSlashes])
+                        lines += Data("\n".utf8)
+                        written += 1
+                    }
+                    out.write(lines)
                 }
-                out.write(lines)
+                return written
             }
             if output != nil { print("wrote \(written) AuditEvent resources") }
         }

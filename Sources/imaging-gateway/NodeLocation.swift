@@ -20,19 +20,14 @@ struct NodeLocation: ParsableArguments {
         return cfg
     }
 
-    /// The node's index store, which must exist already, for reading (the node may run).
-    func open(_ cfg: GatewayConfig, gathers: Bool = false) throws -> SQLiteIndexStore {
-        try SQLiteIndexStore(path: try existingDatabase(cfg), readers: 1, gathers: gathers)
-    }
-
     private func existingDatabase(_ cfg: GatewayConfig) throws -> String {
         let path = cfg.dataDirectory + "/index.sqlite"
         guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no database at \(path)") }
         return path
     }
 
-    /// Runs `body` on the node's store with the data directory's lock held, as a command
-    /// that writes to the store must: refused while the node (or another such command) runs.
+    /// Runs `body` on the node's store, which must exist already, with the data directory's
+    /// lock held: refused while the node (or another such command) runs.
     func withStoreExclusively<T>(_ cfg: GatewayConfig, gathers: Bool = false,
                                  _ body: (SQLiteIndexStore) async throws -> T) async throws -> T {
         _ = try existingDatabase(cfg)
@@ -42,7 +37,7 @@ struct NodeLocation: ParsableArguments {
         } catch {
             throw ValidationError(error.description)
         }
-        let result = try await body(try open(cfg, gathers: gathers))
+        let result = try await body(try SQLiteIndexStore(path: try existingDatabase(cfg), readers: 1, gathers: gathers))
         withExtendedLifetime(lock) {}
         return result
     }

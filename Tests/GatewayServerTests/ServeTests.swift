@@ -71,7 +71,7 @@ final class ServeTests: XCTestCase {
     }
 
     /// While a node serves a data directory, a second node and the offline commands that
-    /// write to its store refuse it, naming the node's pid; once it has stopped they run.
+    /// open its store refuse it, naming the node's pid; once it has stopped they run.
     func testARunningNodeOwnsItsDataDirectory() throws {
         let data = NSTemporaryDirectory() + "gw-lock-\(UUID().uuidString)"
         let port = freePort()
@@ -91,12 +91,15 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(second.wait(), 1)
         let secondOutput = String(decoding: second.stderr!.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertTrue(secondOutput.contains(refused), secondOutput)
-        let purge = try ChildProcess.run(binary, ["keys", "purge", "--data-dir", data, "--version", "1"])
-        XCTAssertNotEqual(purge.status, 0)
-        XCTAssertTrue(purge.stderr.contains(refused), purge.stderr)
-        let requeue = try ChildProcess.run(binary, ["gather", "requeue", "--config", config, "--storage-unit", "91610000MA6TG0001A"])
-        XCTAssertNotEqual(requeue.status, 0)
-        XCTAssertTrue(requeue.stderr.contains(refused), requeue.stderr)
+        let storeCommands = [["keys", "purge", "--data-dir", data, "--version", "1"],
+                             ["gather", "requeue", "--config", config, "--storage-unit", "91610000MA6TG0001A"],
+                             ["audit", "verify", "--data-dir", data],
+                             ["audit", "export", "--data-dir", data, "--from", "2026-01-01"]]
+        for args in storeCommands {
+            let r = try ChildProcess.run(binary, args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains(refused), "\(args): \(r.stderr)")
+        }
 
         node.terminate()
         XCTAssertEqual(node.wait(), 0)
@@ -106,6 +109,9 @@ final class ServeTests: XCTestCase {
         let requeueAfter = try ChildProcess.run(binary, ["gather", "requeue", "--config", config, "--storage-unit", "91610000MA6TG0001A"])
         XCTAssertEqual(requeueAfter.status, 0, requeueAfter.stderr)
         XCTAssertTrue(requeueAfter.stdout.contains("queued 0 studies"), requeueAfter.stdout)
+        let verifyAfter = try ChildProcess.run(binary, ["audit", "verify", "--data-dir", data])
+        XCTAssertEqual(verifyAfter.status, 0, verifyAfter.stdout + verifyAfter.stderr)
+        XCTAssertTrue(verifyAfter.stdout.hasPrefix("ok: "), verifyAfter.stdout)
     }
 
     func testBadConfigExitsWithAClearMessage() throws {

@@ -2,7 +2,8 @@
 """Crash consistency (issue #9): a regional node under a mixed workload is SIGKILLed at
 random moments, CYCLES times (default 50; CI runs 5). After each restart every
 acknowledged upload, workitem transition and audit leaf must be there, nothing twice,
-`PRAGMA integrity_check` ok and `imaging-gateway audit verify` passing. At the end the
+`PRAGMA integrity_check` ok, and `imaging-gateway audit verify` passing (run with the node
+stopped, as it must be: it refuses while the node runs). At the end the
 outbox must drain to the national node with exactly the regional node's studies.
 
 Workload while the node is up, from three threads: uploads of 20-record batches
@@ -176,7 +177,7 @@ def unfiled(data):
         db.close()
 
 
-def check(data, workload, gateway):
+def check(data, workload):
     """The violations found in the regional node's data directory (empty: all held)."""
     problems = []
     db = sqlite3.connect(f"file:{data}/index.sqlite?mode=ro", uri=True, timeout=30)
@@ -208,10 +209,15 @@ def check(data, workload, gateway):
             problems.append(f"{len(undone)} acknowledged completions lost, e.g. {undone[:3]}")
     finally:
         db.close()
-    verify = subprocess.run([gateway, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
-    if verify.returncode != 0:
-        problems.append("audit verify: " + (verify.stdout + verify.stderr).strip()[-300:])
     return problems
+
+
+def verify(data, gateway):
+    """`imaging-gateway audit verify`, which refuses while the node runs."""
+    verified = subprocess.run([gateway, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
+    if verified.returncode != 0:
+        return ["audit verify: " + (verified.stdout + verified.stderr).strip()[-300:]]
+    return []
 
 
 def main():
@@ -257,7 +263,11 @@ def main():
             put_back = unfiled(config["dataDirectory"])
             regional.start()
             wait_ready(workload.clinic)
-            problems = check(config["dataDirectory"], workload, args.bin)
+            problems = check(config["dataDirectory"], workload)
+            regional.stop()
+            problems += verify(config["dataDirectory"], args.bin)
+            regional.start()
+            wait_ready(workload.clinic)
             print(f"cycle {cycle + 1}: {len(workload.uploaded)} studies, {len(workload.created)} workitems, "
                   f"{len(workload.completed)} completed acknowledged"
                   + (f", audit leaves put back at start: {put_back}" if put_back else "") + "; "
