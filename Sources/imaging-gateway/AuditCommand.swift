@@ -58,16 +58,18 @@ struct Audit: AsyncParsableCommand {
         func run() async throws {
             let cfg = try location.resolved()
             let last = to ?? from
-            let out: FileHandle
-            if let output {
-                guard FileManager.default.createFile(atPath: output, contents: nil),
-                      let handle = FileHandle(forWritingAtPath: output) else { throw ValidationError("cannot write \(output)") }
-                out = handle
-            } else {
-                out = FileHandle.standardOutput
-            }
             let decoder = JSONDecoder()
+            // The output is opened (and emptied) only once the store is ours: a refused
+            // export leaves an earlier file where it was.
             let written = try await location.withStoreExclusively(cfg) { store in
+                let out: FileHandle
+                if let output {
+                    guard FileManager.default.createFile(atPath: output, contents: nil),
+                          let handle = FileHandle(forWritingAtPath: output) else { throw ValidationError("cannot write \(output)") }
+                    out = handle
+                } else {
+                    out = FileHandle.standardOutput
+                }
                 var next = 0, written = 0
                 while true {
                     let page = try await store.events(from: next, limit: 10_000)

@@ -30,14 +30,14 @@ struct NodeLocation: ParsableArguments {
     /// lock held: refused while the node (or another such command) runs.
     func withStoreExclusively<T>(_ cfg: GatewayConfig, gathers: Bool = false,
                                  _ body: (SQLiteIndexStore) async throws -> T) async throws -> T {
-        _ = try existingDatabase(cfg)
+        let path = try existingDatabase(cfg)
         let lock: DataDirectoryLock
         do {
             lock = try DataDirectoryLock(directory: cfg.dataDirectory)
         } catch {
             throw ValidationError(error.description)
         }
-        let result = try await body(try SQLiteIndexStore(path: try existingDatabase(cfg), readers: 1, gathers: gathers))
+        let result = try await body(try SQLiteIndexStore(path: path, readers: 1, gathers: gathers))
         withExtendedLifetime(lock) {}
         return result
     }
