@@ -2,9 +2,12 @@
 """Holds slow and idle connections open against a node for --seconds: --slowloris
 connections that complete TLS and then send a request head one byte every few seconds,
 and --idle connections that open TCP, send half a TLS ClientHello and wait. A connection
-the node closes is opened again, so the pressure stays constant. Every second it prints
-the node's open descriptors and RSS (from /proc) as JSON lines. Standard library only.
-Not a test: Benchmarks/abuse-bench.sh runs it beside a normal client."""
+the node closes is opened again, so the pressure stays constant. The slowloris
+connections first open evenly over --ramp seconds: when the ramp is as long as the node's
+header timeout, their reopenings are spread as evenly from then on, as from many
+attackers, instead of coming in one wave every timeout. Every second it prints the node's
+open descriptors and RSS (from /proc) and the counts so far as JSON lines. Standard
+library only. Not a test: Benchmarks/abuse-bench.sh runs it beside a normal client."""
 import argparse
 import asyncio
 import json
@@ -23,11 +26,13 @@ def sample(pid):
     return fds, rss
 
 
-async def slowloris(port, context, until, counts):
+async def slowloris(port, context, start, until, counts):
+    await asyncio.sleep(max(0, start - time.time()))
     while time.time() < until:
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="localhost")
             counts["slow_open"] += 1
+            counts["slow_opened"] += 1
             try:
                 for byte in HEAD:
                     if time.time() >= until:
@@ -73,17 +78,18 @@ async def main():
     p.add_argument("--slowloris", type=int, default=2000)
     p.add_argument("--idle", type=int, default=200)
     p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--ramp", type=float, default=1)
     a = p.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, a.slowloris + a.idle + 1024), hard))
     context = ssl.create_default_context(cafile=a.ca)
     until = time.time() + a.seconds
-    counts = {"slow_open": 0, "slow_reopened": 0, "idle_open": 0, "idle_reopened": 0}
+    counts = {"slow_open": 0, "slow_opened": 0, "slow_reopened": 0, "idle_open": 0, "idle_reopened": 0}
     tasks = [asyncio.create_task(idle_handshake(a.port, until, counts)) for _ in range(a.idle)]
+    began = time.time()
     for i in range(a.slowloris):
-        tasks.append(asyncio.create_task(slowloris(a.port, context, until, counts)))
-        if i % 100 == 99:
-            await asyncio.sleep(0.05)
+        start = began + a.ramp * i / a.slowloris
+        tasks.append(asyncio.create_task(slowloris(a.port, context, start, until, counts)))
     while time.time() < until:
         fds, rss = sample(a.pid)
         print(json.dumps({"t": round(time.time(), 1), "fds": fds, "rssKiB": rss, **counts}), flush=True)

@@ -29,7 +29,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     private var outbound: [UInt8] = []
     private var outOffset = 0
     private var phase: Phase
-    private var deadline: UInt64 = 0
+    private var phaseStarted: UInt64 = 0
     private var inFlight = false
     private var closeAfterFlush = false
     private var closed = false
@@ -172,18 +172,21 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     private func enter(_ next: Phase) {
         guard next != phase else { return }
         phase = next
+        phaseStarted = EventLoop.now()
+    }
+
+    /// When the phase's wait ends: found again at every look, because the server's
+    /// patience depends on how many connections are open now.
+    private var deadline: UInt64 {
         let c = server.configuration
-        let timeout: Duration
-        switch next {
-        case .handshake: timeout = c.handshakeTimeout
-        case .header: timeout = c.headerTimeout
-        case .body: timeout = c.bodyTimeout
-        case .idle: timeout = c.idleTimeout
-        case .handling: timeout = .zero
-        case .closing: timeout = .seconds(2)
+        switch phase {
+        case .handshake: return phaseStarted + server.patience(c.handshakeTimeout)
+        case .header: return phaseStarted + server.patience(c.headerTimeout)
+        case .body: return phaseStarted + server.patience(c.bodyTimeout)
+        case .idle: return phaseStarted + server.patience(c.idleTimeout)
+        case .handling: return phaseStarted
+        case .closing: return phaseStarted + 2_000_000_000
         }
-        deadline = EventLoop.now() + UInt64(timeout.components.seconds) * 1_000_000_000
-            + UInt64(timeout.components.attoseconds / 1_000_000_000)
     }
 
     private var paused: Bool {

@@ -74,6 +74,7 @@ public final class Gateway: @unchecked Sendable {
         serverConfig.headerTimeout = .seconds(config.timeouts.headerSeconds)
         serverConfig.bodyTimeout = .seconds(config.timeouts.bodySeconds)
         serverConfig.idleTimeout = .seconds(config.timeouts.idleSeconds)
+        serverConfig.timeoutAtCapacity = .seconds(config.timeouts.atCapacitySeconds)
         serverConfig.limits.maxBodyBytes = config.limits.maxBodyBytes
         serverConfig.limits.maxHeaderBytes = config.limits.maxHeaderBytes
         serverConfig.limits.maxDecompressedBytes = config.limits.maxDecompressedBytes

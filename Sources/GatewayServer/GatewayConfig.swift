@@ -37,11 +37,14 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var allowTLS12 = false
     }
 
+    /// The waits on a peer hold while at most half of `maxConnections` are open and shrink
+    /// toward `atCapacitySeconds` as the rest fill (see HTTPServer.patience).
     public struct Timeouts: Codable, Sendable, Equatable {
         public var handshakeSeconds = 10
-        public var headerSeconds = 10
+        public var headerSeconds = 60
         public var bodySeconds = 60
         public var idleSeconds = 60
+        public var atCapacitySeconds = 5
         public var shutdownGraceSeconds = 10
     }
 
@@ -181,6 +184,10 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
             throw .invalid("tls.certificate and tls.privateKey go together")
         }
         guard maxConnections > 0, loops >= 0 else { throw .invalid("maxConnections and loops must be positive") }
+        let t = timeouts
+        guard [t.handshakeSeconds, t.headerSeconds, t.bodySeconds, t.idleSeconds, t.atCapacitySeconds].allSatisfy({ $0 >= 1 }),
+              t.shutdownGraceSeconds >= 0
+        else { throw .invalid("timeouts must be at least 1 second (shutdownGraceSeconds at least 0)") }
         guard (1...100_000).contains(index.maxBatchRecords) else { throw .invalid("index.maxBatchRecords must be 1 to 100000") }
         guard (1...10_000).contains(tokens.maxBatch) else { throw .invalid("tokens.maxBatch must be 1 to 10000") }
         for peer in federation.peers {
@@ -252,9 +259,10 @@ extension GatewayConfig.Timeouts {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         handshakeSeconds = try c.decodeIfPresent(Int.self, forKey: .handshakeSeconds) ?? 10
-        headerSeconds = try c.decodeIfPresent(Int.self, forKey: .headerSeconds) ?? 10
+        headerSeconds = try c.decodeIfPresent(Int.self, forKey: .headerSeconds) ?? 60
         bodySeconds = try c.decodeIfPresent(Int.self, forKey: .bodySeconds) ?? 60
         idleSeconds = try c.decodeIfPresent(Int.self, forKey: .idleSeconds) ?? 60
+        atCapacitySeconds = try c.decodeIfPresent(Int.self, forKey: .atCapacitySeconds) ?? 5
         shutdownGraceSeconds = try c.decodeIfPresent(Int.self, forKey: .shutdownGraceSeconds) ?? 10
     }
 }

@@ -100,6 +100,28 @@ final class ConnectionTests: XCTestCase {
         _ = held
     }
 
+    func testWaitsShrinkAsConnectionsFillTheCap() throws {
+        let s = try TestServer {
+            $0.maxConnections = 4
+            $0.headerTimeout = .seconds(30)
+            $0.timeoutAtCapacity = .seconds(1)
+        }
+        defer { s.stop() }
+        let first = RawClient(port: s.plainPort)
+        first.send("GET /hello HTTP/1.1\r\n")
+        Thread.sleep(forTimeInterval: 2)
+        var probe = pollfd(fd: first.fd, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&probe, 1, 0), 0, "one connection of four: a slow head has its whole 30 s")
+        let others = (0..<3).map { _ in RawClient(port: s.plainPort) }
+        others.forEach { $0.send("GET /hello HTTP/1.1\r\n") }
+        let (text, closed) = first.read()
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 408 "), "at the cap the oldest slow head has had its 1 s: \(text)")
+        XCTAssertTrue(closed)
+        let (served, _) = RawClient(port: s.plainPort).exchange("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        XCTAssertTrue(served.hasPrefix("HTTP/1.1 200 "), "its slot serves the next client: \(served)")
+        _ = others
+    }
+
     func testLargeResponseReachesASlowReader() throws {
         let s = try TestServer()
         defer { s.stop() }

@@ -17,7 +17,7 @@ final class GatewayConfigTests: XCTestCase {
         XCTAssertEqual(config.role, "national")
         XCTAssertEqual(config.listen, ["127.0.0.1:9443", "[::1]:9443"])
         XCTAssertEqual(config.timeouts.idleSeconds, 5)
-        XCTAssertEqual(config.timeouts.headerSeconds, 10, "unset keys keep their defaults")
+        XCTAssertEqual(config.timeouts.headerSeconds, 60, "unset keys keep their defaults")
         XCTAssertEqual(config.limits.maxBodyBytes, 1024)
         XCTAssertEqual(config.limits.maxDecompressedBytes, 64 << 20)
     }
@@ -41,6 +41,8 @@ final class GatewayConfigTests: XCTestCase {
             (#"{"audit":{"retentionDays":30}}"#, "retentionDays"),
             (#"{"audit":{"quotas":[{"counter":"coffee","perDay":1}]}}"#, "counter must be one of"),
             (#"{"tokens":{"maxBatch":0}}"#, "tokens.maxBatch"),
+            (#"{"timeouts":{"headerSeconds":0}}"#, "timeouts must be at least 1 second"),
+            (#"{"timeouts":{"atCapacitySeconds":-5}}"#, "timeouts must be at least 1 second"),
         ]
         for (json, expected) in peers {
             XCTAssertThrowsError(try GatewayConfig.load(path: try write(json), environment: [:]), json) {
