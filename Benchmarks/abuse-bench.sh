@@ -12,10 +12,11 @@
 # reopening rate (connections / header timeout), not the first wave or none.
 # Not a test.
 #
-# PIN=1 stands in for attackers on another machine: the nodes and the normal client run on
-# CPU 0, the attackers on CPU 1, so the attack costs the node what handling it costs (its
-# handshakes, reads and closes) and not the attacker's own work. Baseline and control are
-# pinned the same way.
+# The attackers stand in for other machines, so they run at SCHED_IDLE: on these two cores
+# they get CPU only when the node and the client leave it, and what the client loses is
+# what handling the attack costs the node (its handshakes, reads and closes), plus what
+# the control shows the machine loses anyway. PIN=1 goes further: the nodes and the normal
+# client run on CPU 0, the attackers on CPU 1. Baseline and control are run the same way.
 #
 # usage: Benchmarks/abuse-bench.sh        RATE=200 DURATION=30 RAMP=60 SLOWLORIS=2000 IDLE=200 BODIES=8 PIN=0
 set -euo pipefail
@@ -38,7 +39,7 @@ lookups() {
 }
 read -r fds0 rss0 <<<"$(probe)"
 read -r base_p99 base_rate base_errors <<<"$(lookups baseline)"
-taskset -c "$attacker_cpus" python3 "$root/Benchmarks/abuse_attackers.py" --port "$port" --ca "$c/ca.pem" --pid "$gw_pid" --slowloris "${SLOWLORIS:-2000}" \
+taskset -c "$attacker_cpus" chrt --idle 0 python3 "$root/Benchmarks/abuse_attackers.py" --port "$port" --ca "$c/ca.pem" --pid "$gw_pid" --slowloris "${SLOWLORIS:-2000}" \
   --idle "${IDLE:-200}" --seconds "$attack_seconds" --ramp "$ramp" >"$out/attack.jsonl" 2>"$out/attack.err" &
 attack_pid=$!
 sleep $((ramp + 5))
@@ -56,7 +57,7 @@ taskset -c "$node_cpus" "$gw" serve --data-dir "$out/control-node" --listen "127
 control_pid=$!
 trap 'kill "$control_pid" 2>/dev/null || true; stop_node' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((plain + 1))/readyz" >/dev/null && break; sleep 0.1; done
-taskset -c "$attacker_cpus" python3 "$root/Benchmarks/abuse_attackers.py" --port "$((port + 1))" --ca "$out/control-node/dev-certs/ca.pem" --pid "$control_pid" \
+taskset -c "$attacker_cpus" chrt --idle 0 python3 "$root/Benchmarks/abuse_attackers.py" --port "$((port + 1))" --ca "$out/control-node/dev-certs/ca.pem" --pid "$control_pid" \
   --slowloris "${SLOWLORIS:-2000}" --idle "${IDLE:-200}" --seconds "$attack_seconds" --ramp "$ramp" >/dev/null 2>>"$out/attack.err" &
 attack_pid=$!
 sleep $((ramp + 5))
