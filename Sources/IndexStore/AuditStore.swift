@@ -12,19 +12,24 @@ import AuditLog
 /// - `auditSize`, `leafHashes(from:count:)` for a short range and `latestCheckpoint` cost
 ///   no more than logarithmic time in the log's size: they run every checkpoint interval
 ///   on a node whose log holds millions of events.
-public protocol AuditStore: Sendable {
+/// What the verifier and the exporter read: a log that only grows, so checkpoints read
+/// first cover a prefix of the events read after them.
+public protocol AuditLogReading: Sendable {
+    /// Events from leaf `from`, at most `limit`, with their stored leaf hashes.
+    func events(from: Int, limit: Int) async throws(StoreError) -> [StoredAuditEvent]
+    /// All checkpoints by tree size, for the verifier.
+    func checkpoints() async throws(StoreError) -> [Checkpoint]
+}
+
+public protocol AuditStore: AuditLogReading {
     func append(_ events: [AuditEvent]) async throws(StoreError)
     func auditSize() async throws(StoreError) -> Int
     /// Leaf hashes [from, from + count) as stored; a leaf gone from storage (or past the
     /// log's end) is missing from the answer, so fewer than `count` means exactly that.
     func leafHashes(from: Int, count: Int) async throws(StoreError) -> [MerkleTree.Hash]
-    /// Events from leaf `from`, at most `limit`, with their stored leaf hashes.
-    func events(from: Int, limit: Int) async throws(StoreError) -> [StoredAuditEvent]
     /// Keeps a signed checkpoint with the frontier of its tree (`frontier.size ==
     /// checkpoint.treeSize`), from which the next checkpoint is extended.
     func saveCheckpoint(_ checkpoint: Checkpoint, frontier: MerkleFrontier) async throws(StoreError)
-    /// All checkpoints by tree size, for the verifier.
-    func checkpoints() async throws(StoreError) -> [Checkpoint]
     /// The checkpoint of the largest tree, with its frontier when one was kept.
     func latestCheckpoint() async throws(StoreError) -> (checkpoint: Checkpoint, frontier: MerkleFrontier?)?
     /// Usage counts for a UTC day (YYYY-MM-DD), all actors.

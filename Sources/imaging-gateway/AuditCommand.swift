@@ -14,9 +14,9 @@ struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Recompute the tree from storage, check every checkpoint's signature and consistency.",
             discussion: "Exits 1 and names the first leaf or checkpoint that does not hold. Prefer --public-key "
-                + "from a copy kept away from the node: a key read from the node proves less. Run it with the node "
-                + "stopped (it refuses while the node runs): opening the store finishes an audit commit a crash "
-                + "interrupted, which only the node may do while it runs.")
+                + "from a copy kept away from the node: a key read from the node proves less. Beside a running node "
+                + "it reads the log as committed so far, without writing; with the node stopped it first finishes "
+                + "an audit commit a crash interrupted.")
         @OptionGroup var location: NodeLocation
         @Option(help: "The audit public key (PEM); default: derived from the node's audit key.") var publicKey: String?
 
@@ -34,9 +34,12 @@ struct Audit: AsyncParsableCommand {
                 }
                 pem = try CheckpointSigner(keyPath: cfg.auditKeyFile).publicKeyPEM
             }
-            let report = try await location.withStoreExclusively(cfg) { store in
-                AuditVerifier.verify(events: try await store.events(from: 0, limit: Int.max),
-                                     checkpoints: try await store.checkpoints(), publicKeyPEM: pem)
+            // Checkpoints first: a running node may append and sign meanwhile, and every
+            // checkpoint read before the events covers a prefix of them.
+            let report = try await location.withAuditLog(cfg) { log in
+                let checkpoints = try await log.checkpoints()
+                return AuditVerifier.verify(events: try await log.events(from: 0, limit: Int.max),
+                                            checkpoints: checkpoints, publicKeyPEM: pem)
             }
             if let finding = report.finding {
                 print("FAILED: \(finding)")
@@ -49,7 +52,7 @@ struct Audit: AsyncParsableCommand {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the events of a UTC day range as FHIR R4 AuditEvent resources, one JSON object per line.",
-            discussion: "Run it with the node stopped, as `audit verify`.")
+            discussion: "Runs beside a running node or with it stopped, as `audit verify`.")
         @OptionGroup var location: NodeLocation
         @Option(help: "First day, YYYY-MM-DD (UTC).") var from: String
         @Option(help: "Last day, YYYY-MM-DD (UTC); default: from.") var to: String?
@@ -59,9 +62,9 @@ struct Audit: AsyncParsableCommand {
             let cfg = try location.resolved()
             let last = to ?? from
             let decoder = JSONDecoder()
-            // The output is opened (and emptied) only once the store is ours: a refused
+            // The output is opened (and emptied) only once the log is open: a refused
             // export leaves an earlier file where it was.
-            let written = try await location.withStoreExclusively(cfg) { store in
+            let written = try await location.withAuditLog(cfg) { log in
                 let out: FileHandle
                 if let output {
                     guard FileManager.default.createFile(atPath: output, contents: nil),
@@ -72,7 +75,7 @@ struct Audit: AsyncParsableCommand {
                 }
                 var next = 0, written = 0
                 while true {
-                    let page = try await store.events(from: next, limit: 10_000)
+                    let page = try await log.events(from: next, limit: 10_000)
                     guard let end = page.last else { break }
                     next = end.index + 1
                     var lines = Data()

@@ -1,11 +1,13 @@
 import Foundation
 
 /// One process at a time owns a node's data directory: `serve`, and the offline commands
-/// that open its store (`gather requeue`, `keys purge`, `audit verify`, `audit export`),
-/// each take an exclusive `flock` on `<data-dir>/node.lock` before opening it, and refuse
-/// when someone holds it. Opening the store writes even for a command that only reads: it
-/// migrates, and it files audit leaves a crash left between the index's commit and the
-/// audit file's, which beside a running node would race the node's own writer for them.
+/// that open its store (`gather requeue`, `keys purge`, and `audit verify` and `audit
+/// export` when no node runs), each take an exclusive `flock` on `<data-dir>/node.lock`
+/// before opening it, and refuse when someone holds it (the audit commands then read
+/// through a read-only connection instead). Opening the store writes even for a command
+/// that only reads: it migrates, and it files audit leaves a crash left between the
+/// index's commit and the audit file's, which beside a running node would race the
+/// node's own writer for them.
 ///
 /// Why: the serving node keeps state about its database in memory that assumes it is the
 /// database's only writer (readers keep a snapshot across commits that only append audit

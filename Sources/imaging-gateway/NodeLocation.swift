@@ -26,6 +26,24 @@ struct NodeLocation: ParsableArguments {
         return path
     }
 
+    /// Runs `body` on the node's audit log. With no node running it opens the store with
+    /// the lock held, which first files any leaves a crash left pending; beside a running
+    /// node (which did that when it started) it reads through a read-only connection.
+    func withAuditLog<T>(_ cfg: GatewayConfig, _ body: (any AuditLogReading) async throws -> T) async throws -> T {
+        let path = try existingDatabase(cfg)
+        let lock: DataDirectoryLock
+        do {
+            lock = try DataDirectoryLock(directory: cfg.dataDirectory)
+        } catch .held {
+            return try await body(try SQLiteAuditSnapshot(path: path))
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let result = try await body(try SQLiteIndexStore(path: path, readers: 1))
+        withExtendedLifetime(lock) {}
+        return result
+    }
+
     /// Runs `body` on the node's store, which must exist already, with the data directory's
     /// lock held: refused while the node (or another such command) runs.
     func withStoreExclusively<T>(_ cfg: GatewayConfig, gathers: Bool = false,

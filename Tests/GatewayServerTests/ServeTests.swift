@@ -71,7 +71,8 @@ final class ServeTests: XCTestCase {
     }
 
     /// While a node serves a data directory, a second node and the offline commands that
-    /// open its store refuse it, naming the node's pid; once it has stopped they run.
+    /// open its store refuse it, naming the node's pid; once it has stopped they run. The
+    /// audit commands read beside it without opening the store.
     func testARunningNodeOwnsItsDataDirectory() throws {
         let data = NSTemporaryDirectory() + "gw-lock-\(UUID().uuidString)"
         let port = freePort()
@@ -92,14 +93,27 @@ final class ServeTests: XCTestCase {
         let secondOutput = String(decoding: second.stderr!.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertTrue(secondOutput.contains(refused), secondOutput)
         let storeCommands = [["keys", "purge", "--data-dir", data, "--version", "1"],
-                             ["gather", "requeue", "--config", config, "--storage-unit", "91610000MA6TG0001A"],
-                             ["audit", "verify", "--data-dir", data],
-                             ["audit", "export", "--data-dir", data, "--from", "2026-01-01"]]
+                             ["gather", "requeue", "--config", config, "--storage-unit", "91610000MA6TG0001A"]]
         for args in storeCommands {
             let r = try ChildProcess.run(binary, args)
             XCTAssertNotEqual(r.status, 0, "\(args)")
             XCTAssertTrue(r.stderr.contains(refused), "\(args): \(r.stderr)")
         }
+        let certs = data + "/dev-certs"
+        let token = "v1:" + String(repeating: "A", count: 43)
+        let lookup = curl(["--cacert", certs + "/ca.pem", "--cert", certs + "/clinic.pem", "--key", certs + "/clinic-key.pem",
+                           "https://localhost:\(port)/v1/patients/\(token)/studies?purpose=TREAT"])
+        XCTAssertTrue(lookup.out.hasSuffix("200"), lookup.out)
+        let verifyLive = try ChildProcess.run(binary, ["audit", "verify", "--data-dir", data])
+        XCTAssertEqual(verifyLive.status, 0, "verify reads beside a running node: \(verifyLive.stdout) \(verifyLive.stderr)")
+        XCTAssertTrue(verifyLive.stdout.hasPrefix("ok: "), verifyLive.stdout)
+        XCTAssertFalse(verifyLive.stdout.hasPrefix("ok: 0 events"), "the lookup's leaf is committed before its answer")
+        let exported = data + "/export.jsonl"
+        let exportLive = try ChildProcess.run(binary, ["audit", "export", "--data-dir", data, "--from", "2000-01-01",
+                                                       "--to", "2999-12-31", "--output", exported])
+        XCTAssertEqual(exportLive.status, 0, exportLive.stderr)
+        let lines = try String(contentsOfFile: exported, encoding: .utf8).split(separator: "\n")
+        XCTAssertTrue(lines.contains { $0.contains("\"resourceType\":\"AuditEvent\"") && $0.contains("\"code\":\"TREAT\"") }, "\(lines)")
 
         node.terminate()
         XCTAssertEqual(node.wait(), 0)

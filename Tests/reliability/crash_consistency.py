@@ -3,7 +3,7 @@
 random moments, CYCLES times (default 50; CI runs 5). After each restart every
 acknowledged upload, workitem transition and audit leaf must be there, nothing twice,
 `PRAGMA integrity_check` ok, and `imaging-gateway audit verify` passing (run with the node
-stopped, as it must be: it refuses while the node runs). At the end the
+stopped, so that it first files what the crash left pending, as a restart does). At the end the
 outbox must drain to the national node with exactly the regional node's studies.
 
 Workload while the node is up, from three threads: uploads of 20-record batches
@@ -213,7 +213,7 @@ def check(data, workload):
 
 
 def verify(data, gateway):
-    """`imaging-gateway audit verify`, which refuses while the node runs."""
+    """`imaging-gateway audit verify` on a stopped node's directory."""
     verified = subprocess.run([gateway, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
     if verified.returncode != 0:
         return ["audit verify: " + (verified.stdout + verified.stderr).strip()[-300:]]
