@@ -1,6 +1,15 @@
 import AuditLog
 
-/// Where the audit log lives: in the index's own database, so that an upload's leaf
+/// What the verifier and the exporter read: a log that only grows, so checkpoints read
+/// first cover a prefix of the events read after them.
+public protocol AuditLogReading: Sendable {
+    /// Events from leaf `from`, at most `limit`, with their stored leaf hashes.
+    func events(from: Int, limit: Int) async throws(StoreError) -> [StoredAuditEvent]
+    /// All checkpoints by tree size, for the verifier.
+    func checkpoints() async throws(StoreError) -> [Checkpoint]
+}
+
+/// Where the audit log lives: with the index's store, so that an upload's leaf
 /// commits in the same transaction as its records (`IndexStore.upsert(_:audit:)`).
 ///
 /// What every implementation must keep true (tested in Tests/IndexStoreTests):
@@ -12,15 +21,6 @@ import AuditLog
 /// - `auditSize`, `leafHashes(from:count:)` for a short range and `latestCheckpoint` cost
 ///   no more than logarithmic time in the log's size: they run every checkpoint interval
 ///   on a node whose log holds millions of events.
-/// What the verifier and the exporter read: a log that only grows, so checkpoints read
-/// first cover a prefix of the events read after them.
-public protocol AuditLogReading: Sendable {
-    /// Events from leaf `from`, at most `limit`, with their stored leaf hashes.
-    func events(from: Int, limit: Int) async throws(StoreError) -> [StoredAuditEvent]
-    /// All checkpoints by tree size, for the verifier.
-    func checkpoints() async throws(StoreError) -> [Checkpoint]
-}
-
 public protocol AuditStore: AuditLogReading {
     func append(_ events: [AuditEvent]) async throws(StoreError)
     func auditSize() async throws(StoreError) -> Int

@@ -7,8 +7,10 @@ import Foundation
 /// What must stay true: nothing here writes. Opening `SQLiteIndexStore` would migrate and
 /// file the leaves a crash left in `audit_pending`, which only the node's own writer may
 /// do while it runs (it did both when it started). A read-only connection in WAL mode
-/// sees what was committed when its read began and never blocks the node's writer; the
-/// node's WAL restart waits for it, so each call is one short read.
+/// sees what was committed when its read began and never blocks the node's writer. The
+/// node's restart of the audit WAL does not wait for it either, but cannot happen while
+/// a read is on: that WAL grows for as long as one call lasts (reading every event of a
+/// large log, for `verify`, takes seconds).
 public final class SQLiteAuditSnapshot: AuditLogReading, @unchecked Sendable {
     private let db: SQLiteConnection
     /// One call at a time: the connection and its cached statements are not shared.
