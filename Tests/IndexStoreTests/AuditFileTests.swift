@@ -162,4 +162,25 @@ final class AuditFileTests: XCTestCase {
         XCTAssertEqual(try value(path, "SELECT count(*) FROM sqlite_master WHERE name IN ('audit_events', 'usage')"), "0",
                        "dropped from the index's file")
     }
+
+    /// `audit verify` and `audit export` beside a running node: the snapshot sees every
+    /// commit made before each read, and writes nothing (a pending leaf stays where it is,
+    /// for the node's writer).
+    func testASnapshotBesideALiveStoreReadsEachCommitAndWritesNothing() async throws {
+        let path = newPath()
+        let store = try SQLiteIndexStore(path: path, readers: 1)
+        try await store.append((0..<3).map { Self.event("lookup-\($0)", counter: "lookups") })
+        let snapshot = try SQLiteAuditSnapshot(path: path)
+        let first = try await snapshot.events(from: 0, limit: 100)
+        XCTAssertEqual(first.map(\.index), [0, 1, 2])
+        try await store.append([Self.event("later", counter: "lookups")])
+        let all = try await snapshot.events(from: 0, limit: 100)
+        XCTAssertEqual(all.count, 4, "each read sees the commits made before it")
+        XCTAssertEqual(all.last?.leafHash, MerkleTree.leafHash(Array(all.last!.text.utf8)))
+        try sql(path, "INSERT INTO audit_pending (seq, event) VALUES (99, '{}')")
+        _ = try await snapshot.events(from: 0, limit: 100)
+        _ = try await snapshot.checkpoints()
+        XCTAssertEqual(try value(path, "SELECT count(*) FROM audit_pending"), "1", "the snapshot files nothing")
+        XCTAssertThrowsError(try SQLiteAuditSnapshot(path: newPath()), "no database: a clear error, not an empty one made")
+    }
 }
