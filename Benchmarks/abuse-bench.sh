@@ -37,12 +37,17 @@ lookups() {
     --ca "$c/ca.pem" --cert "$c/clinic.pem" --key "$c/clinic-key.pem" --out "$out/$1" >/dev/null 2>&1
   python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['stages'][0]; print(s['latencyMs']['p99'], s['achievedRate'], s['errors']['status4xx'] + s['errors']['status5xx'] + s['errors']['timeout'] + s['errors']['connect'] + s['errors']['other'])" "$out/$1/results.json"
 }
+# attack PORT CA PID OUT: the attackers against one node, in the background (attack_pid),
+# returning once their slowloris connections have all opened.
+attack() {
+  taskset -c "$attacker_cpus" chrt --idle 0 python3 "$root/Benchmarks/abuse_attackers.py" --port "$1" --ca "$2" --pid "$3" \
+    --slowloris "${SLOWLORIS:-2000}" --idle "${IDLE:-200}" --seconds "$attack_seconds" --ramp "$ramp" >"$4" 2>>"$out/attack.err" &
+  attack_pid=$!
+  sleep $((ramp + 5))
+}
 read -r fds0 rss0 <<<"$(probe)"
 read -r base_p99 base_rate base_errors <<<"$(lookups baseline)"
-taskset -c "$attacker_cpus" chrt --idle 0 python3 "$root/Benchmarks/abuse_attackers.py" --port "$port" --ca "$c/ca.pem" --pid "$gw_pid" --slowloris "${SLOWLORIS:-2000}" \
-  --idle "${IDLE:-200}" --seconds "$attack_seconds" --ramp "$ramp" >"$out/attack.jsonl" 2>"$out/attack.err" &
-attack_pid=$!
-sleep $((ramp + 5))
+attack "$port" "$c/ca.pem" "$gw_pid" "$out/attack.jsonl"
 window_start=$(date +%s)
 read -r attack_p99 attack_rate attack_errors <<<"$(lookups attacked)"
 window_end=$(date +%s)
@@ -57,10 +62,7 @@ taskset -c "$node_cpus" "$gw" serve --data-dir "$out/control-node" --listen "127
 control_pid=$!
 trap 'kill "$control_pid" 2>/dev/null || true; stop_node' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((plain + 1))/readyz" >/dev/null && break; sleep 0.1; done
-taskset -c "$attacker_cpus" chrt --idle 0 python3 "$root/Benchmarks/abuse_attackers.py" --port "$((port + 1))" --ca "$out/control-node/dev-certs/ca.pem" --pid "$control_pid" \
-  --slowloris "${SLOWLORIS:-2000}" --idle "${IDLE:-200}" --seconds "$attack_seconds" --ramp "$ramp" >/dev/null 2>>"$out/attack.err" &
-attack_pid=$!
-sleep $((ramp + 5))
+attack "$((port + 1))" "$out/control-node/dev-certs/ca.pem" "$control_pid" /dev/null
 read -r control_p99 _ _ <<<"$(lookups control)"
 wait "$attack_pid" || true
 kill "$control_pid"

@@ -126,16 +126,12 @@ public final class HTTPServer: @unchecked Sendable {
     /// beside them fell from 1.8–2.3 ms to 1.2–1.4 ms (about 1 ms alone). Near the cap
     /// slots are what counts, and the short waits free them.
     func patience(_ timeout: Duration) -> UInt64 {
-        let full = Self.nanoseconds(timeout)
-        let least = min(full, Self.nanoseconds(configuration.timeoutAtCapacity))
+        let full = timeout.nanoseconds
+        let least = min(full, configuration.timeoutAtCapacity.nanoseconds)
         let cap = configuration.maxConnections, half = cap / 2
         let open = min(statistics.open, cap)
         guard open > half else { return full }
         return full - UInt64(Double(full - least) * Double(open - half) / Double(cap - half))
-    }
-
-    static func nanoseconds(_ d: Duration) -> UInt64 {
-        UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000)
     }
 
     /// Binds every listener; returns the bound ports in configuration order (useful

@@ -30,29 +30,26 @@ struct NodeLocation: ParsableArguments {
     /// the lock held, which first files any leaves a crash left pending; beside a running
     /// node (which did that when it started) it reads through a read-only connection.
     func withAuditLog<T>(_ cfg: GatewayConfig, _ body: (any AuditLogReading) async throws -> T) async throws -> T {
-        let path = try existingDatabase(cfg)
-        let lock: DataDirectoryLock
-        do {
-            lock = try DataDirectoryLock(directory: cfg.dataDirectory)
-        } catch .held {
-            return try await body(try SQLiteAuditSnapshot(path: path))
-        } catch {
-            throw ValidationError(error.description)
-        }
-        let result = try await body(try SQLiteIndexStore(path: path, readers: 1))
-        withExtendedLifetime(lock) {}
-        return result
+        try await withStore(cfg, gathers: false, whenHeld: { try await body(try SQLiteAuditSnapshot(path: $0)) }, body)
     }
 
     /// Runs `body` on the node's store, which must exist already, with the data directory's
     /// lock held: refused while the node (or another such command) runs.
     func withStoreExclusively<T>(_ cfg: GatewayConfig, gathers: Bool = false,
                                  _ body: (SQLiteIndexStore) async throws -> T) async throws -> T {
+        try await withStore(cfg, gathers: gathers, whenHeld: { _ in nil }, body)
+    }
+
+    /// `body` on the store with the lock held; when someone else holds it, `whenHeld` on the
+    /// database's path, or a refusal naming the holder where that gives nil.
+    private func withStore<T>(_ cfg: GatewayConfig, gathers: Bool, whenHeld: (String) async throws -> T?,
+                              _ body: (SQLiteIndexStore) async throws -> T) async throws -> T {
         let path = try existingDatabase(cfg)
         let lock: DataDirectoryLock
         do {
             lock = try DataDirectoryLock(directory: cfg.dataDirectory)
         } catch {
+            if case .held = error, let answer = try await whenHeld(path) { return answer }
             throw ValidationError(error.description)
         }
         let result = try await body(try SQLiteIndexStore(path: path, readers: 1, gathers: gathers))
