@@ -1,9 +1,15 @@
 /// What runs a route. `inline` runs on the connection's event loop and must not block
 /// (no disk, no network): it is for answers computed from memory. `async` runs as a
-/// task, and its response is written back on the loop; use it for anything that waits.
+/// task on the cooperative pool, and its response is written back on the loop; use it for
+/// anything that waits and computes much (an upload's parse). `awaiting` runs as a task
+/// on the connection's loop (EventLoop+TaskExecutor): for handlers that mostly wait (a
+/// lookup: a reader, then the writer's commit) and compute little between their awaits,
+/// which then cost no hand-off to the pool and back. What it computes delays every other
+/// connection on that loop.
 public enum RouteHandler: Sendable {
     case inline(@Sendable (HTTPRequest) throws -> HTTPResponse)
     case async(@Sendable (HTTPRequest) async throws -> HTTPResponse)
+    case awaiting(@Sendable (HTTPRequest) async throws -> HTTPResponse)
 }
 
 /// Method + path-pattern routing. Patterns are `/`-separated; a `{name}` segment binds

@@ -284,29 +284,41 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
             respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip, started: started)
             logAccess(request, response)
         case .handler(.async(let body)):
-            inFlight = true
-            enter(.handling)
-            let logger = server.logger
-            Task { [self, request] in
-                let response: HTTPResponse
-                do {
-                    response = try await body(request)
-                } catch let error as HTTPError {
-                    response = error.response
-                } catch {
-                    logger.error("handler failed", metadata: ["error": "\(error)"])
-                    response = Self.internalError
-                }
-                loop.execute { [self] in
-                    inFlight = false
-                    guard !closed else { return }
-                    respond(response, keepAlive: keepAlive && !server.draining, headRequest: head, acceptsGzip: acceptsGzip,
-                            started: started)
-                    logAccess(request, response)
-                    readAndProcess()
-                }
-            }
+            runTask(body, request, onLoop: false, keepAlive: keepAlive, head: head, acceptsGzip: acceptsGzip, started: started)
+        case .handler(.awaiting(let body)):
+            runTask(body, request, onLoop: true, keepAlive: keepAlive, head: head, acceptsGzip: acceptsGzip, started: started)
         }
+    }
+
+    /// Runs an async handler as a task, on the cooperative pool or (`onLoop`) on this
+    /// connection's loop, and writes its response on the loop: from a task already there
+    /// after the current events, without the doorbell.
+    private func runTask(_ body: @escaping @Sendable (HTTPRequest) async throws -> HTTPResponse, _ request: HTTPRequest,
+                         onLoop: Bool, keepAlive: Bool, head: Bool, acceptsGzip: Bool, started: ContinuousClock.Instant?) {
+        inFlight = true
+        enter(.handling)
+        let logger = server.logger
+        let work: @Sendable () async -> Void = { [self] in
+            let response: HTTPResponse
+            do {
+                response = try await body(request)
+            } catch let error as HTTPError {
+                response = error.response
+            } catch {
+                logger.error("handler failed", metadata: ["error": "\(error)"])
+                response = Self.internalError
+            }
+            let finish: @Sendable () -> Void = { [self] in
+                inFlight = false
+                guard !closed else { return }
+                respond(response, keepAlive: keepAlive && !server.draining, headRequest: head, acceptsGzip: acceptsGzip,
+                        started: started)
+                logAccess(request, response)
+                readAndProcess()
+            }
+            if loop.inLoop { loop.runSoon(finish) } else { loop.execute(finish) }
+        }
+        if onLoop { Task(executorPreference: loop, operation: work) } else { Task(operation: work) }
     }
 
     /// The access log, at debug level: method, path without its query, status, caller and

@@ -107,6 +107,18 @@ final class Auditor: Sendable {
         }
     }
 
+    /// Several lookups at once (a peer's batch), each audited as `lookup` would audit it
+    /// alone: `requests[i]` asked for `tokens[i]` with `queries[i]`.
+    func lookups(_ requests: [HTTPRequest], tokens: [String], _ queries: [StudyQuery],
+                 in store: IndexStore) async throws(HTTPError) -> [[StudyRecord]] {
+        var audit: (@Sendable (Int, [StudyRecord]) -> AuditEvent)?
+        if enabled {
+            let events = zip(requests, tokens).map { lookupEvent($0, asked: $1, counter: "lookups") }
+            audit = { i, found in events[i](found) }
+        }
+        return try await IndexRoutes.storeCall { [audit] () throws(StoreError) in try await store.query(queries, audit: audit) }
+    }
+
     /// `lookup` that also records the prior-exam check `check` makes of the results, in
     /// the same transaction as the audit event.
     func lookup(_ request: HTTPRequest, asked token: String, _ query: StudyQuery, in store: SupervisionStore,

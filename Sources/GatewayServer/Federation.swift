@@ -4,14 +4,23 @@ import ImagingIndex
 import Synchronization
 
 /// Asks peer regions for a patient's studies, each under the same deadline, through the
-/// GatewayNet client with this node's certificate (role node). A peer that fails trips its
-/// circuit breaker: after three failures in a row it is skipped (`error`, no wait) for five
-/// seconds, then one lookup probes it (half-open) and a success closes it again.
+/// GatewayNet client with this node's certificate (role node); lookups bound for one peer
+/// travel together when several are waiting (LookupBatcher). A peer that fails trips its
+/// circuit breaker: after three failed requests in a row it is skipped (`error`, no wait)
+/// for five seconds, then one lookup probes it (half-open) and a success closes it again.
 final class Federation: Sendable {
     struct Peer: Sendable {
         let region: String
         let url: String
-        let breaker = CircuitBreaker()
+        let breaker: CircuitBreaker
+        let lookups: LookupBatcher
+
+        init(region: String, url: String, client: HTTPClient) {
+            self.region = region
+            self.url = url
+            breaker = CircuitBreaker()
+            lookups = LookupBatcher(client: client, peerURL: url, breaker: breaker)
+        }
     }
 
     /// What one region said: `complete` (all it holds), `partial` (it hit the limit),
@@ -40,7 +49,7 @@ final class Federation: Sendable {
         // at 8 round trips at a time whatever its clients asked.
         settings.maxConnectionsPerOrigin = Self.connectionsPerPeer
         client = HTTPClient(configuration: settings)
-        peers = config.federation.peers.map { Peer(region: $0.region, url: $0.url) }
+        peers = config.federation.peers.map { [client] in Peer(region: $0.region, url: $0.url, client: client) }
         deadline = .milliseconds(config.federation.lookupDeadlineMs)
     }
 
@@ -50,15 +59,14 @@ final class Federation: Sendable {
         return peers.filter { "region:\($0.region)" == scope }
     }
 
-    /// `target` (path and query, `scope=local` included) at each peer, in parallel, under
-    /// the caller's request ID: each peer's audit event for it carries the same ID as this
-    /// node's, so the logs of the regions join on it.
+    /// `target` (a native lookup's path and query, `scope=local` included) at each peer, in
+    /// parallel, under the caller's request ID: each peer's audit event for it carries the
+    /// same ID as this node's, so the logs of the regions join on it.
     func lookup(_ target: String, at peers: [Peer], limit: Int, requestID: String) async -> [RegionAnswer] {
         let due = ContinuousClock.now + deadline
-        let request = HTTPRequest(method: "GET", target: target, headers: HTTPHeaders([("X-Request-ID", requestID)]))
         return await withTaskGroup(of: RegionAnswer.self) { group in
             for peer in peers {
-                group.addTask { await self.ask(peer, request, due: due, limit: limit) }
+                group.addTask { await self.ask(peer, target, requestID: requestID, due: due, limit: limit) }
             }
             var answers: [RegionAnswer] = []
             for await answer in group { answers.append(answer) }
@@ -69,8 +77,8 @@ final class Federation: Sendable {
     /// A peer's page of studies, each record checked as an upload would be: a peer that
     /// sends one that is not (a bug, or a node that is not what it claims) counts as an
     /// error rather than passing it on.
-    static func studies(in body: [UInt8]) -> [StudyRecord]? {
-        guard let page = JSONValue.parseObject(body), case .array(let items)? = page["studies"] else { return nil }
+    static func studies(in page: [String: JSONValue]) -> [StudyRecord]? {
+        guard case .array(let items)? = page["studies"] else { return nil }
         var studies: [StudyRecord] = []
         studies.reserveCapacity(items.count)
         for item in items {
@@ -80,20 +88,15 @@ final class Federation: Sendable {
         return studies
     }
 
-    private func ask(_ peer: Peer, _ request: HTTPRequest, due: ContinuousClock.Instant, limit: Int) async -> RegionAnswer {
+    private func ask(_ peer: Peer, _ target: String, requestID: String, due: ContinuousClock.Instant,
+                     limit: Int) async -> RegionAnswer {
         guard peer.breaker.allow() else { return RegionAnswer(region: peer.region, status: "error", studies: []) }
-        do {
-            let response = try await client.execute(request, url: peer.url + request.target, deadline: due)
-            guard response.status == 200, let studies = Self.studies(in: response.body) else {
-                peer.breaker.record(success: false)
-                return RegionAnswer(region: peer.region, status: "error", studies: [])
-            }
-            peer.breaker.record(success: true)
-            return RegionAnswer(region: peer.region, status: studies.count >= limit ? "partial" : "complete",
-                                studies: studies)
-        } catch {
-            peer.breaker.record(success: false)
-            return RegionAnswer(region: peer.region, status: error == .timedOut ? "timeout" : "error", studies: [])
+        switch await peer.lookups.lookup(target, requestID: requestID, due: due) {
+        case .success(let page):
+            guard let studies = Self.studies(in: page) else { return RegionAnswer(region: peer.region, status: "error", studies: []) }
+            return RegionAnswer(region: peer.region, status: studies.count >= limit ? "partial" : "complete", studies: studies)
+        case .failure(let failure):
+            return RegionAnswer(region: peer.region, status: failure == .timeout ? "timeout" : "error", studies: [])
         }
     }
 }

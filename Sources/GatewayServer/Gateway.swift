@@ -106,6 +106,7 @@ public final class Gateway: @unchecked Sendable {
         }
         IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords, tokenKeys: tokenKeys, auditor: auditor,
                         federation: federation, region: config.region)
+        FederationRoutes.add(to: &router, store: store, tokenKeys: tokenKeys, auditor: auditor, region: config.region)
         if let national = config.federation.gatherTo, let federation {
             gatherer = Gatherer(outbox: store, client: federation.client, nationalURL: national, region: config.region, logger: logger)
         } else {

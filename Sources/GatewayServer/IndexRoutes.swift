@@ -18,7 +18,7 @@ enum IndexRoutes {
             if let refusal = try await auditor.admit(request, counter: "uploads") { return refusal }
             return try await upload(request, store: store, maxBatch: maxBatch, tokenKeys: tokenKeys, auditor: auditor)
         })
-        router.add("GET", "/v1/patients/{token}/studies", roles: lookupRoles, .async { request in
+        router.add("GET", "/v1/patients/{token}/studies", roles: lookupRoles, .awaiting { request in
             if let refusal = try await auditor.admit(request, counter: "lookups") { return refusal }
             return try await patientStudies(request, store: store, tokenKeys: tokenKeys, auditor: auditor,
                                             federation: federation, region: region)
@@ -139,6 +139,12 @@ enum IndexRoutes {
         let (query, token, purpose, scope) = try patientQuery(request, tokenKeys: tokenKeys)
         let (studies, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: query, scope: scope,
                                                            federation: federation, region: region, store: store, auditor: auditor)
+        return page(token: token, query: query, scope: scope, regions: regions, studies: studies)
+    }
+
+    /// A native lookup's answer: `{"patientToken":…,"count":…,…,"regions":[…],"studies":[…]}`.
+    static func page(token: String, query: StudyQuery, scope: String, regions: [ScopedLookup.Region],
+                     studies: [StudyRecord]) -> HTTPResponse {
         var out = JSONWriter(capacity: 256 + 640 * studies.count)
         out.beginObject()
         out.field("patientToken", token)

@@ -28,6 +28,12 @@ public protocol IndexStore: Sendable {
     /// implementation can hand the event from its reader to its writer directly.
     func query(_ query: StudyQuery, audit: @escaping @Sendable ([StudyRecord]) -> AuditEvent) async throws(StoreError)
         -> [StudyRecord]
+    /// Each of `queries`, and with `audit` the event it makes of each query's results (the
+    /// query's position, its studies), all durable before this returns: a peer's batch of
+    /// lookups costs one reader's turn and one place in a group commit, not one each. A
+    /// query that fails fails the call, and then no event is written.
+    func query(_ queries: [StudyQuery], audit: (@Sendable (Int, [StudyRecord]) -> AuditEvent)?) async throws(StoreError)
+        -> [[StudyRecord]]
     func count() async throws(StoreError) -> Int
     /// The response first given to (scope, key), if any.
     func savedResponse(scope: String, key: String) async throws(StoreError) -> SavedResponse?

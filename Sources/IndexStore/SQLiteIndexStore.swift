@@ -141,6 +141,23 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         try await self.query(query) { studies, done in Pending(records: [], audit: [audit(studies)], done: done) }
     }
 
+    public func query(_ queries: [StudyQuery], audit: (@Sendable (Int, [StudyRecord]) -> AuditEvent)?) async throws(StoreError)
+        -> [[StudyRecord]]
+    {
+        let reader = nextReaderInTurn()
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[[StudyRecord]], StoreError>, Never>) in
+            reader.queue.async { [self] in
+                let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots) {
+                    db throws(StoreError) in try queries.map { query throws(StoreError) in try SQLiteQuery.run(query, on: db) }
+                }
+                guard case .success(let pages) = found, let audit else { return c.resume(returning: found) }
+                let events = pages.enumerated().map { audit($0.offset, $0.element) }
+                enqueue(Pending(records: [], audit: events) { committed in c.resume(returning: committed.map { _ in pages }) })
+            }
+        }
+        return try result.get()
+    }
+
     /// Runs `query` on a reader, which then enqueues the write `pending` makes of the
     /// results on the group commit; the caller resumes once, after the commit.
     func query(_ query: StudyQuery, then pending: @escaping @Sendable ([StudyRecord],

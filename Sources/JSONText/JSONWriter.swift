@@ -65,6 +65,12 @@ public struct JSONWriter {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
+    /// One JSON value made elsewhere (another answer's body), placed as it is after a
+    /// `key` or `element`: the caller vouches that it is exactly one valid value.
+    public mutating func value(json: [UInt8]) {
+        bytes.append(contentsOf: json)
+    }
+
     /// A member, left out when `value` is nil (absent optionals are omitted).
     public mutating func field(_ key: StaticString, _ value: String?) {
         guard let value else { return }

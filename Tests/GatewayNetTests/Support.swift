@@ -69,6 +69,15 @@ final class TestServer {
             try await Task.sleep(for: .milliseconds(600))
             return .json("{\"slow\":true}")
         })
+        // The kernel's name of the thread a handler's task runs on, before and after it
+        // waits: where `async` and `awaiting` put it.
+        let threads: @Sendable (HTTPRequest) async throws -> HTTPResponse = { _ in
+            let before = Self.threadName()
+            try await Task.sleep(for: .milliseconds(5))
+            return .json("{\"before\":\(jsonString(before)),\"after\":\(jsonString(Self.threadName()))}")
+        }
+        router.add("GET", "/thread/async", .async(threads))
+        router.add("GET", "/thread/awaiting", .awaiting(threads))
         router.add("GET", "/whoami", roles: ["clinic", "hospital"], .inline { r in
             .json("{\"role\":\(jsonString(r.peer?.role ?? "")),\"org\":\(jsonString(r.peer?.organization ?? ""))}")
         })
@@ -81,6 +90,11 @@ final class TestServer {
     }
 
     func stop() { server.shutdown(grace: .seconds(2)) }
+
+    static func threadName() -> String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 }
 
 /// A blocking TCP client for byte-exact requests: what curl would never send.

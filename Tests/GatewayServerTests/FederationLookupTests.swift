@@ -88,11 +88,12 @@ final class FederationLookupTests: XCTestCase {
         XCTAssertEqual(statuses(degraded)["500000"], "error")
     }
 
-    /// Peers that answer 500, garbage, or a 200 that is not the lookup's JSON: each is
-    /// `error`, the caller answers at once with what it has, and keeps serving.
+    /// Peers that answer 500, garbage, a batch without one answer per lookup, or a lookup
+    /// answer that is not the lookup's JSON: each is `error`, the caller answers at once
+    /// with what it has, and keeps serving.
     func testPeersAnsweringGarbageOr500AreErrors() throws {
         let base = TestNode.fixedPortBase()
-        let bad = [("500000", base + 1), ("510000", base + 2), ("520000", base + 3), ("530000", base + 4)]
+        let bad = [("500000", base + 1), ("510000", base + 2), ("520000", base + 3), ("530000", base + 4), ("540000", base + 5)]
         let first = try TestNode { c in
             c.region = "610000"
             c.listen = ["127.0.0.1:\(base)"]
@@ -104,16 +105,18 @@ final class FederationLookupTests: XCTestCase {
         let answers: [HTTPResponse] = [
             HTTPResponse(status: 500, body: Array("oops".utf8)),
             HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: [0xFF, 0x00, 0x7B]),
-            .json("{\"studies\":[{\"no\":\"record\"}]}"),
+            .json("{\"answers\":[{\"status\":200,\"body\":{\"studies\":[{\"no\":\"record\"}]}}]}"),
             // Well formed, but no upload would pass it: a peer's records are checked as uploads are.
-            .json("{\"studies\":[{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"1.2.3\",\"studyDate\":\"20241399\","
-                  + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
-                  + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"530000\"}]}"),
+            .json("{\"answers\":[{\"status\":200,\"body\":{\"studies\":[{\"patientToken\":\"\(Self.token)\","
+                  + "\"studyInstanceUID\":\"1.2.3\",\"studyDate\":\"20241399\",\"modalitiesInStudy\":[\"CT\"],"
+                  + "\"storageUnit\":\"91610000MA6TG0001A\",\"retrieveURL\":\"https://pacs.example/dicomweb\","
+                  + "\"region\":\"530000\"}]}}]}"),
+            .json("{\"answers\":[]}"),
         ]
         var servers: [HTTPServer] = []
         for ((_, port), answer) in zip(bad, answers) {
             var router = Router()
-            router.add("GET", "/v1/patients/{token}/studies", .inline { _ in answer })
+            router.add("POST", "/v1/federation/lookups", .inline { _ in answer })
             let server = HTTPServer(configuration: HTTPServerConfiguration(listeners: [ListenerConfiguration(host: "127.0.0.1", port: port, tls: tls)]),
                                     router: router, logger: Logger(label: "bad-peer"))
             _ = try server.start()
@@ -124,7 +127,7 @@ final class FederationLookupTests: XCTestCase {
         let answer = lookup(first, at: first, "")
         XCTAssertLessThan(ContinuousClock.now - begun, .milliseconds(500))
         XCTAssertEqual(statuses(answer), ["610000": "complete", "500000": "error", "510000": "error", "520000": "error",
-                                          "530000": "error"])
+                                          "530000": "error", "540000": "error"])
         XCTAssertEqual(first.curl("clinic", [first.baseURL + "/healthz"]).status, 200)
     }
 

@@ -45,7 +45,8 @@ final class StandardClientsTests: XCTestCase {
     /// schemathesis generates requests from Protocols/openapi.yaml against a live node and
     /// checks every answer against the spec; once as an operator (lookups; uploads 403),
     /// once as a hospital (uploads; lookups 403), once as a token client (evaluations),
-    /// once each as a reader and an ai-worker (the read queue).
+    /// once each as a reader and an ai-worker (the read queue), once as a peer node (batched
+    /// lookups, uploads of any storage unit).
     func testSchemathesisFindsNoFailures() throws {
         let root = TestNode.repoRoot
         let tool = root + "/.venv/bin/schemathesis"
@@ -53,7 +54,7 @@ final class StandardClientsTests: XCTestCase {
         let node = try TestNode { $0.tokens.service = true }
         defer { node.stop() }
         let (port, certs) = (node.port, node.certs)
-        for role in ["operator", "hospital", "token-client", "reader", "ai-worker"] {
+        for role in ["operator", "hospital", "token-client", "reader", "ai-worker", "node"] {
             let r = try run(tool, ["--config-file", root + "/Tests/clients/schemathesis.toml", "run", root + "/Protocols/openapi.yaml",
                                    "--url", "https://localhost:\(port)", "--tls-verify", certs + "/ca.pem",
                                    "--request-cert", "\(certs)/\(role).pem", "--request-cert-key", "\(certs)/\(role)-key.pem",

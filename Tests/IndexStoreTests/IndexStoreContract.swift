@@ -96,6 +96,34 @@ class IndexStoreContract: XCTestCase {
         XCTAssertEqual(latest?.frontier?.root, MerkleTree.root(hashes[...]))
     }
 
+    /// A batch of queries answers each as it would be answered alone, in order, and with
+    /// `audit` each leaves its own event (when the store keeps the log).
+    func testABatchOfQueriesAnswersAndAuditsEachInOrder() async throws {
+        let s = try store()
+        _ = try await s.upsert([Self.record(1), Self.record(2), Self.record(3, patient: 2)])
+        var ctOnly = StudyQuery(patientToken: Self.token(1))
+        ctOnly.modalities = ["MR"]
+        let queries = [StudyQuery(patientToken: Self.token(2)), StudyQuery(patientToken: Self.token(9)),
+                       StudyQuery(patientToken: Self.token(1)), ctOnly]
+        var alone: [[StudyRecord]] = []
+        for query in queries { alone.append(try await s.query(query)) }
+        let unaudited = try await s.query(queries, audit: nil)
+        XCTAssertEqual(unaudited, alone)
+        XCTAssertEqual(alone.map(\.count), [1, 0, 2, 0])
+        guard let log = s as? AuditStore else { return }
+        let before = try await log.auditSize()
+        XCTAssertEqual(before, 0, "nothing audited without `audit`")
+        let audited = try await s.query(queries) { i, found in
+            AuditEvent(requestID: "batch-\(i)", actor: "urn:peer", eventID: .query, action: .read, outcome: .success,
+                       operation: "GET /x", patientTokens: [], studyInstanceUIDs: found.map(\.studyInstanceUID),
+                       count: found.count, counter: "lookups")
+        }
+        XCTAssertEqual(audited, alone)
+        let events = try await log.events(from: 0, limit: 10).map { try JSONDecoder().decode(AuditEvent.self, from: Data($0.text.utf8)) }
+        XCTAssertEqual(events.map(\.requestID), ["batch-0", "batch-1", "batch-2", "batch-3"])
+        XCTAssertEqual(events.map(\.count), [1, 0, 2, 0])
+    }
+
     func testPurgeRemovesOnlyOneKeyVersion() async throws {
         let s = try store()
         var rotated = Self.record(3, patient: 2)

@@ -1,0 +1,19 @@
+/// A loop as a task executor (`Task(executorPreference: loop)`): a task that mostly waits
+/// (a lookup waits for a reader, then for the writer's commit) resumes on the thread that
+/// owns its connection, and its response is written there without another hand-off.
+/// Every resumption of such a task otherwise costs a wake-up of a pool thread and then
+/// of the loop, each a futex and a context switch (RESULTS.md).
+///
+/// Hazard: whatever the task computes between two awaits runs on the loop, ahead of every
+/// other connection's events. Only short handlers belong here.
+extension EventLoop: TaskExecutor {
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        if inLoop {
+            runSoon { job.runSynchronously(on: executor) }
+        } else {
+            execute { job.runSynchronously(on: executor) }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import GatewayNet
+import GatewayServer
+import IndexStore
+import Logging
+import Synchronization
+import XCTest
+
+/// `POST /v1/federation/lookups`: a peer's lookups in one request, each answered and
+/// audited as its own GET would be; and the asking side, which sends lookups bound for one
+/// peer together by Nagle's rule (one partial batch on the wire; full ones leave at once).
+final class FederationBatchTests: XCTestCase {
+    static let token = FederationLookupTests.token
+    static let other = "v1:" + String(repeating: "G", count: 42) + "Q"
+
+    func testABatchAnswersEachLookupAsItsOwnRequestWould() async throws {
+        let node = try TestNode()
+        defer { node.stop() }
+        let record = "{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"1.2.156.7.1\",\"studyDate\":\"20241101\","
+            + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+            + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610000\"}"
+        XCTAssertEqual(node.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", record,
+                                              node.baseURL + "/v1/index/studies"]).status, 200)
+        let lookups: [(id: String, target: String)] = [
+            ("batch-a", "/v1/patients/\(Self.token)/studies?purpose=TREAT&scope=all"),
+            ("batch-b", "/v1/patients/\(Self.other)/studies?purpose=TREAT"),
+            ("batch-c", "/v1/patients/\(Self.token)/studies"),
+            ("batch-d", "/v1/index/studies"),
+            ("batch-e", "/v1/patients/not-a-token/studies?purpose=TREAT"),
+        ]
+        let body = "{\"lookups\":[" + lookups.map { "{\"requestID\":\"\($0.id)\",\"target\":\"\($0.target)\"}" }
+            .joined(separator: ",") + "]}"
+        let answer = post(node, as: "node", body)
+        XCTAssertEqual(answer.status, 200, answer.body)
+        let answers = (answer.json["answers"] as? [[String: Any]]) ?? []
+        XCTAssertEqual(answers.map { $0["status"] as? Int }, [200, 200, 400, 400, 400])
+        let pages = answers.map { $0["body"] as? [String: Any] ?? [:] }
+        let found = (pages[0]["studies"] as? [[String: Any]] ?? []).compactMap { $0["studyInstanceUID"] as? String }
+        XCTAssertEqual(found, ["1.2.156.7.1"])
+        XCTAssertEqual(pages[0]["scope"] as? String, "local", "a peer's lookup is never forwarded")
+        XCTAssertEqual(pages[1]["count"] as? Int, 0)
+        let codes = pages[2...].map { ($0["error"] as? [String: Any])?["code"] as? String }
+        XCTAssertEqual(codes, ["purpose_required", "invalid_target", "invalid_token"])
+
+        let store = try SQLiteIndexStore(path: node.gateway.config.dataDirectory + "/index.sqlite", readers: 1)
+        let events = try await store.events(from: 0, limit: 1_000).compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.text.utf8)) as? [String: Any]
+        }
+        func audited(_ id: String) -> [[String: Any]] { events.filter { $0["requestID"] as? String == id } }
+        XCTAssertEqual(audited("batch-a").first?["studyInstanceUIDs"] as? [String], ["1.2.156.7.1"])
+        XCTAssertTrue((audited("batch-a").first?["actor"] as? String ?? "").hasPrefix("urn:imaging-gateway:node:"))
+        XCTAssertEqual(audited("batch-b").count, 1, "a lookup that found nothing is audited too")
+        XCTAssertEqual(audited("batch-d").count, 0, "a refused target reads nothing")
+
+        XCTAssertEqual(post(node, as: "clinic", body).status, 403, "peers only")
+        XCTAssertEqual(post(node, as: "node", "{\"lookups\":[]}").json.code, "invalid_batch")
+        XCTAssertEqual(post(node, as: "node", "[1,2").json.code, "invalid_batch")
+        XCTAssertEqual(post(node, as: "node", "{\"lookups\":[{\"requestID\":{},\"target\":\"\"}]}").json.code, "invalid_batch")
+        let tooMany = "{\"lookups\":[" + Array(repeating: "{\"target\":\"\(lookups[0].target)\"}", count: 65)
+            .joined(separator: ",") + "]}"
+        XCTAssertEqual(post(node, as: "node", tooMany).json.code, "invalid_batch")
+        XCTAssertEqual(node.curl("clinic", [node.baseURL + "/healthz"]).status, 200)
+    }
+
+    /// 150 clinics' lookups at once towards a peer that takes 100 ms a request: every one
+    /// is answered exactly once, in a few requests of at most 64; the first leaves alone,
+    /// and a full batch leaves while another is out.
+    func testLookupsBoundForOnePeerShareRequestsByNaglesRule() async throws {
+        let base = TestNode.fixedPortBase()
+        let asking = try TestNode { c in
+            c.region = "110000"
+            c.listen = ["127.0.0.1:\(base)"]
+            c.federation.peers = [GatewayConfig.PeerSettings(region: "610000", url: "https://localhost:\(base + 1)")]
+        }
+        defer { asking.stop() }
+        let certs = asking.certs
+        let seen = Mutex<(batches: [Int], open: Int, mostOpen: Int)>(([], 0, 0))
+        var router = Router()
+        router.add("POST", "/v1/federation/lookups", .async { request in
+            let count = (try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
+                .flatMap { $0["lookups"] as? [Any] }?.count ?? 0
+            seen.withLock { $0.batches.append(count); $0.open += 1; $0.mostOpen = max($0.mostOpen, $0.open) }
+            try await Task.sleep(for: .milliseconds(100))
+            seen.withLock { $0.open -= 1 }
+            let one = "{\"status\":200,\"body\":{\"studies\":[]}}"
+            return .json("{\"answers\":[" + Array(repeating: one, count: count).joined(separator: ",") + "]}")
+        })
+        let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certs + "/node.pem",
+                                                                 privateKeyPath: certs + "/node-key.pem"), server: true)
+        let peer = HTTPServer(configuration: HTTPServerConfiguration(listeners: [ListenerConfiguration(host: "127.0.0.1", port: base + 1, tls: tls)]),
+                              router: router, logger: Logger(label: "slow-peer"))
+        _ = try peer.start()
+        defer { peer.shutdown(grace: .zero) }
+
+        let clientTLS = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certs + "/clinic.pem",
+                                                                       privateKeyPath: certs + "/clinic-key.pem",
+                                                                       trustedCAPath: certs + "/ca.pem"), server: false)
+        var settings = HTTPClientConfiguration(tls: clientTLS)
+        settings.maxConnectionsPerOrigin = 150
+        let client = HTTPClient(configuration: settings)
+        let statuses = await withTaskGroup(of: String.self) { group in
+            for _ in 0..<150 {
+                group.addTask {
+                    let url = asking.baseURL + "/v1/patients/\(Self.token)/studies?purpose=TREAT"
+                    guard let response = try? await client.execute(HTTPRequest(method: "GET", target: "/"), url: url),
+                          let page = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
+                          let regions = page["regions"] as? [[String: Any]]
+                    else { return "failed" }
+                    return regions.first { $0["region"] as? String == "610000" }?["status"] as? String ?? "missing"
+                }
+            }
+            var all: [String] = []
+            for await status in group { all.append(status) }
+            return all
+        }
+        XCTAssertEqual(statuses, Array(repeating: "complete", count: 150))
+        let (batches, mostOpen) = seen.withLock { ($0.batches, $0.mostOpen) }
+        XCTAssertEqual(batches.reduce(0, +), 150, "every lookup asked exactly once")
+        XCTAssertEqual(batches.first, 1, "nothing was out: the first lookup left alone, at once")
+        XCTAssertLessThanOrEqual(batches.count, 12, "\(batches)")
+        XCTAssertLessThanOrEqual(batches.max() ?? 0, 64)
+        XCTAssertGreaterThan(mostOpen, 1, "a full batch does not wait: \(batches)")
+    }
+
+    private func post(_ node: TestNode, as role: String, _ body: String) -> (status: Int, body: String, json: [String: Any]) {
+        let answer = node.curl(role, ["-H", "Content-Type: application/json", "--data-binary", body,
+                                      node.baseURL + "/v1/federation/lookups"])
+        let json = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: Any] ?? [:]
+        return (answer.status, answer.body, json)
+    }
+}
+
+private extension Dictionary where Key == String, Value == Any {
+    var code: String? { (self["error"] as? [String: Any])?["code"] as? String }
+}
