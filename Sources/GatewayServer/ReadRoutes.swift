@@ -9,13 +9,15 @@ import ReadQueue
 /// what UPS has no word for: take the best next item, heartbeat a lease, post the AI
 /// result, dead letters. Clinics create and cancel their own requests; readers claim and
 /// complete; ai-workers run the AI stage; operators see all. Protocols/reads.md.
+/// Calls about one workitem mostly wait for the writer and run on their connection's loop
+/// (`awaiting`); searches, which may render a thousand items, run on the pool.
 enum ReadRoutes {
     static let viewers: Set<String> = .roles(.clinic, .reader, .aiWorker, .operator)
 
     static func add(to router: inout Router, service: ReadService, index: IndexStore, auditor: Auditor,
                     federation: Federation?, region: String) {
         let store = service.store
-        router.add("POST", "/dicomweb/workitems", roles: .roles(.clinic), .async { request in
+        router.add("POST", "/dicomweb/workitems", roles: .roles(.clinic), .awaiting { request in
             if let refusal = try await auditor.admit(request, counter: "read-requests") { return refusal }
             let item = try await ReadCreation.workitem(request, index: index, auditor: auditor, federation: federation,
                                                        region: region)
@@ -32,18 +34,18 @@ enum ReadRoutes {
             return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/dicom+json")]),
                                 body: Array(("[" + found.map(UPSJSON.render).joined(separator: ",") + "]").utf8))
         })
-        router.add("GET", "/dicomweb/workitems/{uid}", roles: viewers, .async { request in
+        router.add("GET", "/dicomweb/workitems/{uid}", roles: viewers, .awaiting { request in
             let item = try await visible(request, store: store, auditor: auditor)
             return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/dicom+json")]),
                                 body: Array(UPSJSON.render(item).utf8))
         })
-        router.add("GET", "/v1/reads/{uid}", roles: viewers, .async { request in
+        router.add("GET", "/v1/reads/{uid}", roles: viewers, .awaiting { request in
             .json(UPSJSON.native(try await visible(request, store: store, auditor: auditor)))
         })
-        router.add("PUT", "/dicomweb/workitems/{uid}/state", roles: .roles(.reader, .aiWorker), .async { request in
+        router.add("PUT", "/dicomweb/workitems/{uid}/state", roles: .roles(.reader, .aiWorker), .awaiting { request in
             try await changeState(request, store: store, auditor: auditor)
         })
-        router.add("POST", "/dicomweb/workitems/{uid}/cancelrequest", roles: .roles(.clinic, .operator), .async { request in
+        router.add("POST", "/dicomweb/workitems/{uid}/cancelrequest", roles: .roles(.clinic, .operator), .awaiting { request in
             let uid = request.pathParameters["uid"] ?? ""
             let clinic = request.peer?.role == Role.clinic.rawValue ? request.peer?.organization : nil
             let by = request.peer?.role ?? "operator"
@@ -51,7 +53,7 @@ enum ReadRoutes {
                                             .update, counter: "read-transitions", store: store, auditor: auditor)
             return .json(UPSJSON.native(outcome.item!), status: 202)
         })
-        router.add("POST", "/v1/reads/next", roles: .roles(.reader, .aiWorker), .async { request in
+        router.add("POST", "/v1/reads/next", roles: .roles(.reader, .aiWorker), .awaiting { request in
             _ = try QueryParameters(request, allowed: ["label"])
             let raw = request.query.first { $0.name == "label" }?.value
             let labels = raw.map { Set($0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)) }
@@ -67,13 +69,13 @@ enum ReadRoutes {
             case .failure(let refusal): throw httpError(refusal)
             }
         })
-        router.add("POST", "/v1/reads/{uid}/heartbeat", roles: .roles(.reader, .aiWorker), .async { request in
+        router.add("POST", "/v1/reads/{uid}/heartbeat", roles: .roles(.reader, .aiWorker), .awaiting { request in
             let body = try ReadBody.decode(HolderBody.self, request)
             let outcome = try await perform(request, .heartbeat(uid: request.pathParameters["uid"] ?? "", transactionUID: body.transactionUID),
                                             .update, counter: "read-transitions", store: store, auditor: auditor)
             return .json(UPSJSON.native(outcome.item!, forHolder: true))
         })
-        router.add("POST", "/v1/reads/{uid}/ai-result", roles: .roles(.aiWorker), .async { request in
+        router.add("POST", "/v1/reads/{uid}/ai-result", roles: .roles(.aiWorker), .awaiting { request in
             let body = try ReadBody.decode(AIResultBody.self, request)
             let result = try body.aiResult()
             let outcome = try await perform(request, .finishAI(uid: request.pathParameters["uid"] ?? "", transactionUID: body.transactionUID,
@@ -90,7 +92,7 @@ enum ReadRoutes {
             let items = try await IndexRoutes.storeCall { () throws(StoreError) in try await store.workitems(query) }
             return .json("{\"count\":\(items.count),\"workitems\":[" + items.map { UPSJSON.native($0) }.joined(separator: ",") + "]}")
         })
-        router.add("POST", "/v1/reads/{uid}/redrive", roles: .roles(.operator), .async { request in
+        router.add("POST", "/v1/reads/{uid}/redrive", roles: .roles(.operator), .awaiting { request in
             let outcome = try await perform(request, .redrive(uid: request.pathParameters["uid"] ?? "", newUID: UIDs.make()),
                                             .create, counter: "read-requests", store: store, auditor: auditor)
             var response = HTTPResponse.json(UPSJSON.native(outcome.item!), status: 201)
