@@ -6,14 +6,18 @@
 # throughput rather than latency), medians compared; then ingest of 100 000 more studies
 # (1 000 per batch) once each way. Not a test.
 #
-# usage: Benchmarks/audit-bench.sh        STUDIES=200000 DURATION=10 LOOPS=1
+# The node runs with its default event loops (one per core) unless LOOPS says otherwise:
+# lookups run their handlers on the loops (RouteHandler.awaiting), so one loop on two
+# cores would measure a node configured below its default.
+#
+# usage: Benchmarks/audit-bench.sh        STUDIES=200000 DURATION=10 [LOOPS=N]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 bench_out audit-bench
 studies=${STUDIES:-200000}
 duration=${DURATION:-10}
 port=19843; plain=19880
-start() { IMAGING_GATEWAY_AUDIT=$1 start_node "$port" "$plain" --loops "${LOOPS:-1}"; } # audit on|off
+start() { IMAGING_GATEWAY_AUDIT=$1 start_node "$port" "$plain" ${LOOPS:+--loops "$LOOPS"}; } # audit on|off
 as() { echo "--ca $c/ca.pem --cert $c/$1.pem --key $c/$1-key.pem"; }
 rate() { python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['stages'][0]; print(s['achievedRate'], s['latencyMs']['p99'])" "$1/results.json"; }
 ingest() { "$bench" seed "https://127.0.0.1:$port" --from "$1" --count 100000 $(as node) 2>/dev/null | tail -1 | grep -oE '[0-9]+ studies/s' | grep -oE '^[0-9]+'; }
