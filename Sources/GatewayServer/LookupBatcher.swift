@@ -15,6 +15,9 @@ import Synchronization
 /// a lookup asked one per request, 66 with two batches out at a time and 52 with one
 /// (RESULTS.md).
 ///
+/// A peer older than the batch call answers it 404; its lookups are then asked one GET
+/// each, as before, so regions and their national node can be upgraded in any order.
+///
 /// The cost: a lookup may wait up to one round trip before it leaves, so under moderate
 /// load over a wide-area link its answer takes up to two. Its deadline still holds: a
 /// batch goes out under the earliest deadline among its lookups, and a lookup queued later
@@ -40,12 +43,15 @@ final class LookupBatcher: Sendable {
     static let path = "/v1/federation/lookups"
 
     private let client: HTTPClient
+    /// The peer's base URL, and the batch call's.
+    private let peerURL: String
     private let url: String
     private let breaker: CircuitBreaker
     private let state = Mutex<(queue: [Waiting], inFlight: Int)>(([], 0))
 
     init(client: HTTPClient, peerURL: String, breaker: CircuitBreaker) {
         self.client = client
+        self.peerURL = peerURL
         url = peerURL + Self.path
         self.breaker = breaker
     }
@@ -87,12 +93,36 @@ final class LookupBatcher: Sendable {
                                   headers: HTTPHeaders([("Content-Type", "application/json")]), body: body.bytes)
         let due = batch.map(\.due).min() ?? .now
         client.execute(request, url: url, deadline: due) { [self] result in
+            if case .success(let response) = result, response.status == 404 { return sendAlone(batch) }
             let answers = Self.answers(result, count: batch.count)
             breaker.record(success: answers != nil)
             for (i, waiting) in batch.enumerated() {
                 waiting.done(answers?[i] ?? .failure(result.isTimeout ? .timeout : .error))
             }
             sendNext()
+        }
+    }
+
+    /// A peer older than the batch call answers it 404: during a rolling upgrade each of
+    /// the batch's lookups is then asked as its own GET, as before the call existed. The
+    /// batch counts as out until the last of them returns.
+    private func sendAlone(_ batch: [Waiting]) {
+        let left = Atomic(batch.count)
+        let failed = Atomic(0)
+        for waiting in batch {
+            let request = HTTPRequest(method: "GET", target: waiting.target, headers: HTTPHeaders([("X-Request-ID", waiting.requestID)]))
+            client.execute(request, url: peerURL + waiting.target, deadline: waiting.due) { [self] result in
+                if case .success(let response) = result, response.status == 200, let page = JSONValue.parseObject(response.body) {
+                    waiting.done(.success(page))
+                } else {
+                    failed.add(1, ordering: .relaxed)
+                    waiting.done(.failure(result.isTimeout ? .timeout : .error))
+                }
+                if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+                    breaker.record(success: failed.load(ordering: .relaxed) == 0)
+                    sendNext()
+                }
+            }
         }
     }
 

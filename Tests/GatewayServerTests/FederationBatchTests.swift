@@ -67,11 +67,7 @@ final class FederationBatchTests: XCTestCase {
     /// and a full batch leaves while another is out.
     func testLookupsBoundForOnePeerShareRequestsByNaglesRule() async throws {
         let base = TestNode.fixedPortBase()
-        let asking = try TestNode { c in
-            c.region = "110000"
-            c.listen = ["127.0.0.1:\(base)"]
-            c.federation.peers = [GatewayConfig.PeerSettings(region: "610000", url: "https://localhost:\(base + 1)")]
-        }
+        let asking = try TestNode.askingRegion(at: base)
         defer { asking.stop() }
         let certs = asking.certs
         let seen = Mutex<(batches: [Int], open: Int, mostOpen: Int)>(([], 0, 0))
@@ -120,6 +116,37 @@ final class FederationBatchTests: XCTestCase {
         XCTAssertLessThanOrEqual(batches.count, 12, "\(batches)")
         XCTAssertLessThanOrEqual(batches.max() ?? 0, 64)
         XCTAssertGreaterThan(mostOpen, 1, "a full batch does not wait: \(batches)")
+    }
+
+    /// A peer from before the batch call (it has only the GET route) answers the batch 404;
+    /// the lookup is then asked as its own GET, under its request ID, and comes back found.
+    func testAPeerWithoutTheBatchCallIsAskedOneGetPerLookup() throws {
+        let base = TestNode.fixedPortBase()
+        let asking = try TestNode.askingRegion(at: base)
+        defer { asking.stop() }
+        let certs = asking.certs
+        let asked = Mutex<[String]>([])
+        var router = Router()
+        router.add("GET", "/v1/patients/{token}/studies", .inline { request in
+            asked.withLock { $0.append("GET \(request.headers["X-Request-ID"] ?? "-")") }
+            return .json("{\"studies\":[{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"1.2.156.7.2\","
+                         + "\"studyDate\":\"20241101\",\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+                         + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610000\"}]}")
+        })
+        let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certs + "/node.pem",
+                                                                 privateKeyPath: certs + "/node-key.pem"), server: true)
+        let peer = HTTPServer(configuration: HTTPServerConfiguration(listeners: [ListenerConfiguration(host: "127.0.0.1", port: base + 1, tls: tls)]),
+                              router: router, logger: Logger(label: "old-peer"))
+        _ = try peer.start()
+        defer { peer.shutdown(grace: .zero) }
+        let answer = asking.curl("clinic", ["-H", "X-Request-ID: old-peer-1",
+                                            asking.baseURL + "/v1/patients/\(Self.token)/studies?purpose=TREAT"])
+        XCTAssertEqual(answer.status, 200, answer.body)
+        let page = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: Any] ?? [:]
+        let regions = (page["regions"] as? [[String: Any]] ?? []).filter { $0["region"] as? String == "610000" }
+        XCTAssertEqual(regions.first?["status"] as? String, "complete", answer.body)
+        XCTAssertEqual((page["studies"] as? [[String: Any]])?.compactMap { $0["studyInstanceUID"] as? String }, ["1.2.156.7.2"])
+        XCTAssertEqual(asked.withLock { $0 }, ["GET old-peer-1"])
     }
 
     private func post(_ node: TestNode, as role: String, _ body: String) -> (status: Int, body: String, json: [String: Any]) {

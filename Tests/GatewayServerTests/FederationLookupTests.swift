@@ -136,11 +136,7 @@ final class FederationLookupTests: XCTestCase {
     /// carries the same request ID, so the two logs join.
     func testACrossRegionLookupIsAuditedWithEveryStudyReturnedUnderOneRequestID() async throws {
         let base = TestNode.fixedPortBase()
-        let asking = try TestNode { c in
-            c.region = "110000"
-            c.listen = ["127.0.0.1:\(base)"]
-            c.federation.peers = [GatewayConfig.PeerSettings(region: "610000", url: "https://localhost:\(base + 1)")]
-        }
+        let asking = try TestNode.askingRegion(at: base)
         defer { asking.stop() }
         let certs = asking.certs
         let holding = try TestNode { c in
@@ -195,6 +191,18 @@ final class FederationLookupTests: XCTestCase {
         var out: [String: String] = [:]
         for r in (answer["regions"] as? [[String: Any]]) ?? [] { out[r["region"] as! String] = r["status"] as? String }
         return out
+    }
+}
+
+extension TestNode {
+    /// A node of region 110000 listening on `base`, whose one peer, region 610000, is to
+    /// listen on `base + 1`.
+    static func askingRegion(at base: Int) throws -> TestNode {
+        try TestNode { c in
+            c.region = "110000"
+            c.listen = ["127.0.0.1:\(base)"]
+            c.federation.peers = [GatewayConfig.PeerSettings(region: "610000", url: "https://localhost:\(base + 1)")]
+        }
     }
 }
 
