@@ -43,16 +43,13 @@ final class LookupBatcher: Sendable {
     static let path = "/v1/federation/lookups"
 
     private let client: HTTPClient
-    /// The peer's base URL, and the batch call's.
     private let peerURL: String
-    private let url: String
     private let breaker: CircuitBreaker
     private let state = Mutex<(queue: [Waiting], inFlight: Int)>(([], 0))
 
     init(client: HTTPClient, peerURL: String, breaker: CircuitBreaker) {
         self.client = client
         self.peerURL = peerURL
-        url = peerURL + Self.path
         self.breaker = breaker
     }
 
@@ -92,7 +89,7 @@ final class LookupBatcher: Sendable {
         let request = HTTPRequest(method: "POST", target: Self.path,
                                   headers: HTTPHeaders([("Content-Type", "application/json")]), body: body.bytes)
         let due = batch.map(\.due).min() ?? .now
-        client.execute(request, url: url, deadline: due) { [self] result in
+        client.execute(request, url: peerURL + Self.path, deadline: due) { [self] result in
             if case .success(let response) = result, response.status == 404 { return sendAlone(batch) }
             let answers = Self.answers(result, count: batch.count)
             breaker.record(success: answers != nil)

@@ -122,15 +122,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     }
 
     public func query(_ query: StudyQuery) async throws(StoreError) -> [StudyRecord] {
-        let reader = nextReaderInTurn()
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[StudyRecord], StoreError>, Never>) in
-            reader.queue.async { [self] in
-                c.resume(returning: reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots) {
-                    db throws(StoreError) in try SQLiteQuery.run(query, on: db)
-                })
-            }
-        }
-        return try result.get()
+        try await read({ db throws(StoreError) in try SQLiteQuery.run(query, on: db) }, then: nil)
     }
 
     /// The reader that ran the query enqueues the event on the group commit itself; the
@@ -144,32 +136,36 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     public func query(_ queries: [StudyQuery], audit: (@Sendable (Int, [StudyRecord]) -> AuditEvent)?) async throws(StoreError)
         -> [[StudyRecord]]
     {
-        let reader = nextReaderInTurn()
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[[StudyRecord]], StoreError>, Never>) in
-            reader.queue.async { [self] in
-                let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots) {
-                    db throws(StoreError) in try queries.map { query throws(StoreError) in try SQLiteQuery.run(query, on: db) }
-                }
-                guard case .success(let pages) = found, let audit else { return c.resume(returning: found) }
-                let events = pages.enumerated().map { audit($0.offset, $0.element) }
-                enqueue(Pending(records: [], audit: events) { committed in c.resume(returning: committed.map { _ in pages }) })
-            }
+        let run: @Sendable (SQLiteConnection) throws(StoreError) -> [[StudyRecord]] = { db throws(StoreError) in
+            var pages: [[StudyRecord]] = []
+            for query in queries { pages.append(try SQLiteQuery.run(query, on: db)) }
+            return pages
         }
-        return try result.get()
+        guard let audit else { return try await read(run, then: nil) }
+        return try await read(run) { pages, done in
+            Pending(records: [], audit: pages.enumerated().map { audit($0.offset, $0.element) }, done: done)
+        }
     }
 
     /// Runs `query` on a reader, which then enqueues the write `pending` makes of the
     /// results on the group commit; the caller resumes once, after the commit.
     func query(_ query: StudyQuery, then pending: @escaping @Sendable ([StudyRecord],
                @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending) async throws(StoreError) -> [StudyRecord] {
+        try await read({ db throws(StoreError) in try SQLiteQuery.run(query, on: db) }, then: pending)
+    }
+
+    /// `body` on a reader's snapshot; with `pending`, the reader then enqueues the write it
+    /// makes of the result on the group commit, and the caller resumes once, after the commit.
+    private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T,
+                                   then pending: (@Sendable (T, @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending)?)
+        async throws(StoreError) -> T
+    {
         let reader = nextReaderInTurn()
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[StudyRecord], StoreError>, Never>) in
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
             reader.queue.async { [self] in
-                let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots) {
-                    db throws(StoreError) in try SQLiteQuery.run(query, on: db)
-                }
-                guard case .success(let studies) = found else { return c.resume(returning: found) }
-                enqueue(pending(studies) { committed in c.resume(returning: committed.map { _ in studies }) })
+                let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots, body)
+                guard case .success(let value) = found, let pending else { return c.resume(returning: found) }
+                enqueue(pending(value) { committed in c.resume(returning: committed.map { _ in value }) })
             }
         }
         return try result.get()

@@ -81,11 +81,7 @@ final class FederationBatchTests: XCTestCase {
             let one = "{\"status\":200,\"body\":{\"studies\":[]}}"
             return .json("{\"answers\":[" + Array(repeating: one, count: count).joined(separator: ",") + "]}")
         })
-        let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certs + "/node.pem",
-                                                                 privateKeyPath: certs + "/node-key.pem"), server: true)
-        let peer = HTTPServer(configuration: HTTPServerConfiguration(listeners: [ListenerConfiguration(host: "127.0.0.1", port: base + 1, tls: tls)]),
-                              router: router, logger: Logger(label: "slow-peer"))
-        _ = try peer.start()
+        let peer = try TestNode.peer(port: base + 1, certs: certs, router: router)
         defer { peer.shutdown(grace: .zero) }
 
         let clientTLS = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certs + "/clinic.pem",
@@ -133,11 +129,7 @@ final class FederationBatchTests: XCTestCase {
                          + "\"studyDate\":\"20241101\",\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
                          + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610000\"}]}")
         })
-        let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certs + "/node.pem",
-                                                                 privateKeyPath: certs + "/node-key.pem"), server: true)
-        let peer = HTTPServer(configuration: HTTPServerConfiguration(listeners: [ListenerConfiguration(host: "127.0.0.1", port: base + 1, tls: tls)]),
-                              router: router, logger: Logger(label: "old-peer"))
-        _ = try peer.start()
+        let peer = try TestNode.peer(port: base + 1, certs: certs, router: router)
         defer { peer.shutdown(grace: .zero) }
         let answer = asking.curl("clinic", ["-H", "X-Request-ID: old-peer-1",
                                             asking.baseURL + "/v1/patients/\(Self.token)/studies?purpose=TREAT"])

@@ -100,8 +100,6 @@ final class FederationLookupTests: XCTestCase {
             c.federation.peers = bad.map { GatewayConfig.PeerSettings(region: $0.0, url: "https://localhost:\($0.1)") }
         }
         defer { first.stop() }
-        let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: first.certs + "/node.pem",
-                                                                 privateKeyPath: first.certs + "/node-key.pem"), server: true)
         let answers: [HTTPResponse] = [
             HTTPResponse(status: 500, body: Array("oops".utf8)),
             HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: [0xFF, 0x00, 0x7B]),
@@ -117,10 +115,7 @@ final class FederationLookupTests: XCTestCase {
         for ((_, port), answer) in zip(bad, answers) {
             var router = Router()
             router.add("POST", "/v1/federation/lookups", .inline { _ in answer })
-            let server = HTTPServer(configuration: HTTPServerConfiguration(listeners: [ListenerConfiguration(host: "127.0.0.1", port: port, tls: tls)]),
-                                    router: router, logger: Logger(label: "bad-peer"))
-            _ = try server.start()
-            servers.append(server)
+            servers.append(try TestNode.peer(port: port, certs: first.certs, router: router))
         }
         defer { servers.forEach { $0.shutdown(grace: .zero) } }
         let begun = ContinuousClock.now
@@ -203,6 +198,16 @@ extension TestNode {
             c.listen = ["127.0.0.1:\(base)"]
             c.federation.peers = [GatewayConfig.PeerSettings(region: "610000", url: "https://localhost:\(base + 1)")]
         }
+    }
+
+    /// A stand-in peer: `router` over TLS on `port` with the node certificate in `certs`.
+    static func peer(port: Int, certs: String, router: Router) throws -> HTTPServer {
+        let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certs + "/node.pem",
+                                                                 privateKeyPath: certs + "/node-key.pem"), server: true)
+        let server = HTTPServer(configuration: HTTPServerConfiguration(listeners: [ListenerConfiguration(host: "127.0.0.1", port: port, tls: tls)]),
+                                router: router, logger: Logger(label: "stand-in-peer"))
+        _ = try server.start()
+        return server
     }
 }
 
