@@ -30,6 +30,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CGatewayShims", dependencies: ["COpenSSL"]),
+        .target(name: "CSQLiteWALBuffer", dependencies: ["CSQLite"]),
         .target(name: "JSONText"),
         .target(
             name: "GatewayNet",
@@ -47,7 +48,7 @@ let package = Package(
             dependencies: ["ImagingIndex", "JSONText", .product(name: "HeapModule", package: "swift-collections"),
                            .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "Inference", dependencies: ["GatewayNet", "JSONText"]),
-        .target(name: "IndexStore", dependencies: ["ImagingIndex", "AuditLog", "ReadQueue", "CSQLite"]),
+        .target(name: "IndexStore", dependencies: ["ImagingIndex", "AuditLog", "ReadQueue", "CSQLite", "CSQLiteWALBuffer"]),
         .target(
             name: "GatewayServer",
             dependencies: [
@@ -85,7 +86,7 @@ let package = Package(
         .testTarget(name: "PatientTokensTests", dependencies: ["PatientTokens"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog"]),
         .testTarget(name: "ReadQueueTests", dependencies: ["ReadQueue", "ImagingIndex"]),
-        .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex", "AuditLog", "ReadQueue", "ChildProcess"]),
+        .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex", "AuditLog", "ReadQueue", "ChildProcess", "CSQLite"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet", "GatewayServer", "IndexStore", "ImagingIndex",
                                                                   "ChildProcess"]),
         .testTarget(name: "GatewayServerTests",

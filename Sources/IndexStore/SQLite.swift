@@ -1,4 +1,5 @@
 import CSQLite
+import CSQLiteWALBuffer
 import Foundation
 
 /// One SQLite connection, used from one thread at a time (the caller's queue confines it).
@@ -20,7 +21,7 @@ final class SQLiteConnection: @unchecked Sendable {
     init(path: String, readOnly: Bool) throws(StoreError) {
         var handle: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
-        guard sqlite3_open_v2(path, &handle, flags, nil) == SQLITE_OK, let handle else {
+        guard sqlite3_open_v2(path, &handle, flags, Self.walBuffered ? gw_sqlite_wal_buffer_vfs_name : nil) == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             sqlite3_close(handle)
             throw .engine("\(path): \(message)")
@@ -28,6 +29,10 @@ final class SQLiteConnection: @unchecked Sendable {
         db = handle
         sqlite3_busy_timeout(db, Self.busyTimeoutMs)
     }
+
+    /// The default VFS but for WAL files, whose frames go out in large writes
+    /// (CSQLiteWALBuffer); nil (the default VFS) if it could not be registered.
+    private static let walBuffered = gw_sqlite_wal_buffer_register() == SQLITE_OK
 
     /// How long a statement waits for a lock another connection holds.
     static let busyTimeoutMs: Int32 = 10_000
@@ -55,10 +60,26 @@ final class SQLiteConnection: @unchecked Sendable {
     private(set) var walFrames: Int32 = 0
     private(set) var auditWALFrames: Int32 = 0
 
+    /// Whether a commit wrote frames to each WAL since the last `takeWALWrites`.
+    private var wroteWAL = false
+    private var wroteAuditWAL = false
+
+    /// Which WALs (index, audit) commits wrote to since the last call.
+    func takeWALWrites() -> [Bool] {
+        defer { (wroteWAL, wroteAuditWAL) = (false, false) }
+        return [wroteWAL, wroteAuditWAL]
+    }
+
     func watchWAL() {
         sqlite3_wal_hook(db, { context, _, schema, frames in
             let connection = Unmanaged<SQLiteConnection>.fromOpaque(context!).takeUnretainedValue()
-            if let schema, strcmp(schema, "main") != 0 { connection.auditWALFrames = frames } else { connection.walFrames = frames }
+            if let schema, strcmp(schema, "main") != 0 {
+                connection.auditWALFrames = frames
+                connection.wroteAuditWAL = true
+            } else {
+                connection.walFrames = frames
+                connection.wroteWAL = true
+            }
             return SQLITE_OK
         }, Unmanaged.passUnretained(self).toOpaque())
     }

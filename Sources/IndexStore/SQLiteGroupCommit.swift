@@ -1,9 +1,11 @@
 import Foundation
 
 /// The writer's transaction for a group of waiting batches. What must stay true: each
-/// batch is answered exactly once, after the commit that holds it (or with the error
-/// that kept it out), and a batch that fails is undone alone, with its audit event,
-/// while the others commit.
+/// batch is answered exactly once, after the commit that holds it is durable (or with the
+/// error that kept it out), and a batch that fails is undone alone, with its audit event,
+/// while the others commit. The commit does not sync; SQLiteSyncer does, beside the
+/// writer, and answers. Leaves kept in `audit_pending` for a crash between the two files
+/// are emptied only once the audit file's copy of them is durable.
 extension SQLiteIndexStore {
     /// Record batches run first and without savepoints: a savepoint makes SQLite copy
     /// every page the batch touches into a sub-journal before changing it, which doubled
@@ -25,17 +27,22 @@ extension SQLiteIndexStore {
     /// certificate and counter. Before anything else, leaves a failed commit or a crash
     /// may have lost from the audit file are put back (SQLiteAudit).
     private func attempt(_ group: [Pending], isolating: Bool) -> Bool {
-        defer { writer.resetAll() }
+        defer {
+            writer.resetAll()
+            try? writer.exec("PRAGMA main.synchronous = FULL; PRAGMA audit.synchronous = FULL")
+        }
         var results = [Result<[UpsertOutcome], StoreError>?](repeating: nil, count: group.count)
         var log: SQLiteAudit.Appender
+        let emptyPending = auditPendingLeft && syncer.isDurable(auditPendingCommit)
         do {
             if auditRecoveryDue {
                 try SQLiteAudit.recoverPending(writer)
                 auditRecoveryDue = false
                 auditPendingLeft = false
             }
-            try writer.exec("BEGIN IMMEDIATE")
-            if auditPendingLeft { try writer.exec("DELETE FROM main.audit_pending") }
+            _ = writer.takeWALWrites()
+            try writer.exec("PRAGMA main.synchronous = NORMAL; PRAGMA audit.synchronous = NORMAL; BEGIN IMMEDIATE")
+            if emptyPending { try writer.exec("DELETE FROM main.audit_pending") }
             log = try SQLiteAudit.Appender(writer)
         } catch {
             try? writer.exec("ROLLBACK")
@@ -68,20 +75,36 @@ extension SQLiteIndexStore {
                 }
             }
             try log.write()
-            try writer.exec("COMMIT")
-            auditPendingLeft = log.wrotePending
-            if group.contains(where: { !$0.records.isEmpty || $0.workitem != nil || $0.write != nil }) {
-                generation.add(1, ordering: .releasing)
-            }
         } catch {
-            try? writer.exec("ROLLBACK")
-            // A failed COMMIT may have kept the index's file and lost the audit file's part.
-            auditRecoveryDue = true
-            if group.contains(where: { $0.workitem != nil }) { reloadWorkQueue() }
-            group.forEach { $0.done(.failure(error)) }
-            return true
+            return rolledBack(group, error)
         }
-        for (batch, result) in zip(group, results) { batch.done(result ?? .success([])) }
+        // Numbered before COMMIT: a reader may see the commit before this thread returns.
+        let number = syncer.begin()
+        do {
+            try writer.exec("COMMIT")
+        } catch {
+            syncer.finished(number, wrote: writer.takeWALWrites()) { _ in }
+            return rolledBack(group, error)
+        }
+        if emptyPending { auditPendingLeft = false }
+        if log.wrotePending { (auditPendingLeft, auditPendingCommit) = (true, number) }
+        if group.contains(where: { !$0.records.isEmpty || $0.workitem != nil || $0.write != nil }) {
+            generation.add(1, ordering: .releasing)
+        }
+        let answers = zip(group.map(\.done), results).map { ($0, $1 ?? .success([])) }
+        syncer.finished(number, wrote: writer.takeWALWrites()) { failure in
+            for (done, result) in answers { done(failure.map { .failure($0) } ?? result) }
+        }
+        return true
+    }
+
+    /// Rolls the group back and answers every batch with `error`. A failed COMMIT may have
+    /// kept the index's file and lost the audit file's part: the next group puts it back.
+    private func rolledBack(_ group: [Pending], _ error: StoreError) -> Bool {
+        try? writer.exec("ROLLBACK")
+        auditRecoveryDue = true
+        if group.contains(where: { $0.workitem != nil }) { reloadWorkQueue() }
+        group.forEach { $0.done(.failure(error)) }
         return true
     }
 

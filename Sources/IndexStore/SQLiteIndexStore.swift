@@ -6,12 +6,14 @@ import ImagingIndex
 import ReadQueue
 import Synchronization
 
-/// The embedded store: SQLite files in WAL mode with `synchronous=FULL`, so a commit is
-/// on disk when it returns: the index, and beside it the audit log (`auditPath`, attached
-/// to every connection as schema `audit`; SQLiteAudit says why apart and what that
-/// costs). One writer thread takes every batch waiting at once into a single transaction
-/// (group commit): under concurrent uploads one fsync serves many batches. Readers use
-/// their own connections on their own queues; WAL lets them run beside the writer.
+/// The embedded store: SQLite files in WAL mode, the index and beside it the audit log
+/// (`auditPath`, attached to every connection as schema `audit`; SQLiteAudit says why
+/// apart and what that costs). One writer thread takes every batch waiting at once into a
+/// single transaction (group commit): under concurrent uploads one fsync serves many
+/// batches. The group commit's sync runs beside the writer, which goes on to the next
+/// group, and every answer waits for it (SQLiteSyncer); the writer's other transactions
+/// are `synchronous=FULL`, on disk when they return. Readers use their own connections on
+/// their own queues; WAL lets them run beside the writer.
 public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unchecked Sendable {
     struct Pending {
         let records: [StudyRecord]
@@ -20,6 +22,9 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         /// Rows of another kind (a prior-exam check) written with the batch's audit events.
         var write: (@Sendable (SQLiteConnection) throws(StoreError) -> Void)?
         let done: @Sendable (Result<[UpsertOutcome], StoreError>) -> Void
+
+        /// Audit leaves only (a lookup's): nothing in the index changes.
+        var onlyAudits: Bool { records.isEmpty && workitem == nil && write == nil }
 
         init(records: [StudyRecord], audit: [AuditEvent], workitem: WorkitemJob? = nil,
              write: (@Sendable (SQLiteConnection) throws(StoreError) -> Void)? = nil,
@@ -57,6 +62,10 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     var auditPendingLeft = false
     /// A commit failed: leaves may be in `audit_pending` and not in the audit file.
     var auditRecoveryDue = false
+    /// The group commit that last wrote to `audit_pending`: its rows go once it is durable.
+    var auditPendingCommit = 0
+    /// Syncs the group commits and answers their batches (SQLiteSyncer).
+    let syncer: SQLiteSyncer
     /// The checkpointer passes after which each WAL restarts (`checkpointed`).
     private var restartAfterPass: Int?
     private var auditRestartAfterPass: Int?
@@ -94,6 +103,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         workQueue = WorkQueue(policy: queuePolicy, open: try SQLiteWorkitems.loadOpen(on: writer))
         writer.resetAll()
         checkpointer = try SQLiteCheckpointer(path: path, auditPath: auditPath)
+        syncer = SQLiteSyncer(walPaths: [path + "-wal", auditPath + "-wal"])
         var list: [SQLiteReader] = []
         for i in 0..<max(1, readers) {
             let c = try SQLiteConnection(path: path, readOnly: true)
@@ -164,7 +174,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
             reader.queue.async { [self] in
                 let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots, body)
-                guard case .success(let value) = found, let pending else { return c.resume(returning: found) }
+                guard case .success(let value) = found, let pending else { return answerWhenDurable(found, c) }
                 enqueue(pending(value) { committed in c.resume(returning: committed.map { _ in value }) })
             }
         }
@@ -259,40 +269,6 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         try await groupWrite { db throws(StoreError) in try SQLiteOutbox.acknowledge(through: sequence, on: db) }
     }
 
-    // MARK: audit reads
-
-    public func auditSize() async throws(StoreError) -> Int {
-        try await read { db throws(StoreError) in try SQLiteAudit.size(db) }
-    }
-
-    public func leafHashes(from: Int, count: Int) async throws(StoreError) -> [MerkleTree.Hash] {
-        try await read { db throws(StoreError) in try SQLiteAudit.leafHashes(db, from: from, count: count) }
-    }
-
-    public func events(from: Int, limit: Int) async throws(StoreError) -> [StoredAuditEvent] {
-        try await read { db throws(StoreError) in try SQLiteAudit.events(db, from: from, limit: limit) }
-    }
-
-    public func checkpoints() async throws(StoreError) -> [Checkpoint] {
-        try await read { db throws(StoreError) in try SQLiteAudit.checkpoints(db) }
-    }
-
-    public func latestCheckpoint() async throws(StoreError) -> (checkpoint: Checkpoint, frontier: MerkleFrontier?)? {
-        try await read { db throws(StoreError) in try SQLiteAudit.latestCheckpoint(db) }
-    }
-
-    public func usage(day: String, actor: String, counter: String) async throws(StoreError) -> Int {
-        try await read { db throws(StoreError) in try SQLiteAudit.usage(db, day: day, actor: actor, counter: counter) }
-    }
-
-    public func usage(day: String) async throws(StoreError) -> [UsageCount] {
-        try await read { db throws(StoreError) in try SQLiteAudit.usage(db, day: day) }
-    }
-
-    public func saveCheckpoint(_ checkpoint: Checkpoint, frontier: MerkleFrontier) async throws(StoreError) {
-        try await onWriter { writer throws(StoreError) in try SQLiteAudit.save(checkpoint, frontier: frontier, on: writer) }
-    }
-
     /// Checks the file's integrity (`PRAGMA integrity_check`); "ok" when sound.
     public func integrityCheck() async throws(StoreError) -> String {
         try await read { db throws(StoreError) in
@@ -306,7 +282,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T) async throws(StoreError) -> T {
         let reader = nextReaderInTurn()
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
-            reader.queue.async { c.resume(returning: reader.fresh(body)) }
+            reader.queue.async { [self] in answerWhenDurable(reader.fresh(body), c) }
         }
         return try result.get()
     }
@@ -322,6 +298,11 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             }
         }
         return try result.get()
+    }
+
+    /// A reader may have seen a commit not yet synced: it answers once that commit is durable.
+    private func answerWhenDurable<T: Sendable>(_ found: Result<T, StoreError>, _ c: CheckedContinuation<Result<T, StoreError>, Never>) {
+        syncer.whenDurable { failure in c.resume(returning: failure.map { .failure($0) } ?? found) }
     }
 
     private func nextReaderInTurn() -> SQLiteReader {
@@ -343,6 +324,10 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// Commits everything waiting, then whatever arrived during that commit, until none.
     private func drain() {
         while true {
+            // Lookups' leaves are cheap to write and the sync dear: while one is running,
+            // they gather for the next commit rather than each sync serving a few. Uploads
+            // and transitions go ahead, their writing overlapping the sync (SQLiteSyncer).
+            if pending.withLock({ $0.batches.allSatisfy(\.onlyAudits) }) { syncer.waitWhileSyncing() }
             let group = pending.withLock { state -> [Pending] in
                 let taken = state.batches
                 state.batches.removeAll()

@@ -208,6 +208,8 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
             answers.withLock { $0["lookup"] = result }
         }
         store.writeQueue.sync { store.commit([batch("a", 1), batch("b", 2, failing: true), lookup, batch("c", 3)]) }
+        // The batches that committed are answered once their commit is synced (SQLiteSyncer).
+        for _ in 0..<500 where answers.withLock({ $0.count }) < 4 { try await Task.sleep(for: .milliseconds(10)) }
         let results = answers.withLock { $0 }
         XCTAssertEqual(results.count, 4, "every batch answered once")
         XCTAssertEqual(try results["a"]?.get(), [.inserted])

@@ -1,0 +1,115 @@
+import CSQLite
+import Foundation
+@testable import IndexStore
+import Synchronization
+import XCTest
+
+/// The two pieces that take the fsync out of the writer's way: the VFS that gathers WAL
+/// writes (CSQLiteWALBuffer) and the queue that syncs and then answers (SQLiteSyncer).
+final class DeferredSyncTests: XCTestCase {
+    private var directory = ""
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "deferred-sync-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// A commit without a sync must still be wholly in the file when it returns: a copy
+    /// of the files taken then (what a killed process leaves, page cache and all) opens
+    /// with SQLite's own VFS, intact and with every row. The transaction is large and its
+    /// cache tiny, so pages spill to the WAL and are written again, and SQLite rewrites
+    /// the frame checksums after them, the commit frame's header last, with no page after.
+    func testACommitIsWholeInTheFileWhenItReturnsEvenUnsynced() throws {
+        let path = directory + "/t.sqlite"
+        let db = try SQLiteConnection(path: path, readOnly: false)
+        try db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = 8;")
+        try db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL, mark INTEGER NOT NULL DEFAULT 0)")
+        for round in 1...3 {
+            try db.transaction { () throws(StoreError) in
+                try db.exec("INSERT INTO t (v) SELECT randomblob(600) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) SELECT i FROM n)")
+                try db.exec("UPDATE t SET mark = \(round) WHERE id % 7 = 0")
+            }
+            for suffix in ["", "-wal"] {
+                try? FileManager.default.removeItem(atPath: directory + "/copy.sqlite" + suffix)
+                try FileManager.default.copyItem(atPath: path + suffix, toPath: directory + "/copy.sqlite" + suffix)
+            }
+            try? FileManager.default.removeItem(atPath: directory + "/copy.sqlite-shm")
+            let copy = try Self.plainSQLite(directory + "/copy.sqlite")
+            defer { sqlite3_close(copy) }
+            XCTAssertEqual(try Self.text(copy, "PRAGMA integrity_check"), "ok", "round \(round)")
+            XCTAssertEqual(try Self.text(copy, "SELECT count(*) FROM t"), "\(1500 * round)", "round \(round): every row of the last commit")
+            XCTAssertEqual(try Self.text(copy, "SELECT count(*) FROM t WHERE id % 7 = 0 AND mark = \(round)"),
+                           "\(1500 * round / 7)", "round \(round): the rewritten pages")
+        }
+    }
+
+    /// A commit is answered only after a sync that began once it had finished; a read that
+    /// could have seen a commit still running waits for it too.
+    func testAnswersWaitForTheSyncAfterTheirCommit() throws {
+        let wal = directory + "/x.sqlite-wal"
+        FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
+        let syncer = SQLiteSyncer(walPaths: [wal])
+        let order = Mutex<[String]>([])
+        let first = syncer.begin()
+        syncer.whenDurable { failure in order.withLock { $0.append("read \(failure == nil)") } }
+        usleep(50_000)
+        XCTAssertEqual(order.withLock { $0 }, [], "a read waits for the commit begun before it ended")
+        let answered = expectation(description: "answered")
+        answered.expectedFulfillmentCount = 2
+        syncer.finished(first, wrote: [true]) { failure in
+            order.withLock { $0.append("commit \(failure == nil)") }
+            answered.fulfill()
+        }
+        syncer.whenDurable { failure in
+            order.withLock { $0.append("later read \(failure == nil)") }
+            answered.fulfill()
+        }
+        wait(for: [answered], timeout: 5)
+        XCTAssertEqual(Set(order.withLock { $0 }), ["read true", "commit true", "later read true"])
+        XCTAssertTrue(syncer.isDurable(first))
+    }
+
+    /// Once a sync fails nothing is answered as durable again, reads included.
+    func testAFailedSyncFailsEveryWaiterFromThenOn() throws {
+        let syncer = SQLiteSyncer(walPaths: [directory + "/missing/x.sqlite-wal"])
+        let results = Mutex<[Bool]>([])
+        let record: @Sendable (XCTestExpectation) -> @Sendable (StoreError?) -> Void = { answered in
+            { failure in
+                results.withLock { $0.append(failure == nil) }
+                answered.fulfill()
+            }
+        }
+        let commit = expectation(description: "commit answered")
+        syncer.finished(syncer.begin(), wrote: [true], then: record(commit))
+        wait(for: [commit], timeout: 5)
+        let read = expectation(description: "read answered")
+        syncer.whenDurable(record(read))
+        wait(for: [read], timeout: 5)
+        let later = expectation(description: "later commit answered")
+        syncer.finished(syncer.begin(), wrote: [false], then: record(later))
+        wait(for: [later], timeout: 5)
+        XCTAssertEqual(results.withLock { $0 }, [false, false, false])
+    }
+
+    private static func plainSQLite(_ path: String) throws -> OpaquePointer {
+        var handle: OpaquePointer?
+        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else {
+            throw StoreError.engine("cannot open \(path)")
+        }
+        return handle
+    }
+
+    private static func text(_ db: OpaquePointer, _ sql: String) throws -> String {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
+            throw StoreError.engine(String(cString: sqlite3_errmsg(db)))
+        }
+        defer { sqlite3_finalize(statement) }
+        guard sqlite3_step(statement) == SQLITE_ROW, let text = sqlite3_column_text(statement, 0) else {
+            throw StoreError.engine(String(cString: sqlite3_errmsg(db)))
+        }
+        return String(cString: text)
+    }
+}
