@@ -3,9 +3,9 @@ import Foundation
 /// The writer's transaction for a group of waiting batches. What must stay true: each
 /// batch is answered exactly once, after the commit that holds it is durable (or with the
 /// error that kept it out), and a batch that fails is undone alone, with its audit event,
-/// while the others commit. The commit does not sync; SQLiteSyncer does, beside the
-/// writer, and answers. Leaves kept in `audit_pending` for a crash between the two files
-/// are emptied only once the audit file's copy of them is durable.
+/// while the others commit. A commit that changes the index does not sync; SQLiteSyncer
+/// does, beside the writer, and answers. Leaves kept in `audit_pending` for a crash
+/// between the two files are emptied only once the audit file's copy of them is durable.
 extension SQLiteIndexStore {
     /// Record batches run first and without savepoints: a savepoint makes SQLite copy
     /// every page the batch touches into a sub-journal before changing it, which doubled
@@ -27,9 +27,14 @@ extension SQLiteIndexStore {
     /// certificate and counter. Before anything else, leaves a failed commit or a crash
     /// may have lost from the audit file are put back (SQLiteAudit).
     private func attempt(_ group: [Pending], isolating: Bool) -> Bool {
+        // A group that changes the index commits unsynced and SQLiteSyncer answers it after
+        // syncing, while the writer goes on; lookups alone commit synced, as before, and are
+        // answered at once when nothing before them waits for a sync: a thread hop more
+        // would cost them more than the sync they could share.
+        let deferred = group.contains { !$0.onlyAudits }
         defer {
             writer.resetAll()
-            try? writer.exec("PRAGMA main.synchronous = FULL; PRAGMA audit.synchronous = FULL")
+            if deferred { try? writer.exec("PRAGMA main.synchronous = FULL; PRAGMA audit.synchronous = FULL") }
         }
         var results = [Result<[UpsertOutcome], StoreError>?](repeating: nil, count: group.count)
         var log: SQLiteAudit.Appender
@@ -41,7 +46,8 @@ extension SQLiteIndexStore {
                 auditPendingLeft = false
             }
             _ = writer.takeWALWrites()
-            try writer.exec("PRAGMA main.synchronous = NORMAL; PRAGMA audit.synchronous = NORMAL; BEGIN IMMEDIATE")
+            if deferred { try writer.exec("PRAGMA main.synchronous = NORMAL; PRAGMA audit.synchronous = NORMAL") }
+            try writer.exec("BEGIN IMMEDIATE")
             if emptyPending { try writer.exec("DELETE FROM main.audit_pending") }
             log = try SQLiteAudit.Appender(writer)
         } catch {
@@ -92,9 +98,11 @@ extension SQLiteIndexStore {
             generation.add(1, ordering: .releasing)
         }
         let answers = zip(group.map(\.done), results).map { ($0, $1 ?? .success([])) }
-        syncer.finished(number, wrote: writer.takeWALWrites()) { failure in
+        let answer: @Sendable (StoreError?) -> Void = { failure in
             for (done, result) in answers { done(failure.map { .failure($0) } ?? result) }
         }
+        let wrote = writer.takeWALWrites()
+        if deferred { syncer.finished(number, wrote: wrote, then: answer) } else { syncer.finishedSynced(number, then: answer) }
         return true
     }
 

@@ -324,10 +324,6 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// Commits everything waiting, then whatever arrived during that commit, until none.
     private func drain() {
         while true {
-            // Lookups' leaves are cheap to write and the sync dear: while one is running,
-            // they gather for the next commit rather than each sync serving a few. Uploads
-            // and transitions go ahead, their writing overlapping the sync (SQLiteSyncer).
-            if pending.withLock({ $0.batches.allSatisfy(\.onlyAudits) }) { syncer.waitWhileSyncing() }
             let group = pending.withLock { state -> [Pending] in
                 let taken = state.batches
                 state.batches.removeAll()

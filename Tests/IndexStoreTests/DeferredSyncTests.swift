@@ -71,6 +71,48 @@ final class DeferredSyncTests: XCTestCase {
         XCTAssertTrue(syncer.isDurable(first))
     }
 
+    /// A commit SQLite synced itself (lookups alone) is answered on the spot when nothing
+    /// before it waits for a sync, and otherwise only once the commits before it are synced.
+    func testACommitSyncedBySQLiteIsAnsweredAtOnceUnlessAnEarlierOneWaits() throws {
+        let wal = directory + "/y.sqlite-wal"
+        FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
+        let syncer = SQLiteSyncer(walPaths: [wal])
+        let answered = Mutex<[String]>([])
+        syncer.finishedSynced(syncer.begin()) { _ in answered.withLock { $0.append("first") } }
+        XCTAssertEqual(answered.withLock { $0 }, ["first"], "answered before finishedSynced returned")
+
+        // One writer: each commit begins after the one before it finished.
+        let deferred = syncer.begin()
+        let both = expectation(description: "both answered")
+        both.expectedFulfillmentCount = 2
+        syncer.finished(deferred, wrote: [true]) { _ in
+            answered.withLock { $0.append("deferred") }
+            both.fulfill()
+        }
+        let synced = syncer.begin()
+        syncer.finishedSynced(synced) { _ in
+            answered.withLock { $0.append(syncer.isDurable(deferred) ? "synced after" : "synced before") }
+            both.fulfill()
+        }
+        wait(for: [both], timeout: 5)
+        XCTAssertEqual(Set(answered.withLock { $0 }), ["first", "deferred", "synced after"])
+        XCTAssertTrue(syncer.isDurable(synced))
+    }
+
+    /// A read that queued for a commit still running is answered when that commit is one
+    /// SQLite synced and answered on the spot: nothing else would come to sync for it.
+    func testAReadWaitingForACommitAnsweredOnTheSpotIsAnswered() throws {
+        let wal = directory + "/z.sqlite-wal"
+        FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
+        let syncer = SQLiteSyncer(walPaths: [wal])
+        let commit = syncer.begin()
+        let read = expectation(description: "read answered")
+        syncer.whenDurable { _ in read.fulfill() }
+        usleep(20_000)
+        syncer.finishedSynced(commit) { _ in }
+        wait(for: [read], timeout: 5)
+    }
+
     /// Once a sync fails nothing is answered as durable again, reads included.
     func testAFailedSyncFailsEveryWaiterFromThenOn() throws {
         let syncer = SQLiteSyncer(walPaths: [directory + "/missing/x.sqlite-wal"])
