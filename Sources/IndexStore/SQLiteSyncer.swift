@@ -138,9 +138,11 @@ final class SQLiteSyncer: @unchecked Sendable {
     }
 
     /// A WAL is never deleted while the store's connections are open, but should one have
-    /// been replaced the sync is repeated on the file now at that path.
+    /// been replaced the sync is repeated on the file now at that path. None there: SQLite
+    /// removes a WAL only once it is copied into the database file and that file synced.
     private func sync(_ i: Int) -> StoreError? {
         if descriptors[i] < 0 { descriptors[i] = open(walPaths[i], O_RDWR | O_CLOEXEC) }
+        if descriptors[i] < 0, errno == ENOENT { return nil }
         guard descriptors[i] >= 0, fdatasync(descriptors[i]) == 0 else {
             return .engine("could not sync \(walPaths[i]): \(String(cString: strerror(errno)))")
         }

@@ -115,7 +115,7 @@ final class DeferredSyncTests: XCTestCase {
 
     /// Once a sync fails nothing is answered as durable again, reads included.
     func testAFailedSyncFailsEveryWaiterFromThenOn() throws {
-        let syncer = SQLiteSyncer(walPaths: [directory + "/missing/x.sqlite-wal"])
+        let syncer = SQLiteSyncer(walPaths: [directory])  // a directory: open(O_RDWR) fails, EISDIR
         let results = Mutex<[Bool]>([])
         let record: @Sendable (XCTestExpectation) -> @Sendable (StoreError?) -> Void = { answered in
             { failure in
