@@ -30,8 +30,8 @@ final class SQLiteConnection: @unchecked Sendable {
         sqlite3_busy_timeout(db, Self.busyTimeoutMs)
     }
 
-    /// The default VFS but for WAL files, whose frames go out in large writes
-    /// (CSQLiteWALBuffer); nil (the default VFS) if it could not be registered.
+    /// Whether the VFS that writes WAL frames in large pieces (CSQLiteWALBuffer) is there;
+    /// connections fall back to the default VFS if it could not be registered.
     private static let walBuffered = gw_sqlite_wal_buffer_register() == SQLITE_OK
 
     /// How long a statement waits for a lock another connection holds.

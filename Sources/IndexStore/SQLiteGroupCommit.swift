@@ -45,7 +45,7 @@ extension SQLiteIndexStore {
                 auditRecoveryDue = false
                 auditPendingLeft = false
             }
-            _ = writer.takeWALWrites()
+            _ = writer.takeWALWrites()  // what transactions since the last group wrote, they synced
             if deferred { try writer.exec("PRAGMA main.synchronous = NORMAL; PRAGMA audit.synchronous = NORMAL") }
             try writer.exec("BEGIN IMMEDIATE")
             if emptyPending { try writer.exec("DELETE FROM main.audit_pending") }
@@ -94,15 +94,12 @@ extension SQLiteIndexStore {
         }
         if emptyPending { auditPendingLeft = false }
         if log.wrotePending { (auditPendingLeft, auditPendingCommit) = (true, number) }
-        if group.contains(where: { !$0.records.isEmpty || $0.workitem != nil || $0.write != nil }) {
-            generation.add(1, ordering: .releasing)
-        }
+        if deferred { generation.add(1, ordering: .releasing) }
         let answers = zip(group.map(\.done), results).map { ($0, $1 ?? .success([])) }
         let answer: @Sendable (StoreError?) -> Void = { failure in
             for (done, result) in answers { done(failure.map { .failure($0) } ?? result) }
         }
-        let wrote = writer.takeWALWrites()
-        if deferred { syncer.finished(number, wrote: wrote, then: answer) } else { syncer.finishedSynced(number, then: answer) }
+        if deferred { syncer.finished(number, wrote: writer.takeWALWrites(), then: answer) } else { syncer.finishedSynced(number, then: answer) }
         return true
     }
 

@@ -41,6 +41,7 @@ final class SQLiteSyncer: @unchecked Sendable {
     private let begun = Atomic<Int>(0)
     private let finishedCommits = Atomic<Int>(0)
     private let durableCommits = Atomic<Int>(0)
+    /// Set with `state.failure`, read without the lock on the paths that answer at once.
     private let failed = Atomic<Bool>(false)
     private let state = Mutex<(waiting: [Waiter], draining: Bool, failure: StoreError?)>(([], false, nil))
     private let queue = DispatchQueue(label: "index-store.syncer")

@@ -48,9 +48,7 @@ final class DeferredSyncTests: XCTestCase {
     /// A commit is answered only after a sync that began once it had finished; a read that
     /// could have seen a commit still running waits for it too.
     func testAnswersWaitForTheSyncAfterTheirCommit() throws {
-        let wal = directory + "/x.sqlite-wal"
-        FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
-        let syncer = SQLiteSyncer(walPaths: [wal])
+        let syncer = syncerOnAFile()
         let order = Mutex<[String]>([])
         let first = syncer.begin()
         syncer.whenDurable { failure in order.withLock { $0.append("read \(failure == nil)") } }
@@ -74,9 +72,7 @@ final class DeferredSyncTests: XCTestCase {
     /// A commit SQLite synced itself (lookups alone) is answered on the spot when nothing
     /// before it waits for a sync, and otherwise only once the commits before it are synced.
     func testACommitSyncedBySQLiteIsAnsweredAtOnceUnlessAnEarlierOneWaits() throws {
-        let wal = directory + "/y.sqlite-wal"
-        FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
-        let syncer = SQLiteSyncer(walPaths: [wal])
+        let syncer = syncerOnAFile()
         let answered = Mutex<[String]>([])
         syncer.finishedSynced(syncer.begin()) { _ in answered.withLock { $0.append("first") } }
         XCTAssertEqual(answered.withLock { $0 }, ["first"], "answered before finishedSynced returned")
@@ -102,9 +98,7 @@ final class DeferredSyncTests: XCTestCase {
     /// A read that queued for a commit still running is answered when that commit is one
     /// SQLite synced and answered on the spot: nothing else would come to sync for it.
     func testAReadWaitingForACommitAnsweredOnTheSpotIsAnswered() throws {
-        let wal = directory + "/z.sqlite-wal"
-        FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
-        let syncer = SQLiteSyncer(walPaths: [wal])
+        let syncer = syncerOnAFile()
         let commit = syncer.begin()
         let read = expectation(description: "read answered")
         syncer.whenDurable { _ in read.fulfill() }
@@ -133,6 +127,13 @@ final class DeferredSyncTests: XCTestCase {
         syncer.finished(syncer.begin(), wrote: [false], then: record(later))
         wait(for: [later], timeout: 5)
         XCTAssertEqual(results.withLock { $0 }, [false, false, false])
+    }
+
+    /// A syncer over one small file standing in for a WAL.
+    private func syncerOnAFile() -> SQLiteSyncer {
+        let wal = directory + "/\(UUID().uuidString).sqlite-wal"
+        FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
+        return SQLiteSyncer(walPaths: [wal])
     }
 
     private static func plainSQLite(_ path: String) throws -> OpaquePointer {
