@@ -32,6 +32,7 @@ let package = Package(
         .target(name: "CGatewayShims", dependencies: ["COpenSSL"]),
         .target(name: "CSQLiteWALBuffer", dependencies: ["CSQLite"]),
         .target(name: "JSONText"),
+        .target(name: "CommandExit", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "GatewayNet",
             dependencies: [
@@ -59,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "imaging-gateway",
             dependencies: [
-                "GatewayServer", "IndexStore", "PatientTokens", "AuditLog", "CGatewayShims",
+                "GatewayServer", "IndexStore", "PatientTokens", "AuditLog", "CGatewayShims", "CommandExit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -67,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "gateway-agent",
             dependencies: [
-                "GatewayAgent", "ImagingIndex", "PatientTokens",
+                "GatewayAgent", "ImagingIndex", "PatientTokens", "CommandExit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(

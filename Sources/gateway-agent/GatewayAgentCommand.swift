@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandExit
 import Foundation
 import GatewayAgent
 import ImagingIndex
@@ -11,36 +12,8 @@ struct GatewayAgentCommand: AsyncParsableCommand {
         abstract: "The hospital and clinic side of ImagingGateway: identifiers are tokenized here and never leave.",
         subcommands: [Init.self, Tokenize.self, Upload.self, Lookup.self, Priors.self, RequestRead.self, Reads.self])
 
-    /// ArgumentParser's own entry point, except for the way out: output flushed, then
-    /// `_exit`. A command ends while its HTTP clients' loop threads are still closing TLS
-    /// connections, and `exit` would run OpenSSL's atexit clean-up and the C++ runtime's
-    /// static destructors under them. Once in CI that crashed the agent after an upload it
-    /// had already recorded as done, its summary cut by a backtrace. Every file the agent
-    /// writes is written and closed before its command returns, so skipping `exit`'s
-    /// handlers loses nothing.
-    static func main() async {
-        let status: Int32
-        do {
-            var command = try await asyncParseAsRoot()
-            if var asynchronous = command as? AsyncParsableCommand {
-                try await asynchronous.run()
-            } else {
-                try command.run()
-            }
-            status = 0
-        } catch {
-            let code = exitCode(for: error)
-            let text = fullMessage(for: error)
-            if code == .success {
-                print(text)
-            } else if !text.isEmpty {
-                FileHandle.standardError.write(Data((text + "\n").utf8))
-            }
-            status = code.rawValue
-        }
-        fflush(nil)
-        _exit(status)
-    }
+    /// Leaves by `_exit` once the command is done (CommandExit says why).
+    static func main() async { await runThenExit() }
 }
 
 struct ConfigOption: ParsableArguments {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CGatewayShims
+import CommandExit
 import Dispatch
 import Foundation
 import GatewayServer
@@ -12,6 +13,10 @@ struct ImagingGatewayCommand: AsyncParsableCommand {
         abstract: "A regional or national node of the ImagingGateway medical-imaging index.",
         subcommands: [Serve.self, Keys.self, Audit.self, Gather.self],
         defaultSubcommand: Serve.self)
+
+    /// Leaves by `_exit` once the command is done (CommandExit says why). `serve` returns
+    /// after the node has stopped: every answer it sent was durable before it was sent.
+    static func main() async { await runThenExit() }
 }
 
 struct Serve: ParsableCommand {
