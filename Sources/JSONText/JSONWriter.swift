@@ -125,7 +125,8 @@ public struct JSONWriter {
         buffer.append(UInt8(ascii: "\""))
     }
 
-    @inlinable
+    /// Rare (a control character, a quote or a backslash): called, not inlined.
+    @usableFromInline
     mutating func escape(_ byte: UInt8) {
         buffer.append(UInt8(ascii: "\\"))
         switch byte {
