@@ -86,6 +86,7 @@ final class DevClusterTests: XCTestCase {
         let regionalPID = pid_t(try String(contentsOfFile: dir + "/610000.pid", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines))!
         XCTAssertEqual(kill(regionalPID, SIGKILL), 0, "killed while its outbox is still sending")
+        XCTAssertTrue(Self.waitUntilGone(regionalPID, seconds: 120), "the killed node went away")
         let restarted = try ChildProcess(binary, ["serve", "--config", dir + "/610000.json"], stdout: .discard, stderr: .discard)
         defer { restarted.terminate(); restarted.wait() }
         var up = false
@@ -102,5 +103,21 @@ final class DevClusterTests: XCTestCase {
         }
         XCTAssertEqual(count(at: 9444), 4_000, "the regional node kept every acknowledged upload")
         XCTAssertEqual(national, 4_000, "the national node holds exactly what the region stored")
+    }
+
+    /// A SIGKILLed process lingers while one of its threads finishes a system call the
+    /// kernel does not interrupt (an `fdatasync` on a busy disk), its port still accepting
+    /// connections it will never answer and its data directory still locked; once a process
+    /// is a zombie both are released. Seen in CI: the restart found the directory locked and
+    /// every health check timed out for 50 s.
+    static func waitUntilGone(_ pid: pid_t, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let name = stat.lastIndex(of: ")") else { return true }
+            if stat[name...].dropFirst(2).first == "Z" { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
     }
 }
