@@ -105,11 +105,11 @@ final class DevClusterTests: XCTestCase {
         XCTAssertEqual(national, 4_000, "the national node holds exactly what the region stored")
     }
 
-    /// A SIGKILLed process lingers while one of its threads finishes a system call the
-    /// kernel does not interrupt (an `fdatasync` on a busy disk), its port still accepting
-    /// connections it will never answer and its data directory still locked; once a process
-    /// is a zombie both are released. Seen in CI: the restart found the directory locked and
-    /// every health check timed out for 50 s.
+    /// A SIGKILLed process is not gone at once: it lingers while one of its threads
+    /// finishes a system call the kernel does not interrupt (an `fdatasync` on a busy disk),
+    /// its data directory still locked and its port still open. Once it is a zombie both
+    /// are released. Seen in CI: the restart, started the moment `kill` returned, found the
+    /// directory still locked and refused to start, and was never tried again.
     static func waitUntilGone(_ pid: pid_t, seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
