@@ -14,15 +14,17 @@ enum ScopedLookup {
     typealias Region = (region: String, status: String, count: Int)
 
     /// `local`, `all` (the default) or `region:CODE`. A lookup from a peer (role node) is
-    /// answered from this node's store only, whatever it asks: never forwarded twice.
+    /// answered from this node's store only, whatever valid scope it asks: never forwarded
+    /// twice. An invalid one is refused from a peer too, as the API description says.
     static func scope(_ value: String?, callerRole: String?) throws(HTTPError) -> String {
-        if callerRole == Role.node.rawValue { return "local" }
-        guard let v = value else { return "all" }
-        let code = v.dropFirst("region:".count)
-        guard v == "local" || v == "all" || (v.hasPrefix("region:") && code.count == 6 && code.allSatisfy(\.isNumber)) else {
-            throw HTTPError(400, "invalid_scope", "'scope' is local, all or region:<six-digit code>.")
+        if let v = value {
+            let code = v.dropFirst("region:".count)
+            guard v == "local" || v == "all" || (v.hasPrefix("region:") && code.count == 6 && code.allSatisfy { ("0"..."9").contains($0) }) else {
+                throw HTTPError(400, "invalid_scope", "'scope' is local, all or region:<six-digit code>.")
+            }
         }
-        return v
+        if callerRole == Role.node.rawValue { return "local" }
+        return value ?? "all"
     }
 
     static func run(_ request: HTTPRequest, token: String, purpose: String, query: StudyQuery, scope: String,

@@ -76,6 +76,13 @@ final class FederationLookupTests: XCTestCase {
         let asPeer = lookup(first, at: others[0], "&scope=all", role: "node")
         XCTAssertEqual(uids(asPeer), ["1.2.156.3.2"])
         XCTAssertEqual(statuses(asPeer), ["110000": "complete"])
+        // An invalid scope is refused from anyone, a peer included (schemathesis found a
+        // peer's empty scope answered 200), and region codes are six ASCII digits.
+        for (role, scope) in [("clinic", ""), ("node", ""), ("node", "everywhere"), ("clinic", "region:%EF%BC%91%EF%BC%91%EF%BC%90%EF%BC%90%EF%BC%90%EF%BC%90")] {
+            let refused = first.curl(role, [first.baseURL + "/v1/patients/\(Self.token)/studies?purpose=TREAT&scope=\(scope)"])
+            XCTAssertEqual(refused.status, 400, "\(role) scope=\(scope): \(refused.body)")
+            XCTAssertTrue(refused.body.contains("invalid_scope"), refused.body)
+        }
 
         // A stopped peer is an error. The silent one timed out three times (native, QIDO-RS,
         // FHIR), so its circuit breaker is open: it is reported as an error at once.
