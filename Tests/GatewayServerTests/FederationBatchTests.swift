@@ -64,10 +64,14 @@ final class FederationBatchTests: XCTestCase {
 
     /// 150 clinics' lookups at once towards a peer that takes 100 ms a request: every one
     /// is answered exactly once, in a few requests of at most 64; the first leaves alone,
-    /// and a full batch leaves while another is out.
+    /// and a full batch leaves while another is out. Timing is taken out of it, since a CI
+    /// run saw too few lookups arrive within one 100 ms round trip to fill a batch: the
+    /// client's connections are opened before the lookups start, and the peer holds the
+    /// first request until a second arrives (3 s at most), so that the lookups queue behind
+    /// it however slowly a loaded machine makes them arrive.
     func testLookupsBoundForOnePeerShareRequestsByNaglesRule() async throws {
         let base = TestNode.fixedPortBase()
-        let asking = try TestNode.askingRegion(at: base)
+        let asking = try TestNode.askingRegion(at: base, lookupDeadlineMs: 10_000)
         defer { asking.stop() }
         let certs = asking.certs
         let seen = Mutex<(batches: [Int], open: Int, mostOpen: Int)>(([], 0, 0))
@@ -75,8 +79,20 @@ final class FederationBatchTests: XCTestCase {
         router.add("POST", "/v1/federation/lookups", .async { request in
             let count = (try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
                 .flatMap { $0["lookups"] as? [Any] }?.count ?? 0
-            seen.withLock { $0.batches.append(count); $0.open += 1; $0.mostOpen = max($0.mostOpen, $0.open) }
-            try await Task.sleep(for: .milliseconds(100))
+            let first = seen.withLock { s -> Bool in
+                s.batches.append(count)
+                s.open += 1
+                s.mostOpen = max(s.mostOpen, s.open)
+                return s.batches.count == 1
+            }
+            if first {
+                let until = ContinuousClock.now + .seconds(3)
+                while seen.withLock({ $0.batches.count }) < 2, ContinuousClock.now < until {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
             seen.withLock { $0.open -= 1 }
             let one = "{\"status\":200,\"body\":{\"studies\":[]}}"
             return .json("{\"answers\":[" + Array(repeating: one, count: count).joined(separator: ",") + "]}")
@@ -90,6 +106,13 @@ final class FederationBatchTests: XCTestCase {
         var settings = HTTPClientConfiguration(tls: clientTLS)
         settings.maxConnectionsPerOrigin = 150
         let client = HTTPClient(configuration: settings)
+        // The 150 connections are opened first, so that the lookups arrive at the pace of
+        // requests, not of TLS handshakes (which a loaded machine spreads over seconds).
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<150 {
+                group.addTask { _ = try? await client.execute(HTTPRequest(method: "GET", target: "/"), url: asking.baseURL + "/healthz") }
+            }
+        }
         let statuses = await withTaskGroup(of: String.self) { group in
             for _ in 0..<150 {
                 group.addTask {

@@ -199,11 +199,12 @@ final class FederationLookupTests: XCTestCase {
 extension TestNode {
     /// A node of region 110000 listening on `base`, whose one peer, region 610000, is to
     /// listen on `base + 1`.
-    static func askingRegion(at base: Int) throws -> TestNode {
+    static func askingRegion(at base: Int, lookupDeadlineMs: Int = 800) throws -> TestNode {
         try TestNode { c in
             c.region = "110000"
             c.listen = ["127.0.0.1:\(base)"]
             c.federation.peers = [GatewayConfig.PeerSettings(region: "610000", url: "https://localhost:\(base + 1)")]
+            c.federation.lookupDeadlineMs = lookupDeadlineMs
         }
     }
 
