@@ -67,8 +67,8 @@ final class FederationBatchTests: XCTestCase {
     /// and a full batch leaves while another is out. Timing is taken out of it, since a CI
     /// run saw too few lookups arrive within one 100 ms round trip to fill a batch: the
     /// client's connections are opened before the lookups start, and the peer holds the
-    /// first request until a second arrives (3 s at most), so that the lookups queue behind
-    /// it however slowly a loaded machine makes them arrive.
+    /// first request to reach it until a second arrives (3 s at most), so that the lookups
+    /// queue behind it however slowly a loaded machine makes them arrive.
     func testLookupsBoundForOnePeerShareRequestsByNaglesRule() async throws {
         let base = TestNode.fixedPortBase()
         let asking = try TestNode.askingRegion(at: base, lookupDeadlineMs: 10_000)
@@ -131,7 +131,9 @@ final class FederationBatchTests: XCTestCase {
         XCTAssertEqual(statuses, Array(repeating: "complete", count: 150))
         let (batches, mostOpen) = seen.withLock { ($0.batches, $0.mostOpen) }
         XCTAssertEqual(batches.reduce(0, +), 150, "every lookup asked exactly once")
-        XCTAssertEqual(batches.first, 1, "nothing was out: the first lookup left alone, at once")
+        // The first lookup found nothing out and left alone. Its request may reach the peer
+        // after the first full batch, whose connection was up first: the order is not asserted.
+        XCTAssertTrue(batches.contains(1), "nothing was out: the first lookup left alone, at once: \(batches)")
         XCTAssertLessThanOrEqual(batches.count, 12, "\(batches)")
         XCTAssertLessThanOrEqual(batches.max() ?? 0, 64)
         XCTAssertGreaterThan(mostOpen, 1, "a full batch does not wait: \(batches)")
