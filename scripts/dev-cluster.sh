@@ -66,12 +66,26 @@ stop with: scripts/dev-cluster.sh stop
 TEXT
 }
 
+# Returns once every node has exited (30 s at most): a node still stopping holds its port
+# and its data directory's lock, and a `start` right after would find them taken.
 stop() {
+  local pids=() pidfile pid
   for pidfile in "$dir"/*.pid; do
     [ -e "$pidfile" ] || continue
-    kill "$(cat "$pidfile")" 2>/dev/null || true
+    pid=$(cat "$pidfile")
+    kill "$pid" 2>/dev/null && pids+=("$pid")
     rm -f "$pidfile"
   done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 300); do gone "$pid" && break; sleep 0.1; done
+  done
+}
+
+# Whether process $1 has exited (a zombie has: its port and lock are released).
+gone() {
+  local state
+  state=$(sed -n 's/^[0-9]* (.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 0
+  [ -z "$state" ] || [ "$state" = Z ]
 }
 
 status() {
