@@ -99,6 +99,9 @@ final class SQLiteConnection: @unchecked Sendable {
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     var changes: Int { Int(sqlite3_changes(db)) }
 
+    /// The rowid the last successful INSERT on this connection gave its row.
+    var lastInsertRowID: Int { Int(sqlite3_last_insert_rowid(db)) }
+
     func exec(_ sql: String) throws(StoreError) {
         guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw error() }
     }
