@@ -81,8 +81,8 @@ def main():
             "INSERT INTO studies (study_uid, storage_unit, patient_token, study_date, study_time, accession, modalities,"
             " instance_count, retrieve_url, region, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (uid, unit, tok, date, tm, acc, modality, instances, url, region, int(time.time())))
-        db.execute("INSERT INTO study_modalities (modality, study_date, study_id) VALUES (?, ?, ?)",
-                   (modality, date, cur.lastrowid))
+        db.execute("INSERT INTO study_modalities (modality, study_date, study_time, study_id) VALUES (?, ?, ?, ?)",
+                   (modality, date, tm or "", cur.lastrowid))
         if i % BATCH == BATCH - 1 or i == count - 1:
             db.execute("COMMIT")
     seconds = time.perf_counter() - started

@@ -158,6 +158,27 @@ enum SQLiteSchema {
         // The audit tables moved to a file of their own (SQLiteAudit); `moveAudit` copies
         // and drops the ones migration 5 made here.
         "CREATE TABLE audit_pending (seq INTEGER PRIMARY KEY, event TEXT NOT NULL);",
+        // The study's time joins the (modality, date) key, so that a QIDO-RS search by
+        // modality and dates, in the store's order (date, time, UID), sorts only studies
+        // sharing a date and a time instead of reading every study of the last day it
+        // reaches (156 CT studies a day at 1 M). A primary key column of a WITHOUT ROWID
+        // table cannot be NULL: a study without a time has '', which sorts last in
+        // descending order as NULL does. Rebuilds the table: 4.7 s at 1 M studies.
+        """
+        CREATE TABLE study_modalities_by_time (
+            modality TEXT NOT NULL,
+            study_date TEXT NOT NULL,
+            study_time TEXT NOT NULL DEFAULT '',
+            study_id INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE,
+            PRIMARY KEY (modality, study_date, study_time, study_id)
+        ) WITHOUT ROWID;
+        INSERT INTO study_modalities_by_time (modality, study_date, study_time, study_id)
+            SELECT m.modality, m.study_date, coalesce(s.study_time, ''), m.study_id
+            FROM study_modalities m JOIN studies s ON s.id = m.study_id;
+        DROP TABLE study_modalities;
+        ALTER TABLE study_modalities_by_time RENAME TO study_modalities;
+        CREATE INDEX study_modalities_by_study ON study_modalities (study_id);
+        """,
     ]
 
     /// The audit file's own schema, versioned the same way. Its first migration makes the

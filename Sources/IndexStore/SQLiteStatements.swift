@@ -52,12 +52,14 @@ enum SQLiteWrite {
             id = db.lastInsertRowID
             outcome = .inserted
         }
-        let m = try db.statement("INSERT OR IGNORE INTO study_modalities (modality, study_date, study_id) VALUES (?1, ?2, ?3)")
+        let m = try db.statement(
+            "INSERT OR IGNORE INTO study_modalities (modality, study_date, study_time, study_id) VALUES (?1, ?2, ?3, ?4)")
         for modality in r.modalitiesInStudy {
             m.reset()
             m.bind(1, modality)
             m.bind(2, r.studyDate)
-            m.bind(3, id)
+            m.bind(3, r.studyTime ?? "")
+            m.bind(4, id)
             _ = try m.step()
         }
         return outcome
@@ -120,12 +122,12 @@ enum SQLiteQuery {
         if let u = q.storageUnit { clauses.append("s.storage_unit = \(arg(u))") }
         let dateColumn: String
         if q.modalities.count == 1 && q.patientToken == nil && q.studyInstanceUIDs.isEmpty {
-            // One modality: walk the (modality, date) index newest first and stop at the
-            // limit, instead of collecting the whole range and sorting it.
+            // One modality: walk the (modality, date, time) index newest first and stop at
+            // the limit, sorting only studies that share a date and a time by UID.
             from = "study_modalities m JOIN studies s ON s.id = m.study_id"
             clauses.append("m.modality = \(arg(q.modalities[0]))")
             dateColumn = "m.study_date"
-            order = "m.study_date DESC, s.study_time DESC, s.study_uid"
+            order = "m.study_date DESC, m.study_time DESC, s.study_uid"
         } else {
             if !q.modalities.isEmpty, q.patientToken != nil || !q.studyInstanceUIDs.isEmpty {
                 // A patient's or a UID's few studies are found by their own index; each is

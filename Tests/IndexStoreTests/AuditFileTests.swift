@@ -151,7 +151,7 @@ final class AuditFileTests: XCTestCase {
             CREATE TABLE main.usage AS SELECT * FROM a.usage;
             DELETE FROM a.audit_events; DELETE FROM a.usage;
             DROP TABLE main.audit_pending;
-            PRAGMA main.user_version = \(SQLiteSchema.migrations.count - 1);
+            PRAGMA main.user_version = \(SQLiteSchema.migrations.firstIndex { $0.hasPrefix("CREATE TABLE audit_pending") }!);
             """)
         store = try SQLiteIndexStore(path: path, readers: 1)
         let moved = try await store!.events(from: 0, limit: 10)

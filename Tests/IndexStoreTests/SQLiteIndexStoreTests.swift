@@ -20,6 +20,42 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         for p in paths.flatMap({ [$0, SQLiteIndexStore.auditPath(for: $0)] }) { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
     }
 
+    /// A file from before the study's time joined the (modality, date) key: the migration
+    /// gives every study's modality rows its time ('' for none), and a search by one
+    /// modality then keeps the store's order.
+    func testTheModalityKeyGainsTheStudyTimeOnMigration() async throws {
+        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        var records = [Self.record(1), Self.record(2, modalities: ["CT", "MR"]), Self.record(3)]
+        records[2].studyTime = nil
+        var store: SQLiteIndexStore? = try SQLiteIndexStore(path: path, readers: 1)
+        _ = try await store!.upsert(records)
+        store = nil
+        let db = try SQLiteConnection(path: path, readOnly: false)
+        try db.exec("""
+            CREATE TABLE old_shape (
+                modality TEXT NOT NULL, study_date TEXT NOT NULL,
+                study_id INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE,
+                PRIMARY KEY (modality, study_date, study_id)) WITHOUT ROWID;
+            INSERT INTO old_shape SELECT modality, study_date, study_id FROM study_modalities;
+            DROP TABLE study_modalities;
+            ALTER TABLE old_shape RENAME TO study_modalities;
+            CREATE INDEX study_modalities_by_study ON study_modalities (study_id);
+            PRAGMA user_version = \(SQLiteSchema.migrations.count - 1);
+            """)
+        XCTAssertThrowsError(try db.statement("SELECT study_time FROM study_modalities"), "the old shape has no study_time")
+        store = try SQLiteIndexStore(path: path, readers: 1)
+        let migrated = try db.statement(
+            "SELECT group_concat(modality || '@' || study_time || '#' || study_id, ' ') FROM (SELECT * FROM study_modalities ORDER BY study_id, modality)")
+        XCTAssertTrue(try migrated.step())
+        XCTAssertEqual(migrated.string(0), "CT@010000#1 CT@020000#2 MR@020000#2 CT@#3")
+        db.resetAll()
+        var q = StudyQuery()
+        q.modalities = ["CT"]
+        let found = try await store!.query(q).map(\.studyInstanceUID)
+        XCTAssertEqual(found, ["1.2.156.1.2", "1.2.156.1.1", "1.2.156.1.3"])
+    }
+
     /// Found by the soak: LIMIT and OFFSET were written into the SQL, so every offset a
     /// client asked for prepared and cached one more statement, and every unit of work
     /// reset them all: memory and CPU grew for as long as the node ran.
