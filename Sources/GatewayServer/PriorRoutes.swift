@@ -105,7 +105,7 @@ enum PriorRoutes {
             return v.replacingOccurrences(of: "-", with: "")
         }
         let query = SupervisionQuery(fromMonth: try monthParameter("from"), toMonth: try monthParameter("to"), region: params.string("region"))
-        if let r = query.region, r.count != 6 || !r.allSatisfy(\.isASCII) || !r.allSatisfy(\.isNumber) {
+        if let r = query.region, !Codes.isSixDigits(r) {
             throw HTTPError(400, "invalid_region", "region is a six-digit division code.")
         }
         let csv = params.string("format") == "csv" || (request.headers["Accept"] ?? "").contains("text/csv")

@@ -19,7 +19,7 @@ enum ScopedLookup {
     static func scope(_ value: String?, callerRole: String?) throws(HTTPError) -> String {
         if let v = value {
             let code = v.dropFirst("region:".count)
-            guard v == "local" || v == "all" || (v.hasPrefix("region:") && code.count == 6 && code.allSatisfy { ("0"..."9").contains($0) }) else {
+            guard v == "local" || v == "all" || (v.hasPrefix("region:") && Codes.isSixDigits(code)) else {
                 throw HTTPError(400, "invalid_scope", "'scope' is local, all or region:<six-digit code>.")
             }
         }

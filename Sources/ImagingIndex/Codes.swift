@@ -85,10 +85,15 @@ public enum Codes {
     static let provinces: Set<Int> = [11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45,
                                       46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82]
 
+    /// Six ASCII digits: the shape of a division code, whichever division it names. (Swift's
+    /// `isNumber` would also take other scripts' digits, and fullwidth ones.)
+    public static func isSixDigits<S: StringProtocol>(_ s: S) -> Bool {
+        s.utf8.count == 6 && s.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
+
     /// A six-digit administrative division code under a real province.
     public static func isRegion(_ s: String) -> Bool {
-        let b = Array(s.utf8)
-        return b.count == 6 && b.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) && provinces.contains(number(b[0..<2]))
+        isSixDigits(s) && provinces.contains(number(Array(s.utf8)[0..<2]))
     }
 
     /// DICOM Modality defined terms (PS3.3 C.7.3.1.1.1) that an imaging study index carries.
