@@ -84,6 +84,7 @@ let package = Package(
         .target(name: "ChildProcess", dependencies: ["CChildProcess"]),
         .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet", "JSONText", "ChildProcess"]),
         .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
+        .testTarget(name: "JSONTextTests", dependencies: ["JSONText"]),
         .testTarget(name: "PatientTokensTests", dependencies: ["PatientTokens"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog"]),
         .testTarget(name: "ReadQueueTests", dependencies: ["ReadQueue", "ImagingIndex"]),

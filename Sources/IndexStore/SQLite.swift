@@ -186,7 +186,7 @@ struct Statement {
 
     func string(_ i: Int32) -> String? {
         guard let p = sqlite3_column_text(s, i) else { return nil }
-        return String(cString: p)
+        return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(s, i))), as: UTF8.self)
     }
 
     func int(_ i: Int32) -> Int? {
