@@ -15,7 +15,9 @@ import ImagingIndex
 ///   then nothing changes, its update time included).
 /// - Batches are atomic: all records of a batch are stored, or the call throws and none is.
 /// - Queries see every acknowledged upsert (read-your-writes across callers).
-/// - Results come in a stable order: study date, then time, newest first, then UID.
+/// - Results come in a stable order: study date, then time, newest first (a study without
+///   a time after those with one), then the study first stored latest (an update keeps a
+///   study's place).
 /// - A response saved under an idempotency key is returned for that key (within its
 ///   scope) until the store is wiped; saving a key twice keeps the first.
 public protocol IndexStore: Sendable {

@@ -106,7 +106,7 @@ enum SQLiteQuery {
             return "?\(args.count)"
         }
         var from = "studies s"
-        var order = "s.study_date DESC, s.study_time DESC, s.study_uid"
+        var order = "s.study_date DESC, s.study_time DESC, s.id DESC"
         if let t = q.patientToken { clauses.append("s.patient_token = \(arg(t))") }
         if !q.studyInstanceUIDs.isEmpty {
             clauses.append("s.study_uid IN (\(q.studyInstanceUIDs.map { arg($0) }.joined(separator: ", ")))")
@@ -122,12 +122,14 @@ enum SQLiteQuery {
         if let u = q.storageUnit { clauses.append("s.storage_unit = \(arg(u))") }
         let dateColumn: String
         if q.modalities.count == 1 && q.patientToken == nil && q.studyInstanceUIDs.isEmpty {
-            // One modality: walk the (modality, date, time) index newest first and stop at
-            // the limit, sorting only studies that share a date and a time by UID.
+            // One modality: walk the (modality, date, time, id) index backwards and stop at
+            // the limit. The rows come out in the contract's order with no sort at all,
+            // which is why ties go by id and not by UID: sorting each date and time's
+            // studies by UID was 12-22 % of a month+CT search's CPU at 1 M studies.
             from = "study_modalities m JOIN studies s ON s.id = m.study_id"
             clauses.append("m.modality = \(arg(q.modalities[0]))")
             dateColumn = "m.study_date"
-            order = "m.study_date DESC, m.study_time DESC, s.study_uid"
+            order = "m.study_date DESC, m.study_time DESC, m.study_id DESC"
         } else {
             if !q.modalities.isEmpty, q.patientToken != nil || !q.studyInstanceUIDs.isEmpty {
                 // A patient's or a UID's few studies are found by their own index; each is

@@ -235,9 +235,10 @@ class IndexStoreContract: XCTestCase {
     }
 
     /// A search by one modality keeps the store's order: date newest first, then time
-    /// newest first (a study without one last), then UID; an update that moves a study's
-    /// time moves it in that order; pages cut that order.
-    func testOneModalityKeepsDateTimeUIDOrder() async throws {
+    /// newest first (a study without one last), then the study first stored latest, whatever
+    /// its UID; an update that moves a study's time moves it in that order, one that does not
+    /// keeps its place; pages cut that order.
+    func testOneModalityKeepsDateTimeArrivalOrder() async throws {
         let s = try store()
         func at(_ n: Int, _ date: String, _ time: String?) -> StudyRecord {
             var r = Self.record(n, date: date)
@@ -245,22 +246,29 @@ class IndexStoreContract: XCTestCase {
             return r
         }
         _ = try await s.upsert([
-            at(1, "20241122", "090000"), at(2, "20241122", "120000"), at(10, "20241122", "120000"),
-            at(3, "20241122", nil), at(4, "20241121", "230000"), at(5, "20241122", "080000"),
+            at(10, "20241122", "120000"), at(1, "20241122", "090000"), at(3, "20241122", nil),
+            at(4, "20241121", "230000"), at(5, "20241122", "080000"),
         ])
+        _ = try await s.upsert([at(2, "20241122", "120000")])
         var q = StudyQuery()
         q.modalities = ["CT"]
         q.dateFrom = "20241101"
         q.dateTo = "20241130"
         let before = try await s.query(q).map(\.studyInstanceUID)
-        XCTAssertEqual(before, ["1.2.156.1.10", "1.2.156.1.2", "1.2.156.1.1", "1.2.156.1.5", "1.2.156.1.3", "1.2.156.1.4"])
-        _ = try await s.upsert([at(5, "20241122", "130000")])
+        XCTAssertEqual(before, ["1.2.156.1.2", "1.2.156.1.10", "1.2.156.1.1", "1.2.156.1.5", "1.2.156.1.3", "1.2.156.1.4"])
+        var renamed = at(10, "20241122", "120000")
+        renamed.accessionNumber = "B10"
+        _ = try await s.upsert([at(5, "20241122", "120000"), renamed])
         let after = try await s.query(q).map(\.studyInstanceUID)
-        XCTAssertEqual(after, ["1.2.156.1.5", "1.2.156.1.10", "1.2.156.1.2", "1.2.156.1.1", "1.2.156.1.3", "1.2.156.1.4"])
+        XCTAssertEqual(after, ["1.2.156.1.2", "1.2.156.1.5", "1.2.156.1.10", "1.2.156.1.1", "1.2.156.1.3", "1.2.156.1.4"])
         q.limit = 2
         q.offset = 2
         let page = try await s.query(q).map(\.studyInstanceUID)
-        XCTAssertEqual(page, ["1.2.156.1.2", "1.2.156.1.1"])
+        XCTAssertEqual(page, ["1.2.156.1.10", "1.2.156.1.1"])
+        var byPatient = StudyQuery(patientToken: Self.token(1))
+        byPatient.dateFrom = "20241122"
+        let samePatient = try await s.query(byPatient).map(\.studyInstanceUID)
+        XCTAssertEqual(Array(samePatient.prefix(3)), ["1.2.156.1.2", "1.2.156.1.5", "1.2.156.1.10"], "every search keeps the same order")
     }
 
     func testSavedResponsesByScopeAndKey() async throws {
