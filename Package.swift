@@ -83,7 +83,7 @@ let package = Package(
         .target(name: "CChildProcess"),
         .target(name: "ChildProcess", dependencies: ["CChildProcess"]),
         .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet", "JSONText", "ChildProcess"]),
-        .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex"]),
+        .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex", "JSONText"]),
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"]),
         .testTarget(name: "PatientTokensTests", dependencies: ["PatientTokens"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog"]),

@@ -147,6 +147,14 @@ public struct JSONWriter: ~Copyable {
     @inlinable
     public mutating func string(_ value: String) {
         put(UInt8(ascii: "\""))
+        unquoted(value)
+        put(UInt8(ascii: "\""))
+    }
+
+    /// `value` escaped as inside a JSON string literal, without the quotes: for a string
+    /// written in pieces between quotes the caller places itself (with `raw`).
+    @inlinable
+    public mutating func unquoted(_ value: String) {
         var text = value
         text.withUTF8 { utf8 in
             var start = 0
@@ -157,7 +165,6 @@ public struct JSONWriter: ~Copyable {
             }
             put(UnsafeBufferPointer(rebasing: utf8[start...]))
         }
-        put(UInt8(ascii: "\""))
     }
 
     /// Rare (a control character, a quote or a backslash): called, not inlined.

@@ -1,5 +1,6 @@
 import Foundation
 import ImagingIndex
+import JSONText
 import XCTest
 
 /// The QIDO-RS study object, read back by JSONSerialization: tags ascending, empty
@@ -22,5 +23,22 @@ final class DicomJSONTests: XCTestCase {
         XCTAssertEqual(object["00081030"]?["Value"] as? [String], [record.studyDescription!])
         XCTAssertNil(object["00080080"], "InstitutionName only with includefield")
         XCTAssertEqual(object["00081190"]?["Value"] as? [String], [record.retrieveURL + "/studies/" + record.studyInstanceUID])
+    }
+
+    /// The retrieve URLs are written in pieces: one slash between the base and `studies`
+    /// whether or not the base ends in one, and the series' URL under the study's.
+    func testRetrieveURLsJoinWithOneSlash() throws {
+        var record = try StudyRecord.validate(RecordValidationTests.good).get()
+        let base = record.retrieveURL.hasSuffix("/") ? String(record.retrieveURL.dropLast()) : record.retrieveURL
+        let study = base + "/studies/" + record.studyInstanceUID
+        for url in [base, base + "/"] {
+            record.retrieveURL = url
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(DicomJSON.study(record, include: []).utf8)) as? [String: [String: Any]])
+            XCTAssertEqual(object["00081190"]?["Value"] as? [String], [study])
+            var out = JSONWriter()
+            DicomJSON.series(SeriesRecord(seriesInstanceUID: "1.2.3.4", modality: "CT"), of: record, to: &out)
+            let series = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(out.bytes)) as? [String: [String: Any]])
+            XCTAssertEqual(series["00081190"]?["Value"] as? [String], [study + "/series/1.2.3.4"])
+        }
     }
 }
