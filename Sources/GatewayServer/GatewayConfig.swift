@@ -1,4 +1,5 @@
 import Foundation
+import ImagingIndex
 
 /// The one configuration type of a node. Read from a JSON file, then overridden by
 /// environment variables (`IMAGING_GATEWAY_*`), then by command-line flags.
@@ -170,7 +171,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     }
 
     public func validate() throws(LoadError) {
-        guard region.count == 6, region.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+        guard Codes.isSixDigits(region) else {
             throw .invalid("region must be a six-digit region code, got '\(region)'")
         }
         guard role == "regional" || role == "national" else {
@@ -191,7 +192,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         guard (1...100_000).contains(index.maxBatchRecords) else { throw .invalid("index.maxBatchRecords must be 1 to 100000") }
         guard (1...10_000).contains(tokens.maxBatch) else { throw .invalid("tokens.maxBatch must be 1 to 10000") }
         for peer in federation.peers {
-            guard peer.region.count == 6, peer.region.allSatisfy(\.isNumber), peer.region != region,
+            guard Codes.isSixDigits(peer.region), peer.region != region,
                   peer.url.hasPrefix("https://")
             else { throw .invalid("federation.peers: each needs a six-digit region other than this node's and an https URL") }
         }

@@ -37,6 +37,7 @@ final class GatewayConfigTests: XCTestCase {
             (#"{"region":"610000","federation":{"peers":[{"region":"610000","url":"https://a:1"}]}}"#, "other than this node's"),
             (#"{"federation":{"peers":[{"region":"110000","url":"http://a:1"}]}}"#, "https URL"),
             (#"{"federation":{"peers":[{"region":"11","url":"https://a:1"}]}}"#, "six-digit"),
+            (#"{"federation":{"peers":[{"region":"١١٠٠٠٠","url":"https://a:1"}]}}"#, "six-digit"),
             (#"{"federation":{"lookupDeadlineMs":5}}"#, "lookupDeadlineMs"),
             (#"{"audit":{"retentionDays":30}}"#, "retentionDays"),
             (#"{"audit":{"quotas":[{"counter":"coffee","perDay":1}]}}"#, "counter must be one of"),
