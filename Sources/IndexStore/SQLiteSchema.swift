@@ -179,6 +179,15 @@ enum SQLiteSchema {
         ALTER TABLE study_modalities_by_time RENAME TO study_modalities;
         CREATE INDEX study_modalities_by_study ON study_modalities (study_id);
         """,
+        // The study's time joins the token index as well, so that a patient's studies come
+        // out of it in the store's order (date, time, id: the rowid ends every index entry)
+        // and the lookup sorts nothing. The sort opened a temporary B-tree for every lookup,
+        // 12 of a lookup query's 56 µs (Python's sqlite3 at 1 M studies). A NULL time sorts
+        // last in descending order, as the store's order wants. Rebuilt: 3.3 s at 1 M studies.
+        """
+        DROP INDEX studies_by_token;
+        CREATE INDEX studies_by_token ON studies (patient_token, study_date, study_time);
+        """,
     ]
 
     /// The audit file's own schema, versioned the same way. Its first migration makes the

@@ -99,6 +99,19 @@ enum SQLiteWrite {
 /// it by one statement per offset a client asked for).
 enum SQLiteQuery {
     static func run(_ q: StudyQuery, on db: SQLiteConnection) throws(StoreError) -> [StudyRecord] {
+        let (sql, args) = sql(for: q)
+        let s = try db.statement(sql)
+        for (i, a) in args.enumerated() { s.bind(Int32(i + 1), a) }
+        s.bind(Int32(args.count + 1), max(0, q.limit))
+        s.bind(Int32(args.count + 2), max(0, q.offset))
+        var out: [StudyRecord] = []
+        while try s.step() { out.append(record(s)) }
+        return out
+    }
+
+    /// The statement for `q` and the text values it binds, in order; the limit and the
+    /// offset come after them.
+    static func sql(for q: StudyQuery) -> (String, [String]) {
         var clauses: [String] = []
         var args: [String] = []
         func arg(_ v: String) -> String {
@@ -151,13 +164,7 @@ enum SQLiteQuery {
         let sql = "SELECT \(SQLiteSchema.qualifiedColumns) FROM \(from)"
             + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
             + " ORDER BY \(order) LIMIT ?\(args.count + 1) OFFSET ?\(args.count + 2)"
-        let s = try db.statement(sql)
-        for (i, a) in args.enumerated() { s.bind(Int32(i + 1), a) }
-        s.bind(Int32(args.count + 1), max(0, q.limit))
-        s.bind(Int32(args.count + 2), max(0, q.offset))
-        var out: [StudyRecord] = []
-        while try s.step() { out.append(record(s)) }
-        return out
+        return (sql, args)
     }
 
     /// The stored `CT\MR` list; most studies have one modality, which needs no split (the

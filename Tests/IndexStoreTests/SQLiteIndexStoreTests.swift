@@ -41,7 +41,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
             DROP TABLE study_modalities;
             ALTER TABLE old_shape RENAME TO study_modalities;
             CREATE INDEX study_modalities_by_study ON study_modalities (study_id);
-            PRAGMA user_version = \(SQLiteSchema.migrations.count - 1);
+            PRAGMA user_version = \(SQLiteSchema.migrations.firstIndex { $0.contains("study_modalities_by_time") }!);
             """)
         XCTAssertThrowsError(try db.statement("SELECT study_time FROM study_modalities"), "the old shape has no study_time")
         store = try SQLiteIndexStore(path: path, readers: 1)
@@ -54,6 +54,61 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         q.modalities = ["CT"]
         let found = try await store!.query(q).map(\.studyInstanceUID)
         XCTAssertEqual(found, ["1.2.156.1.2", "1.2.156.1.1", "1.2.156.1.3"])
+    }
+
+    /// A file from before the study's time joined the token index: the migration rebuilds
+    /// it, and a patient's studies keep the store's order (date, time with none last, then
+    /// the study stored latest).
+    func testTheTokenIndexGainsTheStudyTimeOnMigration() async throws {
+        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        var records = [Self.record(3), Self.record(1), Self.record(2), Self.record(4), Self.record(5, date: "20241121")]
+        records[1].studyTime = "090000"
+        records[2].studyTime = "090000"
+        records[3].studyTime = nil
+        var store: SQLiteIndexStore? = try SQLiteIndexStore(path: path, readers: 1)
+        _ = try await store!.upsert(records)
+        store = nil
+        let db = try SQLiteConnection(path: path, readOnly: false)
+        try db.exec("""
+            DROP INDEX studies_by_token;
+            CREATE INDEX studies_by_token ON studies (patient_token, study_date);
+            PRAGMA user_version = \(SQLiteSchema.migrations.count - 1);
+            """)
+        store = try SQLiteIndexStore(path: path, readers: 1)
+        let index = try db.statement("SELECT sql FROM sqlite_master WHERE name = 'studies_by_token'")
+        XCTAssertTrue(try index.step())
+        XCTAssertEqual(index.string(0), "CREATE INDEX studies_by_token ON studies (patient_token, study_date, study_time)")
+        db.resetAll()
+        let found = try await store!.query(StudyQuery(patientToken: Self.token(1))).map(\.studyInstanceUID)
+        XCTAssertEqual(found, ["1.2.156.1.2", "1.2.156.1.1", "1.2.156.1.3", "1.2.156.1.4", "1.2.156.1.5"])
+    }
+
+    /// The searches a clinic makes most (a patient's studies, with or without dates; one
+    /// modality over dates) come out of their index already in the store's order: a sort
+    /// there opened a temporary B-tree per query (RESULTS.md, session 20).
+    func testFrequentSearchesSortNothing() throws {
+        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        _ = try SQLiteIndexStore(path: path, readers: 1)
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        var byPatient = StudyQuery(patientToken: Self.token(1))
+        var byPatientAndDates = byPatient
+        byPatientAndDates.dateFrom = "20240101"
+        byPatientAndDates.dateTo = "20241231"
+        var byModality = StudyQuery()
+        byModality.modalities = ["CT"]
+        byModality.dateFrom = "20241101"
+        byModality.dateTo = "20241130"
+        byPatient.offset = 10
+        for q in [byPatient, byPatientAndDates, byModality] {
+            let plan = try db.statement("EXPLAIN QUERY PLAN " + SQLiteQuery.sql(for: q).0)
+            var steps: [String] = []
+            while try plan.step() { steps.append(plan.string(3) ?? "") }
+            db.resetAll()
+            XCTAssertFalse(steps.isEmpty)
+            XCTAssertFalse(steps.contains { $0.contains("TEMP B-TREE") }, "\(steps)")
+        }
     }
 
     /// Found by the soak: LIMIT and OFFSET were written into the SQL, so every offset a
