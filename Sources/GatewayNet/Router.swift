@@ -25,6 +25,8 @@ public struct Router: Sendable {
         let roles: Set<String>?
         let plainListener: Bool
         let handler: RouteHandler
+        /// How many segments are literal: the more, the more specific the route.
+        let literals: Int
     }
 
     private enum Segment: Sendable, Equatable {
@@ -33,9 +35,9 @@ public struct Router: Sendable {
     }
 
     private var routes: [Route] = []
-    /// Routes without parameters by "METHOD /path": most requests resolve with one hash
-    /// lookup and no path splitting.
-    private var exact: [String: Route] = [:]
+    /// Routes without parameters by path, then method: most requests resolve with two hash
+    /// lookups, no path splitting and no key built.
+    private var exact: [Substring: [String: Route]] = [:]
 
     public init() {}
 
@@ -45,11 +47,12 @@ public struct Router: Sendable {
             part.hasPrefix("{") && part.hasSuffix("}")
                 ? .parameter(String(part.dropFirst().dropLast())) : .literal(String(part))
         }
+        let literals = segments.count { if case .literal = $0 { true } else { false } }
         let route = Route(method: method, segments: segments, roles: roles, plainListener: plainListener,
-                          handler: handler)
+                          handler: handler, literals: literals)
         routes.append(route)
-        if !segments.contains(where: { if case .parameter = $0 { true } else { false } }) {
-            exact["\(method) /\(segments.map { if case .literal(let l) = $0 { l } else { "" } }.joined(separator: "/"))"] = route
+        if literals == segments.count {
+            exact[Substring("/" + segments.map { if case .literal(let l) = $0 { l } else { "" } }.joined(separator: "/")), default: [:]][method] = route
         }
     }
 
@@ -60,10 +63,10 @@ public struct Router: Sendable {
 
     /// Finds the route for `request`, binding its path parameters, or the error answer.
     func resolve(_ request: inout HTTPRequest) -> Resolution {
-        if let route = exact[request.method + " " + request.path] {
+        if let route = exact[request.path]?[request.method] {
             return admit(route, &request, params: [:])
         }
-        let parts = request.path.split(separator: "/")
+        let parts = Self.segments(of: request.path)
         // The most specific routes own a path: /v1/reads/next belongs to POST
         // /v1/reads/next, not also to GET /v1/reads/{uid} with uid "next", so a GET there
         // is 405 with Allow: POST rather than a lookup of a workitem called "next".
@@ -71,12 +74,11 @@ public struct Router: Sendable {
         var bestLiterals = -1
         for route in routes {
             guard let params = match(route.segments, parts) else { continue }
-            let literals = route.segments.count { if case .literal = $0 { true } else { false } }
-            if literals > bestLiterals {
+            if route.literals > bestLiterals {
                 best = []
-                bestLiterals = literals
+                bestLiterals = route.literals
             }
-            if literals == bestLiterals { best.append((route, params)) }
+            if route.literals == bestLiterals { best.append((route, params)) }
         }
         var allowed: [String] = []
         for (route, params) in best {
@@ -108,6 +110,25 @@ public struct Router: Sendable {
         }
         request.pathParameters = params
         return .handler(route.handler)
+    }
+
+    /// The path's segments, empty ones (`//`, a trailing `/`) left out. By hand over the
+    /// UTF-8: the standard library's `split` was 3 % of a token lookup's CPU.
+    static func segments(of path: Substring) -> [Substring] {
+        var parts: [Substring] = []
+        parts.reserveCapacity(8)
+        let utf8 = path.utf8
+        var start = utf8.startIndex
+        var i = start
+        while i != utf8.endIndex {
+            if utf8[i] == UInt8(ascii: "/") {
+                if start != i { parts.append(path[start..<i]) }
+                start = utf8.index(after: i)
+            }
+            i = utf8.index(after: i)
+        }
+        if start != utf8.endIndex { parts.append(path[start...]) }
+        return parts
     }
 
     private func match(_ segments: [Segment], _ parts: [Substring]) -> [String: String]? {
