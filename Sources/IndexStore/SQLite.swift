@@ -106,12 +106,23 @@ final class SQLiteConnection: @unchecked Sendable {
         guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw error() }
     }
 
+    /// `sql`, one statement that returns no rows (BEGIN, COMMIT, SAVEPOINT, RELEASE),
+    /// prepared once and kept: `exec` parses its text on every call, several times in
+    /// every group commit. Never a PRAGMA: SQLite applies many of them (`synchronous`
+    /// among them) while preparing, so a kept one would not apply again when stepped.
+    /// `exec` stays for those, for the rare paths and for text of several statements.
+    func execPrepared(_ sql: String) throws(StoreError) {
+        let s = try statement(sql)
+        defer { s.reset() }
+        _ = try s.step()
+    }
+
     /// Runs `body` inside BEGIN IMMEDIATE … COMMIT, rolled back when it throws.
     func transaction(_ body: () throws(StoreError) -> Void) throws(StoreError) {
-        try exec("BEGIN IMMEDIATE")
+        try execPrepared("BEGIN IMMEDIATE")
         do {
             try body()
-            try exec("COMMIT")
+            try execPrepared("COMMIT")
         } catch {
             try? exec("ROLLBACK")
             throw error

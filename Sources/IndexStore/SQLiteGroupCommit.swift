@@ -47,8 +47,8 @@ extension SQLiteIndexStore {
             }
             _ = writer.takeWALWrites()  // what transactions since the last group wrote, they synced
             if deferred { try writer.exec("PRAGMA main.synchronous = NORMAL; PRAGMA audit.synchronous = NORMAL") }
-            try writer.exec("BEGIN IMMEDIATE")
-            if emptyPending { try writer.exec("DELETE FROM main.audit_pending") }
+            try writer.execPrepared("BEGIN IMMEDIATE")
+            if emptyPending { try writer.execPrepared("DELETE FROM main.audit_pending") }
             log = try SQLiteAudit.Appender(writer)
         } catch {
             try? writer.exec("ROLLBACK")
@@ -87,7 +87,7 @@ extension SQLiteIndexStore {
         // Numbered before COMMIT: a reader may see the commit before this thread returns.
         let number = syncer.begin()
         do {
-            try writer.exec("COMMIT")
+            try writer.execPrepared("COMMIT")
         } catch {
             syncer.finished(number, wrote: writer.takeWALWrites()) { _ in }
             return rolledBack(group, error)
@@ -117,9 +117,9 @@ extension SQLiteIndexStore {
     private func isolated(_ batch: Pending, log: inout SQLiteAudit.Appender, now: Int) -> Result<[UpsertOutcome], StoreError> {
         let before = log
         do {
-            try writer.exec("SAVEPOINT batch")
+            try writer.execPrepared("SAVEPOINT batch")
             let outcomes = try apply(batch, log: &log, now: now)
-            try writer.exec("RELEASE batch")
+            try writer.execPrepared("RELEASE batch")
             return .success(outcomes)
         } catch {
             try? writer.exec("ROLLBACK TO batch; RELEASE batch")

@@ -69,10 +69,10 @@ extension SQLiteIndexStore: WorkitemStore {
         guard case .success(let outcome) = result, !outcome.changed.isEmpty else { return .success([]) }
         let before = log
         do {
-            try writer.exec("SAVEPOINT workitem")
+            try writer.execPrepared("SAVEPOINT workitem")
             for item in outcome.changed { try SQLiteWorkitems.save(item, on: writer, now: now) }
             if let event = job.audit(outcome) { log.append(event, withIndexChange: true) }
-            try writer.exec("RELEASE workitem")
+            try writer.execPrepared("RELEASE workitem")
             return .success([])
         } catch {
             try? writer.exec("ROLLBACK TO workitem; RELEASE workitem")

@@ -48,7 +48,7 @@ final class SQLiteReader: @unchecked Sendable {
         }
         endSnapshot()
         do {
-            try db.exec("BEGIN")
+            try db.execPrepared("BEGIN")
             openSince = now
             openGeneration = generation
             queue.asyncAfter(deadline: .now() + .nanoseconds(Int(Self.maxSnapshotAge))) { [self] in
@@ -84,6 +84,6 @@ final class SQLiteReader: @unchecked Sendable {
     private func endSnapshot() {
         guard openSince != nil else { return }
         openSince = nil
-        try? db.exec("COMMIT")
+        try? db.execPrepared("COMMIT")
     }
 }
