@@ -163,21 +163,10 @@ enum QidoRoutes {
     }
 
     /// A JSON array of `items`, each written by `write`; 204 when there are none.
-    @inline(__always)
     static func answer<Item>(_ items: [Item], _ write: (Item, inout JSONWriter) -> Void) -> HTTPResponse {
         guard !items.isEmpty else { return HTTPResponse(status: 204) }
         var out = JSONWriter(capacity: 64 + 900 * items.count)
-        out.beginArray()
-        // Borrowed through the buffer: `for item in items` (and `items[i]`) copied each
-        // record, a retain and a release of every string in it, 2 % of the node's CPU on a
-        // 100-study search.
-        items.withUnsafeBufferPointer { records in
-            for i in records.indices {
-                out.element()
-                write(records[i], &out)
-            }
-        }
-        out.endArray()
+        out.array(items) { write($1, &$0) }
         return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", media)]), body: out.bytes)
     }
 }

@@ -24,15 +24,9 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// gives every study's modality rows its time ('' for none), and a search by one
     /// modality then keeps the store's order.
     func testTheModalityKeyGainsTheStudyTimeOnMigration() async throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
-        paths.append(path)
         var records = [Self.record(1), Self.record(2, modalities: ["CT", "MR"]), Self.record(3)]
         records[2].studyTime = nil
-        var store: SQLiteIndexStore? = try SQLiteIndexStore(path: path, readers: 1)
-        _ = try await store!.upsert(records)
-        store = nil
-        let db = try SQLiteConnection(path: path, readOnly: false)
-        try db.exec("""
+        let (path, db) = try await stored(records, thenRewoundBy: """
             CREATE TABLE old_shape (
                 modality TEXT NOT NULL, study_date TEXT NOT NULL,
                 study_id INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE,
@@ -44,7 +38,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
             PRAGMA user_version = \(SQLiteSchema.migrations.firstIndex { $0.contains("study_modalities_by_time") }!);
             """)
         XCTAssertThrowsError(try db.statement("SELECT study_time FROM study_modalities"), "the old shape has no study_time")
-        store = try SQLiteIndexStore(path: path, readers: 1)
+        let store = try SQLiteIndexStore(path: path, readers: 1)
         let migrated = try db.statement(
             "SELECT group_concat(modality || '@' || study_time || '#' || study_id, ' ') FROM (SELECT * FROM study_modalities ORDER BY study_id, modality)")
         XCTAssertTrue(try migrated.step())
@@ -52,7 +46,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         db.resetAll()
         var q = StudyQuery()
         q.modalities = ["CT"]
-        let found = try await store!.query(q).map(\.studyInstanceUID)
+        let found = try await store.query(q).map(\.studyInstanceUID)
         XCTAssertEqual(found, ["1.2.156.1.2", "1.2.156.1.1", "1.2.156.1.3"])
     }
 
@@ -60,28 +54,35 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// it, and a patient's studies keep the store's order (date, time with none last, then
     /// the study stored latest).
     func testTheTokenIndexGainsTheStudyTimeOnMigration() async throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
-        paths.append(path)
         var records = [Self.record(3), Self.record(1), Self.record(2), Self.record(4), Self.record(5, date: "20241121")]
         records[1].studyTime = "090000"
         records[2].studyTime = "090000"
         records[3].studyTime = nil
-        var store: SQLiteIndexStore? = try SQLiteIndexStore(path: path, readers: 1)
-        _ = try await store!.upsert(records)
-        store = nil
-        let db = try SQLiteConnection(path: path, readOnly: false)
-        try db.exec("""
+        let (path, db) = try await stored(records, thenRewoundBy: """
             DROP INDEX studies_by_token;
             CREATE INDEX studies_by_token ON studies (patient_token, study_date);
             PRAGMA user_version = \(SQLiteSchema.migrations.count - 1);
             """)
-        store = try SQLiteIndexStore(path: path, readers: 1)
+        let store = try SQLiteIndexStore(path: path, readers: 1)
         let index = try db.statement("SELECT sql FROM sqlite_master WHERE name = 'studies_by_token'")
         XCTAssertTrue(try index.step())
         XCTAssertEqual(index.string(0), "CREATE INDEX studies_by_token ON studies (patient_token, study_date, study_time)")
         db.resetAll()
-        let found = try await store!.query(StudyQuery(patientToken: Self.token(1))).map(\.studyInstanceUID)
+        let found = try await store.query(StudyQuery(patientToken: Self.token(1))).map(\.studyInstanceUID)
         XCTAssertEqual(found, ["1.2.156.1.2", "1.2.156.1.1", "1.2.156.1.3", "1.2.156.1.4", "1.2.156.1.5"])
+    }
+
+    /// A new store's file holding `records`, closed, then turned back into an older build's
+    /// file by `sql` (which sets the schema version it rewinds to).
+    private func stored(_ records: [StudyRecord], thenRewoundBy sql: String) async throws -> (String, SQLiteConnection) {
+        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        paths.append(path)
+        var store: SQLiteIndexStore? = try SQLiteIndexStore(path: path, readers: 1)
+        _ = try await store!.upsert(records)
+        store = nil
+        let db = try SQLiteConnection(path: path, readOnly: false)
+        try db.exec(sql)
+        return (path, db)
     }
 
     /// The searches a clinic makes most (a patient's studies, with or without dates; one
