@@ -61,7 +61,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         let (path, db) = try await stored(records, thenRewoundBy: """
             DROP INDEX studies_by_token;
             CREATE INDEX studies_by_token ON studies (patient_token, study_date);
-            PRAGMA user_version = \(SQLiteSchema.migrations.count - 1);
+            PRAGMA user_version = \(SQLiteSchema.migrations.firstIndex { $0.contains("(patient_token, study_date, study_time)") }!);
             """)
         let store = try SQLiteIndexStore(path: path, readers: 1)
         let index = try db.statement("SELECT sql FROM sqlite_master WHERE name = 'studies_by_token'")
