@@ -52,7 +52,7 @@ public struct Router: Sendable {
                           handler: handler, literals: literals)
         routes.append(route)
         if literals == segments.count {
-            exact[Substring("/" + segments.map { if case .literal(let l) = $0 { l } else { "" } }.joined(separator: "/")), default: [:]][method] = route
+            exact[Substring("/" + pattern.split(separator: "/").joined(separator: "/")), default: [:]][method] = route
         }
     }
 

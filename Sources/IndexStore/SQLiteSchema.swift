@@ -159,7 +159,8 @@ enum SQLiteSchema {
         // and drops the ones migration 5 made here.
         "CREATE TABLE audit_pending (seq INTEGER PRIMARY KEY, event TEXT NOT NULL);",
         // The study's time joins the (modality, date) key, so that a QIDO-RS search by
-        // modality and dates, in the store's order (date, time, UID), sorts only studies
+        // modality and dates, in the store's order (then date, time, UID; since session 20
+        // date, time, id, which this key yields with no sort at all), sorts only studies
         // sharing a date and a time instead of reading every study of the last day it
         // reaches (156 CT studies a day at 1 M). A primary key column of a WITHOUT ROWID
         // table cannot be NULL: a study without a time has '', which sorts last in
