@@ -142,13 +142,31 @@ final class Auditor: Sendable {
             if let token, found.allSatisfy({ $0.patientToken == token }) {
                 tokens = [token]
             } else {
-                var distinct = Set(found.map(\.patientToken))
-                if let token { distinct.insert(token) }
-                tokens = distinct.sorted()
+                tokens = Self.distinctInByteOrder(found.map(\.patientToken) + (token.map { [$0] } ?? []))
             }
             return event(request, .query, .read, counter: counter, tokens: tokens,
                          uids: found.map(\.studyInstanceUID), count: found.count, requestID: requestID)
         }
+    }
+
+    /// `tokens` without repeats, in the order of their UTF-8 bytes (for tokens, which are
+    /// ASCII, the order `<` gives). A Set and String's own comparison took 5 % of the CPU
+    /// of a 100-study QIDO-RS search, whose studies are mostly of different patients.
+    static func distinctInByteOrder(_ tokens: [String]) -> [String] {
+        let sorted = tokens.sorted { a, b in
+            var (a, b) = (a, b)
+            return a.withUTF8 { x in
+                b.withUTF8 { y in
+                    let common = min(x.count, y.count)
+                    let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+                    return order == 0 ? x.count < y.count : order < 0
+                }
+            }
+        }
+        var distinct: [String] = []
+        distinct.reserveCapacity(sorted.count)
+        for token in sorted where distinct.last != token { distinct.append(token) }
+        return distinct
     }
 
     /// The latest checkpoint, signing a new one first when the log grew since the last:

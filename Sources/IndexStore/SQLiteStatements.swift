@@ -1,5 +1,6 @@
 import Foundation
 import ImagingIndex
+import Synchronization
 
 /// Writing one record: find its identity, then leave that row alone when it already says
 /// what the record says, update it, or insert a new one, and keep its modality rows (the
@@ -97,74 +98,125 @@ enum SQLiteWrite {
 /// Values are bound, never written into the text, so that the statement cache holds a
 /// shape once however many values callers send (a LIMIT/OFFSET in the text once grew
 /// it by one statement per offset a client asked for).
+///
+/// Every value has a fixed parameter number (`Parameter`), and the lists follow in order,
+/// so a query's text depends on its `Shape` alone and is built once per shape: building
+/// it for every query was 2 % of a token lookup's CPU. A number the text does not use is
+/// bound all the same, which SQLite allows below the highest number the text does use.
 enum SQLiteQuery {
+    /// What a query's SQL text depends on: which fields are set, and how many values
+    /// each list holds.
+    struct Shape: Hashable {
+        var token = false
+        var uids = 0
+        var accession = Accession.none
+        var storageUnit = false
+        var modalities = 0
+        var dateFrom = false
+        var dateTo = false
+
+        enum Accession: Hashable {
+            case none, exact, pattern
+        }
+
+        init(_ q: StudyQuery) {
+            token = q.patientToken != nil
+            uids = q.studyInstanceUIDs.count
+            if let a = q.accessionNumber { accession = SQLiteQuery.isPattern(a) ? .pattern : .exact }
+            storageUnit = q.storageUnit != nil
+            modalities = q.modalities.count
+            dateFrom = q.dateFrom != nil
+            dateTo = q.dateTo != nil
+        }
+    }
+
+    private enum Parameter: Int32 {
+        case token = 1, accession, storageUnit, dateFrom, dateTo, limit, offset
+        /// The modalities come from here on, then the UIDs.
+        static let lists: Int32 = 8
+    }
+
+    /// The texts built so far, emptied past `textCacheLimit` as the statement cache is:
+    /// a client can send a UID list of any length, and each length is a shape.
+    private static let texts = Mutex<[Shape: String]>([:])
+    static let textCacheLimit = 64
+    static var cachedTexts: Int { texts.withLock { $0.count } }
+
     static func run(_ q: StudyQuery, on db: SQLiteConnection) throws(StoreError) -> [StudyRecord] {
-        let (sql, args) = sql(for: q)
-        let s = try db.statement(sql)
-        for (i, a) in args.enumerated() { s.bind(Int32(i + 1), a) }
-        s.bind(Int32(args.count + 1), max(0, q.limit))
-        s.bind(Int32(args.count + 2), max(0, q.offset))
+        let s = try db.statement(sql(for: q))
+        s.bind(Parameter.token.rawValue, q.patientToken)
+        // GLOB is case-sensitive like DICOM SH matching; '[' is its only other metacharacter.
+        s.bind(Parameter.accession.rawValue, q.accessionNumber.map { isPattern($0) ? $0.replacingOccurrences(of: "[", with: "[[]") : $0 })
+        s.bind(Parameter.storageUnit.rawValue, q.storageUnit)
+        s.bind(Parameter.dateFrom.rawValue, q.dateFrom)
+        s.bind(Parameter.dateTo.rawValue, q.dateTo)
+        s.bind(Parameter.limit.rawValue, max(0, q.limit))
+        s.bind(Parameter.offset.rawValue, max(0, q.offset))
+        for (i, value) in (q.modalities + q.studyInstanceUIDs).enumerated() { s.bind(Parameter.lists + Int32(i), value) }
         var out: [StudyRecord] = []
         while try s.step() { out.append(record(s)) }
         return out
     }
 
-    /// The statement for `q` and the text values it binds, in order; the limit and the
-    /// offset come after them.
-    static func sql(for q: StudyQuery) -> (String, [String]) {
-        var clauses: [String] = []
-        var args: [String] = []
-        func arg(_ v: String) -> String {
-            args.append(v)
-            return "?\(args.count)"
+    /// The SQL text that runs `q`.
+    static func sql(for q: StudyQuery) -> String {
+        let shape = Shape(q)
+        if let text = texts.withLock({ $0[shape] }) { return text }
+        let text = sql(for: shape)
+        texts.withLock {
+            if $0.count >= textCacheLimit { $0.removeAll() }
+            $0[shape] = text
         }
+        return text
+    }
+
+    private static func isPattern(_ accession: String) -> Bool { accession.contains("*") || accession.contains("?") }
+
+    private static func sql(for shape: Shape) -> String {
+        func p(_ parameter: Parameter) -> String { "?\(parameter.rawValue)" }
+        let modalities = (0..<shape.modalities).map { "?\(Parameter.lists + Int32($0))" }.joined(separator: ", ")
+        let uids = (0..<shape.uids).map { "?\(Parameter.lists + Int32(shape.modalities + $0))" }.joined(separator: ", ")
+        var clauses: [String] = []
         var from = "studies s"
         var order = "s.study_date DESC, s.study_time DESC, s.id DESC"
-        if let t = q.patientToken { clauses.append("s.patient_token = \(arg(t))") }
-        if !q.studyInstanceUIDs.isEmpty {
-            clauses.append("s.study_uid IN (\(q.studyInstanceUIDs.map { arg($0) }.joined(separator: ", ")))")
+        if shape.token { clauses.append("s.patient_token = \(p(.token))") }
+        if shape.uids > 0 { clauses.append("s.study_uid IN (\(uids))") }
+        switch shape.accession {
+        case .none: break
+        case .exact: clauses.append("s.accession = \(p(.accession))")
+        case .pattern: clauses.append("s.accession GLOB \(p(.accession))")
         }
-        if let a = q.accessionNumber {
-            if a.contains("*") || a.contains("?") {
-                // GLOB is case-sensitive like DICOM SH matching; '[' is its only other metacharacter.
-                clauses.append("s.accession GLOB \(arg(a.replacingOccurrences(of: "[", with: "[[]")))")
-            } else {
-                clauses.append("s.accession = \(arg(a))")
-            }
-        }
-        if let u = q.storageUnit { clauses.append("s.storage_unit = \(arg(u))") }
+        if shape.storageUnit { clauses.append("s.storage_unit = \(p(.storageUnit))") }
         let dateColumn: String
-        if q.modalities.count == 1 && q.patientToken == nil && q.studyInstanceUIDs.isEmpty {
+        if shape.modalities == 1 && !shape.token && shape.uids == 0 {
             // One modality: walk the (modality, date, time, id) index backwards and stop at
             // the limit. The rows come out in the contract's order with no sort at all,
             // which is why ties go by id and not by UID: sorting each date and time's
             // studies by UID was 12-22 % of a month+CT search's CPU at 1 M studies.
             from = "study_modalities m JOIN studies s ON s.id = m.study_id"
-            clauses.append("m.modality = \(arg(q.modalities[0]))")
+            clauses.append("m.modality = \(modalities)")
             dateColumn = "m.study_date"
             order = "m.study_date DESC, m.study_time DESC, m.study_id DESC"
         } else {
-            if !q.modalities.isEmpty, q.patientToken != nil || !q.studyInstanceUIDs.isEmpty {
+            if shape.modalities > 0, shape.token || shape.uids > 0 {
                 // A patient's or a UID's few studies are found by their own index; each is
                 // then checked for the modality. Collecting the modality's studies first
                 // (the join below) read every CT of the date range for one patient: 1.5 s
                 // at 1 M studies.
-                clauses.append("EXISTS (SELECT 1 FROM study_modalities m WHERE m.study_id = s.id AND m.modality IN ("
-                               + q.modalities.map { arg($0) }.joined(separator: ", ") + "))")
-            } else if !q.modalities.isEmpty {
-                var inner = ["m.modality IN (\(q.modalities.map { arg($0) }.joined(separator: ", ")))"]
-                if let f = q.dateFrom { inner.append("m.study_date >= \(arg(f))") }
-                if let t = q.dateTo { inner.append("m.study_date <= \(arg(t))") }
+                clauses.append("EXISTS (SELECT 1 FROM study_modalities m WHERE m.study_id = s.id AND m.modality IN (\(modalities)))")
+            } else if shape.modalities > 0 {
+                var inner = ["m.modality IN (\(modalities))"]
+                if shape.dateFrom { inner.append("m.study_date >= \(p(.dateFrom))") }
+                if shape.dateTo { inner.append("m.study_date <= \(p(.dateTo))") }
                 from += " JOIN (SELECT DISTINCT m.study_id FROM study_modalities m WHERE \(inner.joined(separator: " AND "))) mm ON mm.study_id = s.id"
             }
             dateColumn = "s.study_date"
         }
-        if let f = q.dateFrom { clauses.append("\(dateColumn) >= \(arg(f))") }
-        if let t = q.dateTo { clauses.append("\(dateColumn) <= \(arg(t))") }
-        let sql = "SELECT \(SQLiteSchema.qualifiedColumns) FROM \(from)"
+        if shape.dateFrom { clauses.append("\(dateColumn) >= \(p(.dateFrom))") }
+        if shape.dateTo { clauses.append("\(dateColumn) <= \(p(.dateTo))") }
+        return "SELECT \(SQLiteSchema.qualifiedColumns) FROM \(from)"
             + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
-            + " ORDER BY \(order) LIMIT ?\(args.count + 1) OFFSET ?\(args.count + 2)"
-        return (sql, args)
+            + " ORDER BY \(order) LIMIT \(p(.limit)) OFFSET \(p(.offset))"
     }
 
     /// The stored `CT\MR` list; most studies have one modality, which needs no split (the

@@ -154,6 +154,30 @@ final class AuditTests: XCTestCase {
         XCTAssertEqual(none.output, "", "no events outside the range")
     }
 
+    /// A search that returns several patients' studies names each patient once, in the
+    /// order of the tokens' bytes, and every study it returned.
+    func testASearchOverSeveralPatientsNamesEachPatientOnceInOrder() async throws {
+        let node = try TestNode()
+        defer { node.stop() }
+        let tokens = ["a", "B", "A"].map { "v1:" + String(repeating: $0, count: 42) + "Q" }
+        let records = zip([tokens[0], tokens[1], tokens[0], tokens[2]], 1...).map { token, n in
+            "{\"patientToken\":\"\(token)\",\"studyInstanceUID\":\"1.2.156.4.\(n)\",\"studyDate\":\"20241101\","
+                + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+                + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
+        }
+        let upload = node.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", records.joined(separator: "\n"),
+                                            node.baseURL + "/v1/index/studies"])
+        XCTAssertEqual(upload.status, 200, upload.body)
+        let search = node.curl("clinic", ["-H", "X-Request-ID: several-1", node.baseURL
+                                          + "/dicomweb/studies?StudyDate=20241101-20241101&ModalitiesInStudy=CT&purpose=TREAT"])
+        XCTAssertEqual(search.status, 200, search.body)
+        let store = try SQLiteIndexStore(path: node.gateway.config.dataDirectory + "/index.sqlite", readers: 1)
+        let events = try await store.events(from: 0, limit: 100).map { Self.json($0.text) }.filter { $0["requestID"] as? String == "several-1" }
+        XCTAssertEqual(events.count, 1)
+        XCTAssertEqual(events.first?["patientTokens"] as? [String], [tokens[2], tokens[1], tokens[0]])
+        XCTAssertEqual(Set(events.first?["studyInstanceUIDs"] as? [String] ?? []), Set((1...4).map { "1.2.156.4.\($0)" }))
+    }
+
     private func verify(_ data: String) -> (status: Int32, output: String) {
         run(built("imaging-gateway"), ["audit", "verify", "--data-dir", data])
     }

@@ -103,7 +103,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         byModality.dateTo = "20241130"
         byPatient.offset = 10
         for q in [byPatient, byPatientAndDates, byModality] {
-            let plan = try db.statement("EXPLAIN QUERY PLAN " + SQLiteQuery.sql(for: q).0)
+            let plan = try db.statement("EXPLAIN QUERY PLAN " + SQLiteQuery.sql(for: q))
             var steps: [String] = []
             while try plan.step() { steps.append(plan.string(3) ?? "") }
             db.resetAll()
@@ -135,6 +135,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
             _ = try SQLiteQuery.run(q, on: db)
             db.resetAll()
             XCTAssertLessThanOrEqual(db.cachedStatements, SQLiteConnection.statementCacheLimit + 1)
+            XCTAssertLessThanOrEqual(SQLiteQuery.cachedTexts, SQLiteQuery.textCacheLimit)
         }
     }
 
