@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Federation figures (issue #6) in one invocation, on scripts/dev-cluster.sh's four nodes:
+# Federation figures (issue #6) in one invocation, on Benchmarks/dev-cluster.sh's four nodes:
 # gathering throughput (region 610000 ingests N studies, default 100 000; how fast they
 # reach the national node against the regional ingest rate); lookups of those patients
 # at region 110000, which holds nothing itself (scope all: its store and the national
@@ -26,8 +26,8 @@ bench=$root/.build/release/gateway-bench
 rm -rf "$out"
 mkdir -p "$out"
 export DIR=$out/cluster BIN=$root/.build/release/imaging-gateway
-scripts/dev-cluster.sh start >/dev/null
-trap 'kill -CONT "$(cat "$DIR/national.pid")" 2>/dev/null || true; scripts/dev-cluster.sh stop' EXIT
+Benchmarks/dev-cluster.sh start >/dev/null
+trap 'kill -CONT "$(cat "$DIR/national.pid")" 2>/dev/null || true; Benchmarks/dev-cluster.sh stop' EXIT
 c=$DIR/national/dev-certs
 as() { echo "--ca $c/ca.pem --cert $c/$1.pem --key $c/$1-key.pem"; }
 lag() { curl -sf --cacert "$c/ca.pem" https://localhost:9444/readyz | python3 -c "import json,sys; print(json.load(sys.stdin)['gathering']['lagRecords'])"; }

@@ -2,7 +2,7 @@
 # Prior-exam checks (issue #10) against the plain token lookup, in one invocation:
 # 1. one node seeded to STUDIES (default 1 000 000), scope local: token-lookup-local and
 #    prior-check-local alternately, three rounds each, closed loop (CONNECTIONS, default 64);
-# 2. scripts/dev-cluster.sh's four nodes, CLUSTER_STUDIES (default 100 000) uploaded at
+# 2. Benchmarks/dev-cluster.sh's four nodes, CLUSTER_STUDIES (default 100 000) uploaded at
 #    region 610000 and gathered: token-lookup and prior-check at region 110000, scope all
 #    (its store and the national node), alternately, three rounds each.
 # Medians and the ratio (target >= 0.8). Not a test.
@@ -26,7 +26,7 @@ else
 fi
 mkdir -p "$out"
 gw_pid=
-cleanup() { [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null || true; [ -n "${DIR:-}" ] && scripts/dev-cluster.sh stop >/dev/null 2>&1 || true; }
+cleanup() { [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null || true; [ -n "${DIR:-}" ] && Benchmarks/dev-cluster.sh stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 rate() { python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['stages'][0]; print(s['achievedRate'], s['latencyMs']['p99'], s['errors']['status4xx'] + s['errors']['status5xx'])" "$1/results.json"; }
 run() { # name url scenario certs
@@ -62,7 +62,7 @@ rounds "one node, $studies studies, scope local" https://127.0.0.1:19743 token-l
 kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true; gw_pid=
 
 export DIR=$out/cluster BIN=$gw
-scripts/dev-cluster.sh start >/dev/null
+Benchmarks/dev-cluster.sh start >/dev/null
 c=$DIR/national/dev-certs
 "$bench" seed https://127.0.0.1:9444 --count "${CLUSTER_STUDIES:-100000}" --ca "$c/ca.pem" --cert "$c/node.pem" --key "$c/node-key.pem" 2>/dev/null | tail -1
 lag() { curl -sf --cacert "$c/ca.pem" https://localhost:9444/readyz | python3 -c "import json,sys; print(json.load(sys.stdin)['gathering']['lagRecords'])"; }

@@ -2,7 +2,7 @@
 import PackageDescription
 
 // libFuzzer targets, kept out of the root package because libFuzzer supplies `main`:
-// build and run them with scripts/fuzz.sh. Each has its seed corpus in seeds*/.
+// build and run them with Tests/Fuzz/fuzz.sh. Each has its seed corpus in seeds*/.
 let package = Package(
     name: "GatewayFuzz",
     dependencies: [.package(name: "ImagingGateway", path: "../..")],

@@ -144,7 +144,7 @@ final class AuditTests: XCTestCase {
         XCTAssertTrue(text.contains("\"urn:oid:1.2.156.7.1\""), text)
         XCTAssertTrue(text.contains(Self.token), "entities carry the token")
         let python = TestNode.repoRoot + "/.venv/bin/python"
-        guard FileManager.default.isExecutableFile(atPath: python) else { return XCTFail("run scripts/setup.sh first") }
+        guard FileManager.default.isExecutableFile(atPath: python) else { return XCTFail("run .ci/setup.sh first") }
         let checked = run(python, [TestNode.repoRoot + "/Tests/clients/check_audit_export.py", file, "3"])
         XCTAssertEqual(checked.status, 0, checked.output)
         XCTAssertTrue(checked.output.contains("\"110107\": 1"), checked.output)

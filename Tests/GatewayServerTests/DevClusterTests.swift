@@ -2,13 +2,13 @@ import ChildProcess
 import Foundation
 import XCTest
 
-/// The four real processes of scripts/dev-cluster.sh: an upload in one region is found
+/// The four real processes of Benchmarks/dev-cluster.sh: an upload in one region is found
 /// from another through each lookup interface; with the national node stopped (SIGSTOP)
 /// a lookup answers with the local part within the deadline and says `timeout`.
 final class DevClusterTests: XCTestCase {
     func testUploadInOneRegionFoundFromAnotherAndAStalledNationalNode() throws {
         let dir = NSTemporaryDirectory() + "gw-cluster-\(UUID().uuidString)"
-        let script = TestNode.repoRoot + "/scripts/dev-cluster.sh"
+        let script = TestNode.repoRoot + "/Benchmarks/dev-cluster.sh"
         let env = ["DIR=\(dir)", "BIN=\(TestProcess.built("imaging-gateway"))"]
         let started = TestProcess.run("/usr/bin/env", env + ["bash", script, "start"])
         defer { _ = TestProcess.run("/usr/bin/env", env + ["bash", script, "stop"]) }
@@ -52,7 +52,7 @@ final class DevClusterTests: XCTestCase {
     /// started again, the national node holds exactly what the regional node stored.
     func testKilledRegionalNodeLosesNoOutboxRecord() throws {
         let dir = NSTemporaryDirectory() + "gw-cluster-\(UUID().uuidString)"
-        let script = TestNode.repoRoot + "/scripts/dev-cluster.sh"
+        let script = TestNode.repoRoot + "/Benchmarks/dev-cluster.sh"
         let binary = TestProcess.built("imaging-gateway")
         let env = ["DIR=\(dir)", "BIN=\(binary)"]
         XCTAssertEqual(TestProcess.run("/usr/bin/env", env + ["bash", script, "start"]).status, 0)

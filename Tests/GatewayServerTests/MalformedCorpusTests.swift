@@ -7,7 +7,7 @@ import XCTest
 final class MalformedCorpusTests: XCTestCase {
     func testEveryMalformedRequestGetsA4xxAndTheNodeStaysUp() throws {
         let python = TestNode.repoRoot + "/.venv/bin/python"
-        guard FileManager.default.isExecutableFile(atPath: python) else { return XCTFail("run scripts/setup.sh first") }
+        guard FileManager.default.isExecutableFile(atPath: python) else { return XCTFail("run .ci/setup.sh first") }
         let node = try TestNode { $0.tokens.service = true }
         defer { node.stop() }
         let result = TestProcess.run(python, [TestNode.repoRoot + "/Tests/clients/malformed_corpus.py", "--port", String(node.port),

@@ -15,7 +15,7 @@ final class MetricsTests: XCTestCase {
         try scrape.body.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let python = TestNode.repoRoot + "/.venv/bin/python"
-        guard FileManager.default.isExecutableFile(atPath: python) else { return XCTFail("run scripts/setup.sh first") }
+        guard FileManager.default.isExecutableFile(atPath: python) else { return XCTFail("run .ci/setup.sh first") }
         let checked = TestProcess.run(python, [TestNode.repoRoot + "/Tests/clients/check_metrics.py", file])
         XCTAssertEqual(checked.status, 0, checked.output)
         let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(checked.output.utf8)) as? [String: Any],

@@ -5,13 +5,13 @@ import Logging
 import XCTest
 
 /// QIDO-RS and FHIR answers read by independent clients: Python's dicomweb-client (into
-/// pydicom datasets) and fhir.resources (R4B models), from the venv scripts/setup.sh makes.
+/// pydicom datasets) and fhir.resources (R4B models), from the venv .ci/setup.sh makes.
 final class StandardClientsTests: XCTestCase {
     func testDicomwebClientAndFHIRResourcesReadOurAnswers() throws {
         let root = TestNode.repoRoot
         let python = root + "/.venv/bin/python3"
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            return XCTFail("run scripts/setup.sh first: it makes .venv with the test clients")
+            return XCTFail("run .ci/setup.sh first: it makes .venv with the test clients")
         }
         let node = try TestNode()
         defer { node.stop() }
@@ -50,7 +50,7 @@ final class StandardClientsTests: XCTestCase {
     func testSchemathesisFindsNoFailures() throws {
         let root = TestNode.repoRoot
         let tool = root + "/.venv/bin/schemathesis"
-        guard FileManager.default.isExecutableFile(atPath: tool) else { return XCTFail("run scripts/setup.sh first") }
+        guard FileManager.default.isExecutableFile(atPath: tool) else { return XCTFail("run .ci/setup.sh first") }
         let node = try TestNode { $0.tokens.service = true }
         defer { node.stop() }
         let (port, certs) = (node.port, node.certs)

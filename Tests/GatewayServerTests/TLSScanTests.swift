@@ -7,7 +7,7 @@ import XCTest
 final class TLSScanTests: XCTestCase {
     func testSslyzeModernFindsOnlyTheDevelopmentCertificateLifespan() throws {
         let python = TestNode.repoRoot + "/.venv/bin/python"
-        guard FileManager.default.isExecutableFile(atPath: python) else { return XCTFail("run scripts/setup.sh first") }
+        guard FileManager.default.isExecutableFile(atPath: python) else { return XCTFail("run .ci/setup.sh first") }
         let node = try TestNode()
         defer { node.stop() }
         let scan = TestProcess.run(python, ["-m", "sslyze", "--cert", node.certs + "/clinic.pem", "--key", node.certs + "/clinic-key.pem",

@@ -36,7 +36,7 @@ struct TestNode {
     /// a port there with nothing listening can take that port itself).
     static func fixedPortBase() -> Int { Int.random(in: 20_000..<32_000) }
 
-    /// The repository root, where scripts/setup.sh made `.venv`.
+    /// The repository root, where .ci/setup.sh made `.venv`.
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 }

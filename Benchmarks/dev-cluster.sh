@@ -3,7 +3,7 @@
 # development certificates: regional nodes gather to the national node and ask it in
 # lookups (scope all). Not for production.
 #
-# usage: scripts/dev-cluster.sh start|stop|status      DIR=./dev-cluster BIN=.build/release/imaging-gateway
+# usage: Benchmarks/dev-cluster.sh start|stop|status      DIR=./dev-cluster BIN=.build/release/imaging-gateway
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${DIR:-./dev-cluster}
@@ -62,7 +62,7 @@ certificates: $certs (role files: hospital.pem, clinic.pem, operator.pem …)
     curl \$C --cert $certs/hospital.pem --key $certs/hospital-key.pem -H 'Content-Type: application/x-ndjson' --data-binary @- https://localhost:9444/v1/index/studies
   curl \$C --cert $certs/clinic.pem --key $certs/clinic-key.pem "https://localhost:9445/v1/patients/\$T/studies?purpose=TREAT"
 
-stop with: scripts/dev-cluster.sh stop
+stop with: Benchmarks/dev-cluster.sh stop
 TEXT
 }
 

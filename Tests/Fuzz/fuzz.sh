@@ -5,7 +5,7 @@
 # A crash leaves its input as Tests/Fuzz/crash-* and fails the script. PARALLEL=1 runs
 # all the picked targets at once (for the long runs), each still for FUZZ_SECONDS.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-600}
 export SWIFT_BACKTRACE=enable=no
 mkdir -p .build-fuzz

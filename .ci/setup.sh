@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the gateway builds and tests with: Debian packages (only those missing)
 # and a Python venv in .venv with the test clients of Tests/requirements.txt.
-# usage: scripts/setup.sh [--bench]   (--bench adds wrk and nginx-light)
+# usage: .ci/setup.sh [--bench]   (--bench adds wrk and nginx-light)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(libssl-dev zlib1g-dev libsqlite3-dev openssl curl gzip ca-certificates python3-venv)
