@@ -1,5 +1,6 @@
 import AuditLog
 import Foundation
+import TestScratch
 import XCTest
 
 /// The tree and its proofs against an independent implementation written here from the
@@ -106,7 +107,7 @@ final class MerkleTreeTests: XCTestCase {
     }
 
     func testCheckpointSignatures() throws {
-        let dir = NSTemporaryDirectory() + "audit-key-\(UUID().uuidString)"
+        let dir = Scratch.path("audit-key")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let signer = try CheckpointSigner(keyPath: dir + "/audit-key.pem")
         let mode = try FileManager.default.attributesOfItem(atPath: dir + "/audit-key.pem")[.posixPermissions] as? Int

@@ -6,6 +6,7 @@ import FoundationXML
 #endif
 import GatewayNet
 import Logging
+import TestScratch
 import XCTest
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -140,7 +141,7 @@ final class HarnessTests: XCTestCase {
         report.saturationRate = 600
         report.serverMetricsDelta = ["gateway_http_requests_total": 42]
         report.serverLatencyMs = .init(requests: 42, p50: 1, p99: 5, p999: -1)
-        let dir = NSTemporaryDirectory() + "bench-report-\(getpid())"
+        let dir = Scratch.path("bench-report")
         try report.write(to: dir, histograms: [a, b, c].map { ($0.0.name, $0.1.histogram) })
         XCTAssertTrue(a.0.server.map { $0.rssKiBMax > 0 } ?? false, "sampled this process")
 

@@ -5,12 +5,13 @@ import GatewayServer
 import ImagingIndex
 import IndexStore
 import Logging
+import TestScratch
 import XCTest
 
 final class SeederTests: XCTestCase {
     func testSeedLoadsExactlyTheStudiesAskedForAcrossStorageUnits() async throws {
         var config = GatewayConfig()
-        config.dataDirectory = NSTemporaryDirectory() + "gw-seed-\(UUID().uuidString)"
+        config.dataDirectory = Scratch.path("gw-seed")
         config.listen = ["127.0.0.1:0"]
         var logger = Logger(label: "test")
         logger.logLevel = .critical

@@ -3,6 +3,7 @@ import Foundation
 import GatewayNet
 import JSONText
 import Logging
+import TestScratch
 import XCTest
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -15,7 +16,7 @@ enum Fixtures {
     static let expiredCRLCerts: String = make(crlDays: 0)
 
     private static func make(crlDays: Int) -> String {
-        let dir = NSTemporaryDirectory() + "gw-certs-\(getpid())-\(crlDays)"
+        let dir = Scratch.processPath("gw-certs-\(crlDays)")
         let result = runTool("/bin/bash", [repoRoot + "/Certs/make-dev-certs.sh", dir], env: ["CRL_DAYS": "\(crlDays)"])
         precondition(result.status == 0, "make-dev-certs.sh failed: \(result.stderr)")
         return dir

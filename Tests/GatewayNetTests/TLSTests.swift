@@ -1,4 +1,5 @@
 import Foundation
+import TestScratch
 import XCTest
 
 /// TLS and mutual TLS against real peers: curl and openssl s_client.
@@ -83,7 +84,7 @@ final class TLSTests: XCTestCase {
 
     func testGzipRequestAndResponse() throws {
         let payload = Data((0..<20000).map { UInt8($0 % 251) })
-        let dir = NSTemporaryDirectory() + "gw-gzip-\(getpid())"
+        let dir = Scratch.path("gw-gzip")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try payload.write(to: URL(fileURLWithPath: dir + "/body"))
         XCTAssertEqual(runTool("gzip", ["-kf", dir + "/body"]).status, 0)
@@ -97,7 +98,7 @@ final class TLSTests: XCTestCase {
     }
 
     func testGzipBombHitsTheLimit() throws {
-        let dir = NSTemporaryDirectory() + "gw-bomb-\(getpid())"
+        let dir = Scratch.path("gw-bomb")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let bomb = runTool("/bin/sh", ["-c", "head -c 200000000 /dev/zero | gzip -9 > \(dir)/bomb.gz"])
         XCTAssertEqual(bomb.status, 0)

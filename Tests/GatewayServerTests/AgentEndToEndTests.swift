@@ -2,6 +2,7 @@ import ChildProcess
 import Foundation
 import GatewayAgent
 import PatientTokens
+import TestScratch
 import XCTest
 
 /// The binaries as a hospital and a clinic run them: `imaging-gateway serve --token-service`
@@ -38,7 +39,7 @@ final class AgentEndToEndTests: XCTestCase {
     }
 
     func testUploadAndLookupLeaveNoIdentifierOnTheNode() async throws {
-        let work = NSTemporaryDirectory() + "gw-agent-e2e-\(UUID().uuidString)"
+        let work = Scratch.path("gw-agent-e2e")
         let data = work + "/node"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let port = TestNode.fixedPortBase()

@@ -4,6 +4,7 @@ import PatientTokens
 import Foundation
 import GatewayServer
 import IndexStore
+import TestScratch
 import XCTest
 
 /// The audit log as an operator and an auditor meet it: proofs from the node verify
@@ -96,7 +97,7 @@ final class AuditTests: XCTestCase {
             ("DELETE FROM audit_events WHERE seq = 8", "covers events that are gone"),
         ]
         for (sql, expected) in cases {
-            let copy = NSTemporaryDirectory() + "audit-tamper-\(UUID().uuidString)"
+            let copy = Scratch.path("audit-tamper")
             try FileManager.default.copyItem(atPath: data, toPath: copy)
             let tampered = run("/usr/bin/env", ["python3", "-c",
                 "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
@@ -135,7 +136,7 @@ final class AuditTests: XCTestCase {
         XCTAssertEqual(Self.lookup(node).status, 200)
         XCTAssertEqual(node.curl("clinic", [node.baseURL + "/dicomweb/studies?PatientID=\(Self.token)&purpose=TREAT"]).status, 200)
         node.stop()
-        let file = NSTemporaryDirectory() + "audit-export-\(UUID().uuidString).ndjson"
+        let file = Scratch.path("audit-export") + ".ndjson"
         let day = AuditEvent.day()
         let export = run(built("imaging-gateway"), ["audit", "export", "--data-dir", node.gateway.config.dataDirectory,
                                                      "--from", day, "--output", file])

@@ -1,4 +1,5 @@
 import Foundation
+import TestScratch
 import XCTest
 
 /// Every route × every role, and no certificate at all: a role a route names is let
@@ -75,7 +76,7 @@ final class AuthorizationMatrixTests: XCTestCase {
     /// Every route with a certificate that must not be taken — another CA's, a revoked one,
     /// an expired one — gets no HTTP answer at all: the handshake fails before routing.
     func testEveryRouteRefusesWrongCARevokedAndExpiredCertificates() throws {
-        let work = NSTemporaryDirectory() + "matrix-certs-\(UUID().uuidString)"
+        let work = Scratch.path("matrix-certs")
         let org = "91610000MA6TG0001A"
         for (dir, code) in [(work + "/ours", org), (work + "/other", "91110000MA00000001")] {
             let made = TestProcess.run("/bin/bash", [TestNode.repoRoot + "/Certs/make-dev-certs.sh", dir, code])

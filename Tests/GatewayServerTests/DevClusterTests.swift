@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import TestScratch
 import XCTest
 
 /// The four real processes of Benchmarks/dev-cluster.sh: an upload in one region is found
@@ -7,7 +8,7 @@ import XCTest
 /// a lookup answers with the local part within the deadline and says `timeout`.
 final class DevClusterTests: XCTestCase {
     func testUploadInOneRegionFoundFromAnotherAndAStalledNationalNode() throws {
-        let dir = NSTemporaryDirectory() + "gw-cluster-\(UUID().uuidString)"
+        let dir = Scratch.path("gw-cluster")
         let script = TestNode.repoRoot + "/Benchmarks/dev-cluster.sh"
         let env = ["DIR=\(dir)", "BIN=\(TestProcess.built("imaging-gateway"))"]
         let started = TestProcess.run("/usr/bin/env", env + ["bash", script, "start"])
@@ -51,7 +52,7 @@ final class DevClusterTests: XCTestCase {
     /// SIGKILL of the regional node in the middle of a stream of uploads: after it is
     /// started again, the national node holds exactly what the regional node stored.
     func testKilledRegionalNodeLosesNoOutboxRecord() throws {
-        let dir = NSTemporaryDirectory() + "gw-cluster-\(UUID().uuidString)"
+        let dir = Scratch.path("gw-cluster")
         let script = TestNode.repoRoot + "/Benchmarks/dev-cluster.sh"
         let binary = TestProcess.built("imaging-gateway")
         let env = ["DIR=\(dir)", "BIN=\(binary)"]

@@ -1,4 +1,5 @@
 import Foundation
+import TestScratch
 import XCTest
 
 /// The data directory on a small tmpfs made by the test: when it fills, uploads get 507
@@ -6,7 +7,7 @@ import XCTest
 /// themselves once space returns. Needs permission to mount (CI runs as root).
 final class DiskFullTests: XCTestCase {
     func testA507WhenFullLookupsMeanwhileAndRecoveryWhenSpaceReturns() throws {
-        let mountPoint = NSTemporaryDirectory() + "gw-full-\(UUID().uuidString)"
+        let mountPoint = Scratch.path("gw-full")
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
         let mounted = TestProcess.run("/usr/bin/env", ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mountPoint])
         guard mounted.status == 0 else { throw XCTSkip("cannot mount a tmpfs here: \(mounted.output)") }
@@ -21,8 +22,9 @@ final class DiskFullTests: XCTestCase {
                     + String(repeating: "x", count: 60) + "\",\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
             }.joined(separator: "\n")
         }
+        let batches = Scratch.path("full-batch")
         func upload(_ n: Int) -> (status: Int, body: String) {
-            let file = NSTemporaryDirectory() + "full-batch-\(n)"
+            let file = batches + "-\(n)"
             try? batch(n).write(toFile: file, atomically: true, encoding: .utf8)
             return node.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", "@" + file,
                                           node.baseURL + "/v1/index/studies"])

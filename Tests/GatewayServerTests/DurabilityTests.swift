@@ -3,6 +3,7 @@ import Foundation
 import GatewayNet
 import ImagingIndex
 import IndexStore
+import TestScratch
 import XCTest
 
 /// Nothing acknowledged is lost: a node killed with SIGKILL in the middle of a stream of
@@ -20,7 +21,7 @@ final class DurabilityTests: XCTestCase {
     }
 
     func testSIGKILLDuringUploadsLosesNothingAcknowledged() async throws {
-        let data = NSTemporaryDirectory() + "gw-kill-\(UUID().uuidString)"
+        let data = Scratch.path("gw-kill")
         let port = TestNode.fixedPortBase()
         var server = try start(data, port: port)
         let certs = data + "/dev-certs"

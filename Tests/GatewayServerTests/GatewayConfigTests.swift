@@ -1,10 +1,11 @@
 import Foundation
 @testable import GatewayServer
+import TestScratch
 import XCTest
 
 final class GatewayConfigTests: XCTestCase {
     private func write(_ json: String) throws -> String {
-        let path = NSTemporaryDirectory() + "gw-config-\(UUID().uuidString).json"
+        let path = Scratch.path("gw-config") + ".json"
         try json.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

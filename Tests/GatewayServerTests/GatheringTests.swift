@@ -1,6 +1,7 @@
 import Foundation
 import GatewayServer
 import IndexStore
+import TestScratch
 import XCTest
 
 /// A regional node gathers every stored record to the national node through its outbox:
@@ -11,7 +12,7 @@ final class GatheringTests: XCTestCase {
 
     func testEveryStoredRecordReachesTheNationalNodeOnceEvenAcrossItsRestart() async throws {
         let port = TestNode.fixedPortBase()
-        let nationalData = NSTemporaryDirectory() + "gw-national-\(UUID().uuidString)"
+        let nationalData = Scratch.path("gw-national")
         func national() throws -> TestNode { try Self.national(port: port, data: nationalData) }
         var top = try national()
         let certs = top.certs
@@ -24,7 +25,7 @@ final class GatheringTests: XCTestCase {
                     + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
                     + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
             }.joined(separator: "\n")
-            let file = NSTemporaryDirectory() + "gather-\(UUID().uuidString)"
+            let file = Scratch.path("gather")
             try? lines.write(toFile: file, atomically: true, encoding: .utf8)
             let answer = top.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", "@" + file,
                                                "https://localhost:\(regional.port)/v1/index/studies"])
@@ -90,7 +91,7 @@ final class GatheringTests: XCTestCase {
     /// the gatherer halves its batches until they fit, and every record still arrives.
     func testANationalNodeWithASmallerBatchLimitStillReceivesEverything() async throws {
         let port = TestNode.fixedPortBase()
-        let nationalData = NSTemporaryDirectory() + "gw-national-\(UUID().uuidString)"
+        let nationalData = Scratch.path("gw-national")
         let top = try Self.national(port: port, data: nationalData) { $0.index.maxBatchRecords = 300 }
         defer { top.stop() }
         let certs = top.certs
@@ -101,7 +102,7 @@ final class GatheringTests: XCTestCase {
                 + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
                 + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
         }.joined(separator: "\n")
-        let file = NSTemporaryDirectory() + "gather-\(UUID().uuidString)"
+        let file = Scratch.path("gather")
         try lines.write(toFile: file, atomically: true, encoding: .utf8)
         let answer = top.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", "@" + file,
                                            "https://localhost:\(regional.port)/v1/index/studies"])
@@ -121,14 +122,14 @@ final class GatheringTests: XCTestCase {
     /// region with its node stopped: every study of the unit arrives again.
     func testARequeuedStorageUnitRefillsANationalNodeThatLostIt() async throws {
         let port = TestNode.fixedPortBase()
-        let nationalData = NSTemporaryDirectory() + "gw-national-\(UUID().uuidString)"
+        let nationalData = Scratch.path("gw-national")
         func national() throws -> TestNode { try Self.national(port: port, data: nationalData) }
         var top = try national()
         let certs = top.certs
         var regional = try Self.regional(certs: certs, gatheringTo: port)
         let regionalData = regional.gateway.config.dataDirectory
         let unit = "91610000MA6TG0001A"
-        let file = NSTemporaryDirectory() + "gather-\(UUID().uuidString)"
+        let file = Scratch.path("gather")
         try (0..<200).map { i in
             "{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"1.2.156.4.\(i)\",\"studyDate\":\"20241101\","
                 + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"\(unit)\","
@@ -165,7 +166,7 @@ final class GatheringTests: XCTestCase {
         XCTAssertEqual(afterResend, 0, "studies sent again unchanged are not queued again")
 
         regional.stop()
-        let config = NSTemporaryDirectory() + "gw-regional-\(UUID().uuidString).json"
+        let config = Scratch.path("gw-regional") + ".json"
         try "{\"region\":\"610000\",\"role\":\"regional\",\"dataDirectory\":\"\(regionalData)\",\"federation\":{\"gatherTo\":\"https://localhost:\(port)\"}}"
             .write(toFile: config, atomically: true, encoding: .utf8)
         let requeue = TestProcess.run(TestProcess.built("imaging-gateway"),

@@ -2,6 +2,7 @@ import ChildProcess
 import Foundation
 import GatewayServer
 import Logging
+import TestScratch
 import XCTest
 
 /// The native index API over mTLS with curl: upload as a hospital, look up as a clinic.
@@ -33,7 +34,7 @@ final class IndexAPITests: XCTestCase {
 
     private func upload(_ body: String, role: String = "hospital", type: String = "application/x-ndjson",
                         headers: [String] = [], gzip: Bool = false) throws -> (status: Int, body: String) {
-        let file = NSTemporaryDirectory() + "upload-\(UUID().uuidString)"
+        let file = Scratch.path("upload")
         try body.write(toFile: file, atomically: true, encoding: .utf8)
         var args = ["-H", "Content-Type: \(type)"] + headers.flatMap { ["-H", $0] }
         if gzip {

@@ -1,4 +1,5 @@
 import Foundation
+import TestScratch
 import XCTest
 
 /// /metrics as a Prometheus scraper reads it: the client library's own parser takes the
@@ -11,7 +12,7 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(node.curl("clinic", [node.baseURL + "/v1/patients/nope/studies"]).status, 400)
         let scrape = node.curl("operator", [node.baseURL + "/metrics"])
         XCTAssertEqual(scrape.status, 200)
-        let file = NSTemporaryDirectory() + "metrics-\(UUID().uuidString).txt"
+        let file = Scratch.path("metrics") + ".txt"
         try scrape.body.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let python = TestNode.repoRoot + "/.venv/bin/python"

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayServer
+import TestScratch
 import XCTest
 
 /// The read queue over HTTP with curl: UPS-RS and /v1/reads status codes, leases and
@@ -12,7 +13,7 @@ final class ReadAPITests: XCTestCase {
     var nodes: [TestNode] = []
 
     override func setUpWithError() throws {
-        certs = NSTemporaryDirectory() + "read-certs-\(UUID().uuidString)"
+        certs = Scratch.path("read-certs")
         let made = TestProcess.run("/bin/bash", [TestNode.repoRoot + "/Certs/make-dev-certs.sh", certs, Self.org])
         XCTAssertEqual(made.status, 0, made.output)
         let issued = TestProcess.run("/bin/bash", ["-c", """
@@ -187,7 +188,7 @@ final class ReadAPITests: XCTestCase {
     /// The in-node AI stage with the stub engine triages by itself; with every inference
     /// failing, the item is dead-lettered after maxAIAttempts. A restart keeps both.
     func testTheInNodeAIStageAndARestart() throws {
-        let data = NSTemporaryDirectory() + "gw-reads-\(UUID().uuidString)"
+        let data = Scratch.path("gw-reads")
         var node = try start(data: data) { $0.reads.aiStage = "node" }
         index(node, ["1.2.156.62.1"])
         let uid = createRead(node, "1.2.156.62.1")

@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import TestScratch
 import XCTest
 
 /// The real binary: first start makes dev certificates, the operational routes answer
@@ -33,7 +34,7 @@ final class ServeTests: XCTestCase {
     }
 
     func testFirstStartServesAndStopsOnSIGTERM() throws {
-        let data = NSTemporaryDirectory() + "gw-serve-\(UUID().uuidString)"
+        let data = Scratch.path("gw-serve")
         let tlsPort = freePort(), plainPort = tlsPort + 1
         let p = try serve(["--data-dir", data, "--listen", "127.0.0.1:\(tlsPort),[::1]:\(tlsPort)", "--region", "610000"],
                           plainPort: plainPort)
@@ -74,7 +75,7 @@ final class ServeTests: XCTestCase {
     /// open its store refuse it, naming the node's pid; once it has stopped they run. The
     /// audit commands read beside it without opening the store.
     func testARunningNodeOwnsItsDataDirectory() throws {
-        let data = NSTemporaryDirectory() + "gw-lock-\(UUID().uuidString)"
+        let data = Scratch.path("gw-lock")
         let port = freePort()
         let node = try serve(["--data-dir", data, "--listen", "127.0.0.1:\(port)"], plainPort: port + 1)
         let config = data + "/gathering.json"

@@ -2,6 +2,7 @@ import ChildProcess
 import Foundation
 import GatewayServer
 import Logging
+import TestScratch
 
 /// A node in this process on a free loopback port, with development certificates in a
 /// fresh data directory; `stop()` shuts it down.
@@ -12,7 +13,7 @@ struct TestNode {
 
     init(configure: (inout GatewayConfig) -> Void = { _ in }) throws {
         var config = GatewayConfig()
-        config.dataDirectory = NSTemporaryDirectory() + "gw-test-\(UUID().uuidString)"
+        config.dataDirectory = Scratch.path("gw-test")
         config.listen = ["127.0.0.1:0"]
         configure(&config)
         var logger = Logger(label: "test")

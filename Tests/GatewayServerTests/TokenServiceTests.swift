@@ -2,6 +2,7 @@ import Foundation
 import GatewayAgent
 import GatewayServer
 import PatientTokens
+import TestScratch
 import XCTest
 
 /// The token service over mTLS: the agent's library against a real node, curl for the
@@ -162,7 +163,7 @@ final class AgentResumeTests: XCTestCase {
             csv += "\(ids[i % 25].normalized),1.2.156.800.\(i + 1),20240\(i % 9 + 1)01,CT,91610000MA6TG0001A,"
                 + "https://pacs.example/dicomweb,610100\n"
         }
-        let input = NSTemporaryDirectory() + "resume-\(UUID().uuidString).csv"
+        let input = Scratch.path("resume") + ".csv"
         try csv.write(toFile: input, atomically: true, encoding: .utf8)
         let job = UploadJob(config: config, input: input)
         let first = try await job.run()

@@ -3,6 +3,7 @@ import ReadQueue
 import ChildProcess
 import Foundation
 @testable import IndexStore
+import TestScratch
 import XCTest
 
 /// The audit log's file of its own (SQLiteAudit): what a crash between the two files'
@@ -17,7 +18,7 @@ final class AuditFileTests: XCTestCase {
     }
 
     private func newPath() -> String {
-        let path = NSTemporaryDirectory() + "audit-file-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("audit-file") + ".sqlite"
         paths.append(path)
         return path
     }

@@ -2,6 +2,7 @@ import CSQLite
 import Foundation
 @testable import IndexStore
 import Synchronization
+import TestScratch
 import XCTest
 
 /// The two pieces that take the fsync out of the writer's way: the VFS that gathers WAL
@@ -10,7 +11,7 @@ final class DeferredSyncTests: XCTestCase {
     private var directory = ""
 
     override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "deferred-sync-\(UUID().uuidString)"
+        directory = Scratch.path("deferred-sync")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -132,7 +133,7 @@ final class DeferredSyncTests: XCTestCase {
     /// A syncer over one small file standing in for a WAL.
     private func syncerOnAFile() -> SQLiteSyncer {
         let wal = directory + "/\(UUID().uuidString).sqlite-wal"
-        FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
+        _ = FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
         return SQLiteSyncer(walPaths: [wal])
     }
 

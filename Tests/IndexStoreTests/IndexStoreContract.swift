@@ -2,6 +2,7 @@ import AuditLog
 import Foundation
 import ImagingIndex
 import IndexStore
+import TestScratch
 import XCTest
 
 /// The tests every `IndexStore` must pass. An implementation's test case subclasses this
@@ -82,7 +83,7 @@ class IndexStoreContract: XCTestCase {
         let usage = try await log.usage(day: AuditEvent.day())
         XCTAssertEqual(Set(usage.map { "\($0.actor) \($0.counter) \($0.count)" }),
                        ["urn:a uploads 1", "urn:a records 2", "urn:b lookups 2", "urn:c lookups 1"])
-        let signer = try CheckpointSigner(keyPath: NSTemporaryDirectory() + "contract-\(UUID().uuidString).pem")
+        let signer = try CheckpointSigner(keyPath: Scratch.path("contract") + ".pem")
         var frontier = MerkleFrontier()
         frontier.append(contentsOf: hashes.prefix(3))
         try await log.saveCheckpoint(signer.sign(origin: "o", treeSize: 3, root: frontier.root), frontier: frontier)

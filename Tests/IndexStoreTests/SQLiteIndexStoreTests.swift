@@ -5,13 +5,14 @@ import Foundation
 import ImagingIndex
 @testable import IndexStore
 import Synchronization
+import TestScratch
 import XCTest
 
 final class SQLiteIndexStoreTests: IndexStoreContract {
     private var paths: [String] = []
 
     override func makeStore() throws -> IndexStore? {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         return try SQLiteIndexStore(path: path, readers: 2)
     }
@@ -75,7 +76,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// A new store's file holding `records`, closed, then turned back into an older build's
     /// file by `sql` (which sets the schema version it rewinds to).
     private func stored(_ records: [StudyRecord], thenRewoundBy sql: String) async throws -> (String, SQLiteConnection) {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         var store: SQLiteIndexStore? = try SQLiteIndexStore(path: path, readers: 1)
         _ = try await store!.upsert(records)
@@ -89,7 +90,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// modality over dates) come out of their index already in the store's order: a sort
     /// there opened a temporary B-tree per query (RESULTS.md, session 20).
     func testFrequentSearchesSortNothing() throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         _ = try SQLiteIndexStore(path: path, readers: 1)
         let db = try SQLiteConnection(path: path, readOnly: true)
@@ -116,7 +117,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// client asked for prepared and cached one more statement, and every unit of work
     /// reset them all: memory and CPU grew for as long as the node ran.
     func testQueryShapesAreCachedOnceAndTheCacheIsBounded() async throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1)
         _ = try await store.upsert([Self.record(1), Self.record(2)])
@@ -140,7 +141,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     }
 
     func testReopenKeepsDataAndSchemaVersion() async throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         do {
             let s = try SQLiteIndexStore(path: path, readers: 1)
@@ -156,7 +157,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// The OutboxStore contract: queued with the records, in order, acknowledged exactly
     /// up to a number, kept across a reopen; a store that does not gather queues nothing.
     func testOutboxQueuesInOrderAcknowledgesExactlyAndSurvivesReopening() async throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         do {
             let s = try SQLiteIndexStore(path: path, readers: 1, gathers: true)
@@ -195,7 +196,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// `requeue`: one storage unit's studies queued again, in the order they were stored,
     /// across chunks, each as its upload queued it; a node that does not gather refuses.
     func testRequeueQueuesOneStorageUnitsStudiesAgain() async throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         let s = try SQLiteIndexStore(path: path, readers: 1, gathers: true)
         _ = try await s.upsert([Self.record(1), Self.record(2), Self.record(3, storage: Self.otherStorage), Self.record(5)])
@@ -208,7 +209,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         XCTAssertEqual(again.map(\.record), [first[0], first[1], first[3]].map(\.record), "as the uploads queued them")
         let none = try await s.requeue(storageUnit: "91110000MA00000000")
         XCTAssertEqual(none, 0)
-        let other = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let other = Scratch.path("index") + ".sqlite"
         paths.append(other)
         let plain = try SQLiteIndexStore(path: other, readers: 1)
         do {
@@ -223,7 +224,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// and every commit waited meanwhile. Now a checkpointer copies it beside the writer
     /// every few MiB, so the database file grows long before the WAL reaches 64 MiB.
     func testTheWALIsCopiedBesideTheWriterLongBeforeItIsRestarted() async throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1)
         func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int) ?? 0 }
@@ -249,7 +250,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// after its query), so the WAL was never restarted and grew with every commit. Now
     /// the readers close theirs and keep none until the restart is done.
     func testTheWALIsRestartedUnderSteadyLookups() async throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         let limit: Int32 = 256
         let store = try SQLiteIndexStore(path: path, readers: 2, gathers: false, queuePolicy: QueuePolicy(), walRestartFrames: limit)
@@ -283,7 +284,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// audit leaf) is undone alone; every other batch of the same group commits, once,
     /// and the leaves stay numbered without a gap.
     func testAFailingBatchIsUndoneAloneAndTheRestOfItsGroupCommitsOnce() async throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1)
         func event(_ operation: String) -> AuditEvent {
@@ -324,7 +325,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// A reader keeps its snapshot across commits that only append audit events (so its
     /// page cache survives them), but never across an acknowledged change to the index.
     func testAQueryAfterAnAcknowledgedUploadSeesItThoughAuditCommitsKeptTheSnapshot() async throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1)
         let event: @Sendable ([StudyRecord]) -> AuditEvent = { found in
@@ -343,7 +344,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     }
 
     func testNewerSchemaIsRefused() throws {
-        let path = NSTemporaryDirectory() + "index-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("index") + ".sqlite"
         paths.append(path)
         _ = try SQLiteIndexStore(path: path, readers: 1)
         let python = try ChildProcess.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA user_version=99'); c.commit()", path])
@@ -358,7 +359,7 @@ final class SQLiteWorkitemStoreTests: WorkitemStoreContract {
     private var paths: [String] = []
 
     override func makeStore(policy: QueuePolicy, at location: String?) throws -> (store: WorkitemStore, location: String)? {
-        let path = location ?? NSTemporaryDirectory() + "workitems-\(UUID().uuidString).sqlite"
+        let path = location ?? Scratch.path("workitems") + ".sqlite"
         paths.append(path)
         return (try SQLiteIndexStore(path: path, readers: 2, queuePolicy: policy), path)
     }
@@ -369,7 +370,7 @@ final class SQLiteWorkitemStoreTests: WorkitemStoreContract {
 
     /// Each performed command's audit event is in the log, in the command's transaction.
     func testEveryTransitionIsAuditedWithIt() async throws {
-        let path = NSTemporaryDirectory() + "workitems-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("workitems") + ".sqlite"
         paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1, queuePolicy: Self.policy())
         @Sendable func event(_ outcome: WorkitemOutcome) -> AuditEvent {
@@ -391,7 +392,7 @@ final class SQLiteSupervisionStoreTests: SupervisionStoreContract {
     private var paths: [String] = []
 
     override func makeStore(at location: String?) throws -> (store: Store, location: String)? {
-        let path = location ?? NSTemporaryDirectory() + "supervision-\(UUID().uuidString).sqlite"
+        let path = location ?? Scratch.path("supervision") + ".sqlite"
         paths.append(path)
         return (try SQLiteIndexStore(path: path, readers: 2), path)
     }
@@ -402,7 +403,7 @@ final class SQLiteSupervisionStoreTests: SupervisionStoreContract {
 
     /// The check and its audit leaf share one transaction of the group commit.
     func testACheckAndItsAuditEventAreWrittenTogether() async throws {
-        let path = NSTemporaryDirectory() + "supervision-\(UUID().uuidString).sqlite"
+        let path = Scratch.path("supervision") + ".sqlite"
         paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1)
         let event = AuditEvent(requestID: "r", actor: "a", eventID: .query, action: .read, outcome: .success, operation: "test",
