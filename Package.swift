@@ -78,7 +78,7 @@ let package = Package(
             path: "Benchmarks/BenchCore"),
         .executableTarget(
             name: "gateway-bench",
-            dependencies: ["BenchCore", "GatewayNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["BenchCore", "GatewayNet", "CommandExit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/GatewayBench"),
         .target(name: "CChildProcess"),
         .target(name: "ChildProcess", dependencies: ["CChildProcess"]),

@@ -1,14 +1,19 @@
 import ArgumentParser
 import BenchCore
+import CommandExit
 import Foundation
 import GatewayNet
 
 @main
-struct GatewayBench: ParsableCommand {
+struct GatewayBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway-bench",
         abstract: "Load benchmarks for ImagingGateway nodes, with latency measured honestly.",
         subcommands: [Run.self, Seed.self, ReadCyclesCommand.self, ListScenarios.self], defaultSubcommand: Run.self)
+
+    /// Leaves by `_exit` once the command is done (CommandExit says why): its HTTP client
+    /// loops may still be closing TLS connections when a run ends.
+    static func main() async { await runThenExit() }
 }
 
 struct ListScenarios: ParsableCommand {
