@@ -153,18 +153,46 @@ public struct JSONWriter: ~Copyable {
 
     /// `value` escaped as inside a JSON string literal, without the quotes: for a string
     /// written in pieces between quotes the caller places itself (with `raw`).
+    ///
+    /// Most strings here (UIDs, tokens, dates, URLs) need no escape at all, so the scan
+    /// first skips whole 8-byte words that hold none of the three kinds of byte, and goes
+    /// byte by byte only from the first word that does: 4 % of a QIDO-RS search was this
+    /// scan, a byte at a time.
     @inlinable
     public mutating func unquoted(_ value: String) {
         var text = value
         text.withUTF8 { utf8 in
+            var i = 0
+            if let words = UnsafeRawPointer(utf8.baseAddress) {
+                while i + 8 <= utf8.count, !Self.mayNeedEscape(words.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i += 8 }
+            }
             var start = 0
-            for (i, byte) in utf8.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                put(UnsafeBufferPointer(rebasing: utf8[start..<i]))
-                escape(byte)
-                start = i + 1
+            while i < utf8.count {
+                let byte = utf8[i]
+                if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                    put(UnsafeBufferPointer(rebasing: utf8[start..<i]))
+                    escape(byte)
+                    start = i + 1
+                }
+                i += 1
             }
             put(UnsafeBufferPointer(rebasing: utf8[start...]))
         }
+    }
+
+    /// Whether one of the word's 8 bytes is below 0x20, a quote or a backslash (the
+    /// bit tricks of "a zero byte in a word": a byte below n borrows into its top bit when
+    /// n is subtracted, unless its own top bit was set; a byte equal to c is zero after
+    /// xor with c). Never false for such a word; may be true for a word without one,
+    /// which only sends the rest of the string to the byte-by-byte loop.
+    @inlinable
+    static func mayNeedEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let tops: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+        let backslash = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+        let control = (word &- ones &* 0x20) & ~word
+        return ((quote &- ones) & ~quote | (backslash &- ones) & ~backslash | control) & tops != 0
     }
 
     /// Rare (a control character, a quote or a backslash): called, not inlined.

@@ -38,6 +38,43 @@ final class JSONWriterTests: XCTestCase {
         XCTAssertEqual((parsed["empty"] as? [Any])?.count, 0)
     }
 
+    /// The scan skips 8-byte words that need no escape: a byte that does must be found
+    /// at every position of a word and of the tail after the last whole word, and a byte
+    /// next to one (space, '!', '#', '[', ']', DEL, a multi-byte character) never escaped.
+    func testEveryEscapeIsFoundAtEveryPositionAndNoOtherByteIsEscaped() {
+        let specials: [Character] = ["\u{0}", "\u{1f}", "\n", "\"", "\\", " ", "!", "#", "[", "]", "\u{7f}", "é"]
+        for length in 1...40 {
+            for position in 0..<length {
+                for special in specials {
+                    var text = String(repeating: "7", count: length)
+                    let at = text.index(text.startIndex, offsetBy: position)
+                    text.replaceSubrange(at...at, with: String(special))
+                    var out = JSONWriter(capacity: 0)
+                    out.string(text)
+                    XCTAssertEqual(String(decoding: out.bytes, as: UTF8.self), Self.reference(text), "length \(length) at \(position)")
+                }
+            }
+        }
+    }
+
+    /// RFC 8259 §7, written independently of the writer: the two-character escapes where
+    /// the writer uses them, \u00XX for the other controls, every other character as is.
+    private static func reference(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
     func testControlsAreEscapedByNameOrAsUnicode() {
         XCTAssertEqual(jsonString("a\n\r\t\u{1}\u{1f}\"\\"), #""a\n\r\t\u0001\u001f\"\\""#)
         XCTAssertEqual(jsonString("中"), "\"中\"")
