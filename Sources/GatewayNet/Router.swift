@@ -43,7 +43,8 @@ public struct Router: Sendable {
 
     public mutating func add(_ method: String, _ pattern: String, roles: Set<String>? = nil,
                              plainListener: Bool = false, _ handler: RouteHandler) {
-        let segments = pattern.split(separator: "/").map { part -> Segment in
+        let parts = Self.segments(of: Substring(pattern))
+        let segments = parts.map { part -> Segment in
             part.hasPrefix("{") && part.hasSuffix("}")
                 ? .parameter(String(part.dropFirst().dropLast())) : .literal(String(part))
         }
@@ -52,7 +53,7 @@ public struct Router: Sendable {
                           handler: handler, literals: literals)
         routes.append(route)
         if literals == segments.count {
-            exact[Substring("/" + pattern.split(separator: "/").joined(separator: "/")), default: [:]][method] = route
+            exact[Substring("/" + parts.joined(separator: "/")), default: [:]][method] = route
         }
     }
 

@@ -152,7 +152,8 @@ enum SQLiteQuery {
         s.bind(Parameter.dateTo.rawValue, q.dateTo)
         s.bind(Parameter.limit.rawValue, max(0, q.limit))
         s.bind(Parameter.offset.rawValue, max(0, q.offset))
-        for (i, value) in (q.modalities + q.studyInstanceUIDs).enumerated() { s.bind(Parameter.lists + Int32(i), value) }
+        for (i, modality) in q.modalities.enumerated() { s.bind(Parameter.lists + Int32(i), modality) }
+        for (i, uid) in q.studyInstanceUIDs.enumerated() { s.bind(Parameter.lists + Int32(q.modalities.count + i), uid) }
         var out: [StudyRecord] = []
         while try s.step() { out.append(record(s)) }
         return out

@@ -14,7 +14,6 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(scrape.status, 200)
         let file = Scratch.path("metrics") + ".txt"
         try scrape.body.write(toFile: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: file) }
         let python = TestNode.repoRoot + "/.venv/bin/python"
         guard FileManager.default.isExecutableFile(atPath: python) else { return XCTFail("run .ci/setup.sh first") }
         let checked = TestProcess.run(python, [TestNode.repoRoot + "/Tests/clients/check_metrics.py", file])

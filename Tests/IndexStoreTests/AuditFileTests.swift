@@ -9,19 +9,7 @@ import XCTest
 /// The audit log's file of its own (SQLiteAudit): what a crash between the two files'
 /// commits leaves is put back, and an older build's audit tables are moved over.
 final class AuditFileTests: XCTestCase {
-    private var paths: [String] = []
-
-    override func tearDown() {
-        for p in paths.flatMap({ [$0, SQLiteIndexStore.auditPath(for: $0)] }) {
-            for suffix in ["", "-wal", "-shm", ".kept", ".kept-wal"] { try? FileManager.default.removeItem(atPath: p + suffix) }
-        }
-    }
-
-    private func newPath() -> String {
-        let path = Scratch.path("audit-file") + ".sqlite"
-        paths.append(path)
-        return path
-    }
+    private func newPath() -> String { Scratch.path("audit-file") + ".sqlite" }
 
     private static func event(_ id: String, counter: String, count: Int = 1) -> AuditEvent {
         AuditEvent(requestID: id, actor: "urn:imaging-gateway:hospital:H1", eventID: .query, action: .read, outcome: .success,

@@ -15,8 +15,6 @@ final class DeferredSyncTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
-    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
-
     /// A commit without a sync must still be wholly in the file when it returns: a copy
     /// of the files taken then (what a killed process leaves, page cache and all) opens
     /// with SQLite's own VFS, intact and with every row. The transaction is large and its

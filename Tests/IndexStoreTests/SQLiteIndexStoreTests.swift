@@ -9,17 +9,11 @@ import TestScratch
 import XCTest
 
 final class SQLiteIndexStoreTests: IndexStoreContract {
-    private var paths: [String] = []
-
     override func makeStore() throws -> IndexStore? {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         return try SQLiteIndexStore(path: path, readers: 2)
     }
 
-    override func tearDown() {
-        for p in paths.flatMap({ [$0, SQLiteIndexStore.auditPath(for: $0)] }) { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
-    }
 
     /// A file from before the study's time joined the (modality, date) key: the migration
     /// gives every study's modality rows its time ('' for none), and a search by one
@@ -77,7 +71,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// file by `sql` (which sets the schema version it rewinds to).
     private func stored(_ records: [StudyRecord], thenRewoundBy sql: String) async throws -> (String, SQLiteConnection) {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         var store: SQLiteIndexStore? = try SQLiteIndexStore(path: path, readers: 1)
         _ = try await store!.upsert(records)
         store = nil
@@ -91,7 +84,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// there opened a temporary B-tree per query (RESULTS.md, session 20).
     func testFrequentSearchesSortNothing() throws {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         _ = try SQLiteIndexStore(path: path, readers: 1)
         let db = try SQLiteConnection(path: path, readOnly: true)
         var byPatient = StudyQuery(patientToken: Self.token(1))
@@ -118,7 +110,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// reset them all: memory and CPU grew for as long as the node ran.
     func testQueryShapesAreCachedOnceAndTheCacheIsBounded() async throws {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1)
         _ = try await store.upsert([Self.record(1), Self.record(2)])
         let db = try SQLiteConnection(path: path, readOnly: true)
@@ -142,7 +133,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
 
     func testReopenKeepsDataAndSchemaVersion() async throws {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         do {
             let s = try SQLiteIndexStore(path: path, readers: 1)
             _ = try await s.upsert([Self.record(1), Self.record(2)])
@@ -158,7 +148,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// up to a number, kept across a reopen; a store that does not gather queues nothing.
     func testOutboxQueuesInOrderAcknowledgesExactlyAndSurvivesReopening() async throws {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         do {
             let s = try SQLiteIndexStore(path: path, readers: 1, gathers: true)
             _ = try await s.upsert([Self.record(1), Self.record(2), Self.record(3)])
@@ -197,7 +186,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// across chunks, each as its upload queued it; a node that does not gather refuses.
     func testRequeueQueuesOneStorageUnitsStudiesAgain() async throws {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         let s = try SQLiteIndexStore(path: path, readers: 1, gathers: true)
         _ = try await s.upsert([Self.record(1), Self.record(2), Self.record(3, storage: Self.otherStorage), Self.record(5)])
         let first = try await s.pending(after: 0, limit: 10)
@@ -210,7 +198,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         let none = try await s.requeue(storageUnit: "91110000MA00000000")
         XCTAssertEqual(none, 0)
         let other = Scratch.path("index") + ".sqlite"
-        paths.append(other)
         let plain = try SQLiteIndexStore(path: other, readers: 1)
         do {
             _ = try await plain.requeue(storageUnit: Self.storage)
@@ -225,7 +212,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// every few MiB, so the database file grows long before the WAL reaches 64 MiB.
     func testTheWALIsCopiedBesideTheWriterLongBeforeItIsRestarted() async throws {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1)
         func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int) ?? 0 }
         let empty = size(path)
@@ -251,7 +237,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// the readers close theirs and keep none until the restart is done.
     func testTheWALIsRestartedUnderSteadyLookups() async throws {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         let limit: Int32 = 256
         let store = try SQLiteIndexStore(path: path, readers: 2, gathers: false, queuePolicy: QueuePolicy(), walRestartFrames: limit)
         let lookups = (0..<4).map { worker in
@@ -285,7 +270,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// and the leaves stay numbered without a gap.
     func testAFailingBatchIsUndoneAloneAndTheRestOfItsGroupCommitsOnce() async throws {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1)
         func event(_ operation: String) -> AuditEvent {
             AuditEvent(requestID: "r", actor: "a", eventID: .query, action: .create, outcome: .success,
@@ -326,7 +310,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     /// page cache survives them), but never across an acknowledged change to the index.
     func testAQueryAfterAnAcknowledgedUploadSeesItThoughAuditCommitsKeptTheSnapshot() async throws {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1)
         let event: @Sendable ([StudyRecord]) -> AuditEvent = { found in
             AuditEvent(requestID: "r", actor: "a", eventID: .query, action: .read, outcome: .success,
@@ -345,7 +328,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
 
     func testNewerSchemaIsRefused() throws {
         let path = Scratch.path("index") + ".sqlite"
-        paths.append(path)
         _ = try SQLiteIndexStore(path: path, readers: 1)
         let python = try ChildProcess.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA user_version=99'); c.commit()", path])
         XCTAssertEqual(python.status, 0, python.stderr)
@@ -356,22 +338,15 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
 }
 
 final class SQLiteWorkitemStoreTests: WorkitemStoreContract {
-    private var paths: [String] = []
-
     override func makeStore(policy: QueuePolicy, at location: String?) throws -> (store: WorkitemStore, location: String)? {
         let path = location ?? Scratch.path("workitems") + ".sqlite"
-        paths.append(path)
         return (try SQLiteIndexStore(path: path, readers: 2, queuePolicy: policy), path)
     }
 
-    override func tearDown() {
-        for p in paths.flatMap({ [$0, SQLiteIndexStore.auditPath(for: $0)] }) { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
-    }
 
     /// Each performed command's audit event is in the log, in the command's transaction.
     func testEveryTransitionIsAuditedWithIt() async throws {
         let path = Scratch.path("workitems") + ".sqlite"
-        paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1, queuePolicy: Self.policy())
         @Sendable func event(_ outcome: WorkitemOutcome) -> AuditEvent {
             AuditEvent(requestID: "r", actor: "a", eventID: .orderRecord, action: .update, outcome: .success, operation: "test",
@@ -389,22 +364,15 @@ final class SQLiteWorkitemStoreTests: WorkitemStoreContract {
 }
 
 final class SQLiteSupervisionStoreTests: SupervisionStoreContract {
-    private var paths: [String] = []
-
     override func makeStore(at location: String?) throws -> (store: Store, location: String)? {
         let path = location ?? Scratch.path("supervision") + ".sqlite"
-        paths.append(path)
         return (try SQLiteIndexStore(path: path, readers: 2), path)
     }
 
-    override func tearDown() {
-        for p in paths.flatMap({ [$0, SQLiteIndexStore.auditPath(for: $0)] }) { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
-    }
 
     /// The check and its audit leaf share one transaction of the group commit.
     func testACheckAndItsAuditEventAreWrittenTogether() async throws {
         let path = Scratch.path("supervision") + ".sqlite"
-        paths.append(path)
         let store = try SQLiteIndexStore(path: path, readers: 1)
         let event = AuditEvent(requestID: "r", actor: "a", eventID: .query, action: .read, outcome: .success, operation: "test",
                                count: 1, counter: "prior-checks")
