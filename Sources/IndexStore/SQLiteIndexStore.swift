@@ -42,8 +42,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// The read queue's live state, touched only on `writeQueue` (see WorkQueue).
     var workQueue: WorkQueue
     private let pending = Mutex<(batches: [Pending], draining: Bool)>(([], false))
-    private let readers: [SQLiteReader]
-    private let nextReader = Atomic<Int>(0)
+    private let readers: SQLiteReaderPool
     /// Moved on after every commit that changed more than the audit log (SQLiteReader).
     let generation = Atomic<Int>(0)
     /// The WAL is past `walRestartFrames` and a restart found a reader on it (restartWAL).
@@ -111,7 +110,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             try c.exec("PRAGMA cache_size = -32768;")
             list.append(SQLiteReader(db: c, queue: DispatchQueue(label: "index-store.reader.\(i)")))
         }
-        self.readers = list
+        self.readers = SQLiteReaderPool(list)
     }
 
     public func upsert(_ records: [StudyRecord], audit: AuditEvent?) async throws(StoreError) -> [UpsertOutcome] {
@@ -170,9 +169,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
                                    then pending: (@Sendable (T, @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending)?)
         async throws(StoreError) -> T
     {
-        let reader = nextReaderInTurn()
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
-            reader.queue.async { [self] in
+            readers.submit { [self] reader in
                 let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots, body)
                 guard case .success(let value) = found, let pending else { return answerWhenDurable(found, c) }
                 enqueue(pending(value) { committed in c.resume(returning: committed.map { _ in value }) })
@@ -280,9 +278,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
 
     /// Runs `body` on a reader, outside any snapshot: it sees the latest commit.
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T) async throws(StoreError) -> T {
-        let reader = nextReaderInTurn()
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
-            reader.queue.async { [self] in answerWhenDurable(reader.fresh(body), c) }
+            readers.submit { [self] reader in answerWhenDurable(reader.fresh(body), c) }
         }
         return try result.get()
     }
@@ -303,10 +300,6 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// A reader may have seen a commit not yet synced: it answers once that commit is durable.
     private func answerWhenDurable<T: Sendable>(_ found: Result<T, StoreError>, _ c: CheckedContinuation<Result<T, StoreError>, Never>) {
         syncer.whenDurable { failure in c.resume(returning: failure.map { .failure($0) } ?? found) }
-    }
-
-    private func nextReaderInTurn() -> SQLiteReader {
-        readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
     }
 
     // MARK: group commit
@@ -388,7 +381,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         let restarted = (try? restartWithoutWaiting()) ?? false
         let wasDue = walRestartDue.exchange(!restarted, ordering: .relaxed)
         if restarted { restartAfterPass = nil }
-        if !restarted, !wasDue { readers.forEach { $0.release() } }
+        if !restarted, !wasDue { readers.readers.forEach { $0.release() } }
     }
 
     /// The audit file's readers read outside any snapshot, briefly.

@@ -1,0 +1,65 @@
+import Dispatch
+import Foundation
+@testable import IndexStore
+import Synchronization
+import TestScratch
+import XCTest
+
+/// The readers' one line: a read never waits behind another reader's work while a reader
+/// is free, each runs once, and those that wait run in the order they came.
+final class SQLiteReaderPoolTests: XCTestCase {
+    private func pool(_ count: Int) throws -> SQLiteReaderPool {
+        let path = Scratch.path("reader-pool") + ".sqlite"
+        try SQLiteConnection(path: path, readOnly: false).exec("PRAGMA journal_mode = WAL; CREATE TABLE t (x)")
+        return SQLiteReaderPool(try (0..<count).map { i in
+            SQLiteReader(db: try SQLiteConnection(path: path, readOnly: true), queue: DispatchQueue(label: "reader-pool-test.\(i)"))
+        })
+    }
+
+    /// With one reader held up, every later read runs on the other, in order, while the
+    /// first is still held: dealt out in turn, every second one would wait behind it.
+    func testReadsGoToTheFreeReaderInTheOrderTheyCame() throws {
+        let readers = try pool(2)
+        let held = DispatchSemaphore(value: 0)
+        let holding = DispatchSemaphore(value: 0)
+        let ran = Mutex<[(read: Int, reader: ObjectIdentifier)]>([])
+        let done = DispatchSemaphore(value: 0)
+        readers.submit { reader in
+            holding.signal()
+            held.wait()
+            ran.withLock { $0.append((0, ObjectIdentifier(reader))) }
+            done.signal()
+        }
+        holding.wait()
+        for read in 1...20 {
+            readers.submit { reader in
+                ran.withLock { $0.append((read, ObjectIdentifier(reader))) }
+                done.signal()
+            }
+        }
+        for _ in 1...20 { XCTAssertEqual(done.wait(timeout: .now() + 10), .success, "a read waited behind the held reader") }
+        held.signal()
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
+        let order = ran.withLock { $0 }
+        XCTAssertEqual(order.map(\.read), Array(1...20) + [0])
+        XCTAssertEqual(Set(order.dropLast().map(\.reader)).count, 1, "one reader took every read while the other was held")
+        XCTAssertNotEqual(order.first?.reader, order.last?.reader)
+    }
+
+    /// Many reads from many threads at once: each runs exactly once.
+    func testEveryReadRunsExactlyOnce() throws {
+        let readers = try pool(3)
+        let count = 5_000
+        let runs = Mutex([Int](repeating: 0, count: count))
+        let group = DispatchGroup()
+        DispatchQueue.concurrentPerform(iterations: count) { read in
+            group.enter()
+            readers.submit { _ in
+                runs.withLock { $0[read] += 1 }
+                group.leave()
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(runs.withLock { $0 }, [Int](repeating: 1, count: count))
+    }
+}
