@@ -95,33 +95,31 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     /// The UTC day of `date`, YYYY-MM-DD.
     public static func day(of date: Date = Date()) -> String { String(format(date).prefix(10)) }
 
-    /// RFC 3339 UTC with milliseconds, from gmtime_r into 24 bytes: a DateFormatter would
-    /// build ICU calendars on every audited request.
+    /// RFC 3339 UTC with milliseconds, from gmtime_r written straight into the string's
+    /// 24 bytes: a DateFormatter would build ICU calendars on every audited request.
     static func format(_ date: Date) -> String {
         let t = date.timeIntervalSince1970
         var seconds = time_t(t.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
         let ms = min(999, Int((t - t.rounded(.down)) * 1000))
-        var out: [UInt8] = []
-        out.reserveCapacity(24)
-        func put(_ value: Int, _ width: Int, then separator: Character) {
-            let start = out.count
-            out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width))
-            var rest = value
-            for i in stride(from: start + width - 1, through: start, by: -1) where rest > 0 {
-                out[i] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
+        let fields: [(value: Int, width: Int, then: UInt8)] = [
+            (Int(parts.tm_year) + 1900, 4, UInt8(ascii: "-")), (Int(parts.tm_mon) + 1, 2, UInt8(ascii: "-")),
+            (Int(parts.tm_mday), 2, UInt8(ascii: "T")), (Int(parts.tm_hour), 2, UInt8(ascii: ":")),
+            (Int(parts.tm_min), 2, UInt8(ascii: ":")), (Int(parts.tm_sec), 2, UInt8(ascii: ".")), (ms, 3, UInt8(ascii: "Z")),
+        ]
+        return String(unsafeUninitializedCapacity: 24) { out in
+            var at = 0
+            for field in fields {
+                var rest = field.value
+                for i in stride(from: at + field.width - 1, through: at, by: -1) {
+                    out[i] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+                out[at + field.width] = field.then
+                at += field.width + 1
             }
-            out.append(separator.asciiValue!)
+            return at
         }
-        put(Int(parts.tm_year) + 1900, 4, then: "-")
-        put(Int(parts.tm_mon) + 1, 2, then: "-")
-        put(Int(parts.tm_mday), 2, then: "T")
-        put(Int(parts.tm_hour), 2, then: ":")
-        put(Int(parts.tm_min), 2, then: ":")
-        put(Int(parts.tm_sec), 2, then: ".")
-        put(ms, 3, then: "Z")
-        return String(decoding: out, as: UTF8.self)
     }
 }

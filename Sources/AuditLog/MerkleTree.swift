@@ -1,4 +1,4 @@
-import COpenSSL
+import CGatewayShims
 
 /// RFC 9162 §2.1 Merkle tree hashing over SHA-256, computed from stored leaf hashes:
 /// leaf = SHA-256(0x00 ‖ data), node = SHA-256(0x01 ‖ left ‖ right), and a tree of n
@@ -7,22 +7,28 @@ import COpenSSL
 public enum MerkleTree {
     public typealias Hash = [UInt8]
 
-    public static func sha256(_ bytes: [UInt8]) -> Hash {
-        var out = [UInt8](repeating: 0, count: 32)
-        bytes.withUnsafeBufferPointer { _ = SHA256($0.baseAddress, $0.count, &out) }
-        return out
-    }
+    public static func sha256(_ bytes: [UInt8]) -> Hash { digest([], bytes) }
 
-    public static func leafHash(_ data: [UInt8]) -> Hash { sha256([0] + data) }
+    public static func leafHash(_ data: [UInt8]) -> Hash { digest([0], data) }
+
     /// SHA-256(0x01 ‖ left ‖ right) through one stack buffer: the concatenating form
     /// allocated three arrays per node, which dominated building a root.
     static func nodeHash(_ left: Hash, _ right: Hash) -> Hash {
-        var out = [UInt8](repeating: 0, count: 32)
+        var out = Hash(repeating: 0, count: 32)
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1 + left.count + right.count) { buffer in
             buffer[0] = 1
             _ = UnsafeMutableBufferPointer(rebasing: buffer[1...]).initialize(from: left)
             _ = UnsafeMutableBufferPointer(rebasing: buffer[(1 + left.count)...]).initialize(from: right)
-            _ = SHA256(buffer.baseAddress, buffer.count, &out)
+            _ = gw_sha256(buffer.baseAddress, buffer.count, nil, 0, &out)
+        }
+        return out
+    }
+
+    /// SHA-256(head ‖ body), without concatenating them.
+    private static func digest(_ head: [UInt8], _ body: [UInt8]) -> Hash {
+        var out = Hash(repeating: 0, count: 32)
+        head.withUnsafeBytes { h in
+            body.withUnsafeBytes { b in _ = gw_sha256(h.baseAddress, h.count, b.baseAddress, b.count, &out) }
         }
         return out
     }

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 // Edge-triggered: the loop must drain a ready socket until EAGAIN, and in return one
@@ -298,4 +299,18 @@ int gw_ec_points_mul(const EC_GROUP *group, EC_POINT *r, size_t num, const EC_PO
 
 int gw_fix_malloc_thresholds(int mmap_bytes, int trim_bytes) {
     return mallopt(M_MMAP_THRESHOLD, mmap_bytes) && mallopt(M_TRIM_THRESHOLD, trim_bytes);
+}
+
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_fetched = PTHREAD_ONCE_INIT;
+static void fetch_sha256(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
+int gw_sha256(const void *head, size_t head_len, const void *body, size_t body_len, unsigned char *out) {
+    pthread_once(&sha256_fetched, fetch_sha256);
+    if (!sha256_md) return 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex2(ctx, sha256_md, NULL) && EVP_DigestUpdate(ctx, head, head_len)
+             && EVP_DigestUpdate(ctx, body, body_len) && EVP_DigestFinal_ex(ctx, out, NULL);
+    EVP_MD_CTX_free(ctx);
+    return ok;
 }

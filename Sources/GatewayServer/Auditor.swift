@@ -38,17 +38,25 @@ final class Auditor: Sendable {
     private static let processPrefix = String(UUID().uuidString.prefix(8)).lowercased()
     private static let sequence = Atomic<Int>(0)
 
-    /// The purpose parameter without parsing the whole query; percent-encoded values (no
+    /// The purpose parameter without parsing the whole query, or splitting it: the value
+    /// after the first `purpose=` that starts a parameter. Percent-encoded values (no
     /// PurposeOfUse code needs one) take the general path.
     static func purpose(_ request: HTTPRequest) -> String? {
-        guard let q = request.target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
-        for pair in request.target.utf8[request.target.utf8.index(after: q)...].split(separator: UInt8(ascii: "&")) {
-            guard pair.starts(with: "purpose=".utf8) else { continue }
-            let value = pair.dropFirst(8)
-            if value.contains(UInt8(ascii: "%")) || value.contains(UInt8(ascii: "+")) {
-                return request.query.first { $0.name == "purpose" }?.value
+        let target = request.target.utf8
+        guard var start = target.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        let name = "purpose=".utf8
+        while start != target.endIndex {
+            start = target.index(after: start)
+            let end = target[start...].firstIndex(of: UInt8(ascii: "&")) ?? target.endIndex
+            let pair = target[start..<end]
+            if pair.starts(with: name) {
+                let value = pair.dropFirst(name.count)
+                if value.contains(UInt8(ascii: "%")) || value.contains(UInt8(ascii: "+")) {
+                    return request.query.first { $0.name == "purpose" }?.value
+                }
+                return String(Substring(value))
             }
-            return String(decoding: value, as: UTF8.self)
+            start = end
         }
         return nil
     }

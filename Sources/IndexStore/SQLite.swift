@@ -168,8 +168,26 @@ struct Statement {
         sqlite3_reset(s)
     }
 
+    /// By the string's own bytes and length: handing SQLite the String as a C string
+    /// copied every short one (and made SQLite measure each).
     func bind(_ i: Int32, _ v: String?) {
-        if let v { sqlite3_bind_text(s, i, v, -1, Self.transient) } else { sqlite3_bind_null(s, i) }
+        guard let v else { sqlite3_bind_null(s, i); return }
+        if v.utf8.withContiguousStorageIfAvailable({ bind(i, text: $0) }) == nil { bind(i, text: Array(v.utf8)) }
+    }
+
+    /// UTF-8 bytes as TEXT; an empty buffer binds '' (a NULL pointer would bind NULL).
+    func bind(_ i: Int32, text: [UInt8]) {
+        text.withUnsafeBufferPointer { bind(i, text: $0) }
+    }
+
+    private func bind(_ i: Int32, text: UnsafeBufferPointer<UInt8>) {
+        text.withMemoryRebound(to: CChar.self) { chars in
+            _ = sqlite3_bind_text(s, i, chars.baseAddress ?? Self.empty, Int32(chars.count), Self.transient)
+        }
+    }
+
+    private static var empty: UnsafePointer<CChar> {
+        UnsafeRawPointer(("" as StaticString).utf8Start).assumingMemoryBound(to: CChar.self)
     }
 
     func bind(_ i: Int32, _ v: Int?) {

@@ -27,7 +27,9 @@ enum SQLiteAudit {
         fileprivate let firstLeaf: Int
         private var withChange: [AuditEvent] = []
         private var alone: [AuditEvent] = []
-        private var usage: [String: (day: String, actor: String, counter: String, by: Int)] = [:]
+        /// Few distinct (day, actor, counter) in one transaction, so a list searched in
+        /// turn: a dictionary keyed by their joined text built a string for every event.
+        private var usage: [(day: String, actor: String, counter: String, by: Int)] = []
 
         init(_ db: SQLiteConnection) throws(StoreError) {
             self.db = db
@@ -38,9 +40,13 @@ enum SQLiteAudit {
         /// which a crash must not keep without it.
         mutating func append(_ event: AuditEvent, withIndexChange: Bool) {
             if withIndexChange { withChange.append(event) } else { alone.append(event) }
+            let day = event.day
             for (counter, by) in event.meterIncrements {
-                let key = "\(event.day)|\(event.actor)|\(counter)"
-                usage[key, default: (event.day, event.actor, counter, 0)].by += by
+                if let i = usage.firstIndex(where: { $0.counter == counter && $0.actor == event.actor && $0.day == day }) {
+                    usage[i].by += by
+                } else {
+                    usage.append((day, event.actor, counter, by))
+                }
             }
         }
 
@@ -55,22 +61,21 @@ enum SQLiteAudit {
                 for var event in events {
                     event.leafIndex = leaf
                     let canonical = event.canonical
-                    let text = String(decoding: canonical, as: UTF8.self)
                     let insert = try db.statement("INSERT INTO audit.audit_events (seq, event, leaf_hash) VALUES (?1, ?2, ?3)")
                     insert.bind(1, leaf + 1)
-                    insert.bind(2, text)
+                    insert.bind(2, text: canonical)
                     insert.bind(3, MerkleTree.leafHash(canonical))
                     _ = try insert.step()
                     if pending {
                         let keep = try db.statement("INSERT INTO main.audit_pending (seq, event) VALUES (?1, ?2)")
                         keep.bind(1, leaf + 1)
-                        keep.bind(2, text)
+                        keep.bind(2, text: canonical)
                         _ = try keep.step()
                     }
                     leaf += 1
                 }
             }
-            for row in usage.values {
+            for row in usage {
                 let count = try db.statement("""
                     INSERT INTO audit.usage (day, actor, counter, n) VALUES (?1, ?2, ?3, ?4)
                     ON CONFLICT (day, actor, counter) DO UPDATE SET n = n + excluded.n

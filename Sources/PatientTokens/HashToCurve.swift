@@ -1,10 +1,10 @@
-import COpenSSL
+import CGatewayShims
 
 /// RFC 9380 §5.3.1 expand_message_xmd with SHA-256 (b_in_bytes 32, s_in_bytes 64).
 enum HashToCurve {
     static func sha256(_ bytes: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
-        bytes.withUnsafeBufferPointer { _ = SHA256($0.baseAddress, $0.count, &out) }
+        bytes.withUnsafeBytes { _ = gw_sha256(nil, 0, $0.baseAddress, $0.count, &out) }
         return out
     }
 

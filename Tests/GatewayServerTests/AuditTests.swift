@@ -179,6 +179,26 @@ final class AuditTests: XCTestCase {
         XCTAssertEqual(Set(events.first?["studyInstanceUIDs"] as? [String] ?? []), Set((1...4).map { "1.2.156.4.\($0)" }))
     }
 
+    /// The purpose of use is read wherever it stands among the parameters, and decoded
+    /// when percent-encoded.
+    func testThePurposeIsReadWhereverItStandsAndDecoded() async throws {
+        let node = try TestNode()
+        defer { node.stop() }
+        let asked = [("purpose-1", "?purpose=TREAT&limit=5", "TREAT"), ("purpose-2", "?limit=5&purpose=ETREAT", "ETREAT"),
+                     ("purpose-3", "?limit=5&purpose=HOP%45RAT", "HOPERAT")]
+        for (id, query, _) in asked {
+            let lookup = node.curl("clinic", ["-H", "X-Request-ID: \(id)", node.baseURL + "/v1/patients/\(Self.token)/studies\(query)"])
+            XCTAssertEqual(lookup.status, 200, lookup.body)
+        }
+        let store = try SQLiteIndexStore(path: node.gateway.config.dataDirectory + "/index.sqlite", readers: 1)
+        let events = try await store.events(from: 0, limit: 100).map { Self.json($0.text) }
+        for (id, _, purpose) in asked {
+            let event = events.first { $0["requestID"] as? String == id }
+            XCTAssertNotNil(event, id)
+            XCTAssertEqual(event?["purposeOfUse"] as? String, purpose, id)
+        }
+    }
+
     private func verify(_ data: String) -> (status: Int32, output: String) {
         run(built("imaging-gateway"), ["audit", "verify", "--data-dir", data])
     }
