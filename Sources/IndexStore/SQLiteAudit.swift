@@ -55,17 +55,20 @@ enum SQLiteAudit {
 
         /// Stores the leaves, those written with an index change first, and the usage
         /// increments.
+        /// The insert is looked up once per transaction, not once per leaf: finding a
+        /// cached statement hashes its SQL text.
         func write() throws(StoreError) {
             var leaf = firstLeaf
+            let insert = try db.statement("INSERT INTO audit.audit_events (seq, event, leaf_hash) VALUES (?1, ?2, ?3)")
             for (events, pending) in [(withChange, true), (alone, false)] {
                 for var event in events {
                     event.leafIndex = leaf
                     let canonical = event.canonical
-                    let insert = try db.statement("INSERT INTO audit.audit_events (seq, event, leaf_hash) VALUES (?1, ?2, ?3)")
                     insert.bind(1, leaf + 1)
                     insert.bind(2, text: canonical)
                     insert.bind(3, MerkleTree.leafHash(canonical))
                     _ = try insert.step()
+                    insert.reset()
                     if pending {
                         let keep = try db.statement("INSERT INTO main.audit_pending (seq, event) VALUES (?1, ?2)")
                         keep.bind(1, leaf + 1)
