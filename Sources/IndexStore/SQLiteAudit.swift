@@ -54,9 +54,8 @@ enum SQLiteAudit {
         var wrotePending: Bool { !withChange.isEmpty }
 
         /// Stores the leaves, those written with an index change first, and the usage
-        /// increments.
-        /// The insert is looked up once per transaction, not once per leaf: finding a
-        /// cached statement hashes its SQL text.
+        /// increments. The insert is looked up once, not once per leaf: finding a cached
+        /// statement hashes its SQL text.
         func write() throws(StoreError) {
             var leaf = firstLeaf
             let insert = try db.statement("INSERT INTO audit.audit_events (seq, event, leaf_hash) VALUES (?1, ?2, ?3)")

@@ -381,7 +381,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         let restarted = (try? restartWithoutWaiting()) ?? false
         let wasDue = walRestartDue.exchange(!restarted, ordering: .relaxed)
         if restarted { restartAfterPass = nil }
-        if !restarted, !wasDue { readers.readers.forEach { $0.release() } }
+        if !restarted, !wasDue { readers.all.forEach { $0.release() } }
     }
 
     /// The audit file's readers read outside any snapshot, briefly.

@@ -18,16 +18,16 @@ import Synchronization
 final class SQLiteReaderPool: Sendable {
     typealias Read = @Sendable (SQLiteReader) -> Void
 
-    let readers: [SQLiteReader]
+    let all: [SQLiteReader]
     private struct Line {
         var waiting = Deque<Read>()
-        /// Indexes into `readers` of those with nothing to do, the last to finish last.
+        /// Indexes into `all` of the readers with nothing to do, the last to finish last.
         var idle: [Int]
     }
     private let line: Mutex<Line>
 
     init(_ readers: [SQLiteReader]) {
-        self.readers = readers
+        all = readers
         line = Mutex(Line(idle: Array(readers.indices.reversed())))
     }
 
@@ -41,7 +41,7 @@ final class SQLiteReaderPool: Sendable {
     }
 
     private func run(_ read: @escaping Read, on index: Int) {
-        let reader = readers[index]
+        let reader = all[index]
         reader.queue.async { [self] in
             read(reader)
             let next = line.withLock { line -> Read? in
