@@ -30,7 +30,7 @@ enum AuditRoutes {
                                          proof: MerkleTree.consistencyProof(first: first, leaves[...]).map(\.base64)))
         })
         router.add("GET", "/v1/audit/usage", roles: readers, .async { request in
-            let day = request.query.first { $0.name == "day" }?.value ?? AuditEvent.day()
+            let day = request.queryValue("day") ?? AuditEvent.day()
             guard isDay(day) else {
                 throw HTTPError(400, "invalid_date", "day is YYYY-MM-DD (UTC).")
             }
@@ -45,7 +45,7 @@ enum AuditRoutes {
     struct Usage: Encodable { let day: String; let usage: [UsageCount] }
 
     static func integer(_ request: HTTPRequest, _ name: String) throws(HTTPError) -> Int {
-        guard let text = request.query.first(where: { $0.name == name })?.value, let n = Int(text), n >= 0 else {
+        guard let text = request.queryValue(name), let n = Int(text), n >= 0 else {
             throw HTTPError(400, "invalid_\(name.lowercased())", "\(name) must be a non-negative integer.")
         }
         return n

@@ -38,37 +38,11 @@ final class Auditor: Sendable {
     private static let processPrefix = String(UUID().uuidString.prefix(8)).lowercased()
     private static let sequence = Atomic<Int>(0)
 
-    /// The purpose parameter without parsing the whole query: the value after the first
-    /// `purpose=` that starts a parameter, found over the target's bytes (String's UTF-8
-    /// view walked index by index cost as much as the rest of building the event).
-    /// Percent-encoded values (no PurposeOfUse code needs one) take the general path.
-    static func purpose(_ request: HTTPRequest) -> String? {
-        var target = request.target
-        target.makeContiguousUTF8()
-        let found = target.utf8.withContiguousStorageIfAvailable { bytes -> (value: String, encoded: Bool)? in
-            let name = "purpose=".utf8
-            guard var at = bytes.firstIndex(of: UInt8(ascii: "?")) else { return nil }
-            while at < bytes.endIndex {
-                let start = at + 1
-                let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
-                if bytes[start..<end].starts(with: name) {
-                    let value = UnsafeBufferPointer(rebasing: bytes[(start + name.count)..<end])
-                    return (String(decoding: value, as: UTF8.self),
-                            value.contains(UInt8(ascii: "%")) || value.contains(UInt8(ascii: "+")))
-                }
-                at = end
-            }
-            return nil
-        }
-        guard let found = found ?? nil else { return nil }
-        return found.encoded ? request.query.first { $0.name == "purpose" }?.value : found.value
-    }
-
     func event(_ request: HTTPRequest, _ id: AuditEvent.EventID, _ action: AuditEvent.Action, counter: String,
                outcome: AuditEvent.Outcome = .success, tokens: [String] = [], uids: [String] = [], count: Int = 0,
                requestID: String? = nil) -> AuditEvent {
         AuditEvent(requestID: requestID ?? Self.requestID(request), actor: Self.actor(request), eventID: id, action: action,
-                   outcome: outcome, purposeOfUse: Self.purpose(request),
+                   outcome: outcome, purposeOfUse: request.queryValue("purpose"),
                    operation: "\(request.method) \(request.path)", patientTokens: tokens, studyInstanceUIDs: uids,
                    count: count, counter: counter)
     }

@@ -121,7 +121,7 @@ enum QidoRoutes {
             let found = try await auditor.lookup(request, asked: nil, q, in: store)
             return answer(found) { DicomJSON.study($0, include: s.include, to: &$1) }
         }
-        let (found, regions) = try await ScopedLookup.run(request, token: token, purpose: Auditor.purpose(request) ?? "TREAT",
+        let (found, regions) = try await ScopedLookup.run(request, token: token, purpose: request.queryValue("purpose") ?? "TREAT",
                                                           query: q, scope: scope, federation: federation, region: region,
                                                           store: store, auditor: auditor)
         var response = answer(found) { DicomJSON.study($0, include: s.include, to: &$1) }

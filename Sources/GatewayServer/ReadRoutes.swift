@@ -55,7 +55,7 @@ enum ReadRoutes {
         })
         router.add("POST", "/v1/reads/next", roles: .roles(.reader, .aiWorker), .awaiting { request in
             _ = try QueryParameters(request, allowed: ["label"])
-            let raw = request.query.first { $0.name == "label" }?.value
+            let raw = request.queryValue("label")
             let labels = raw.map { Set($0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)) }
             guard labels?.allSatisfy({ (1...64).contains($0.unicodeScalars.count) }) ?? true else {
                 throw HTTPError(400, "invalid_label", "label is one comma-separated list of worklist labels, each 1 to 64 characters.")

@@ -25,6 +25,21 @@ final class ParserTests: XCTestCase {
         + "3\r\nabc\r\n2;e=1\r\nde\r\n0\r\nT: v\r\n\r\n"
         + "GET /next HTTP/1.1\r\nHost: h\r\nX-Empty:\r\n\r\n").utf8)
 
+    /// One parameter's value found over the bytes is the value the full parse gives it:
+    /// first of repeats, decoded, empty, absent, encoded names, a name inside another.
+    func testQueryValueIsWhatTheFullParseGives() {
+        let targets = ["/a", "/a?", "/a?purpose=TREAT", "/a?limit=5&purpose=ETREAT", "/a?purpose=HOP%45RAT&purpose=TREAT",
+                       "/a?xpurpose=A&purpose=B", "/a?purpose", "/a?purpose=&x=1", "/a?&&purpose=C&", "/a?purp%6Fse=D",
+                       "/a?purpose=a+b%2", "/a?p=1=2&purpose==3", "/a?x=1"]
+        for target in targets {
+            let request = HTTPRequest(method: "GET", target: target)
+            for name in ["purpose", "p", "x", "missing"] {
+                XCTAssertEqual(request.queryValue(name), request.query.first { $0.name == name }?.value, "\(name) in \(target)")
+            }
+        }
+        XCTAssertEqual(HTTPRequest(method: "GET", target: "/a?x=1&purpose=HOP%45RAT").queryValue("purpose"), "HOPERAT")
+    }
+
     func testEverySplitGivesTheSameRequests() throws {
         let whole = try parseAll([sample])
         XCTAssertEqual(whole.count, 2)

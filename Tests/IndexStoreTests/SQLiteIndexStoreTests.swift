@@ -14,7 +14,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         return try SQLiteIndexStore(path: path, readers: 2)
     }
 
-
     /// A file from before the study's time joined the (modality, date) key: the migration
     /// gives every study's modality rows its time ('' for none), and a search by one
     /// modality then keeps the store's order.
@@ -343,7 +342,6 @@ final class SQLiteWorkitemStoreTests: WorkitemStoreContract {
         return (try SQLiteIndexStore(path: path, readers: 2, queuePolicy: policy), path)
     }
 
-
     /// Each performed command's audit event is in the log, in the command's transaction.
     func testEveryTransitionIsAuditedWithIt() async throws {
         let path = Scratch.path("workitems") + ".sqlite"
@@ -368,7 +366,6 @@ final class SQLiteSupervisionStoreTests: SupervisionStoreContract {
         let path = location ?? Scratch.path("supervision") + ".sqlite"
         return (try SQLiteIndexStore(path: path, readers: 2), path)
     }
-
 
     /// The check and its audit leaf share one transaction of the group commit.
     func testACheckAndItsAuditEventAreWrittenTogether() async throws {
