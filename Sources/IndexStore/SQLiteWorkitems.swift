@@ -1,7 +1,7 @@
 import ReadQueue
 
-/// The workitems table: one row per workitem, rewritten whole on every change (a row is
-/// small, and one statement per change keeps the writer's work flat).
+/// The workitems table: one row per workitem, its changing fields rewritten on every
+/// transition (a row is small, and one statement per change keeps the writer's work flat).
 enum SQLiteWorkitems {
     static let columns = """
         uid, clinic, study_uid, storage_unit, retrieve_url, region, priority, triage_priority, label, \
@@ -9,27 +9,51 @@ enum SQLiteWorkitems {
         ai_result, report, reason, cancel_requested, redrive_of, waiting_since, updated_at, modalities, body_part
         """
 
+    /// The fields a transition may change, as `?N` of `save`'s binding; the rest are fixed
+    /// when the workitem is created.
+    private static let update = """
+        UPDATE workitems SET triage_priority = ?8, stage = ?12, holder = ?13, transaction_uid = ?14, lease_deadline = ?15, \
+        attempts = ?16, ai_attempts = ?17, ai_result = ?18, report = ?19, reason = ?20, cancel_requested = ?21, \
+        waiting_since = ?23, updated_at = ?24 WHERE uid = ?1
+        """
+    private static let insert = """
+        INSERT INTO workitems (\(columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+        ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
+        """
+    private static let select = "SELECT \(columns) FROM workitems WHERE uid = ?1"
+    private static let selectOpen = "SELECT \(columns) FROM workitems WHERE stage IN ("
+        + Workitem.Stage.allCases.filter { !$0.isFinal }.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
+
+    /// Three changes in four are transitions of a stored workitem: an UPDATE finds it by
+    /// its key and touches only the stage's index. A creation finds nothing to update and
+    /// is inserted. (An upsert tried the insert first, and paid for its failure on every
+    /// transition.)
     static func save(_ w: Workitem, on db: SQLiteConnection, now: Int64) throws(StoreError) {
-        let s = try db.statement("""
-            INSERT INTO workitems (\(columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-            ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
-            ON CONFLICT (uid) DO UPDATE SET triage_priority = excluded.triage_priority, stage = excluded.stage, \
-            holder = excluded.holder, transaction_uid = excluded.transaction_uid, lease_deadline = excluded.lease_deadline, \
-            attempts = excluded.attempts, ai_attempts = excluded.ai_attempts, ai_result = excluded.ai_result, \
-            report = excluded.report, reason = excluded.reason, cancel_requested = excluded.cancel_requested, \
-            waiting_since = excluded.waiting_since, updated_at = excluded.updated_at
-            """)
+        let s = try db.statement(update)
+        bindChanging(w, now: now, to: s)
+        _ = try s.step()
+        guard db.changes == 0 else { return }
+        let fresh = try db.statement(insert)
+        bindChanging(w, now: now, to: fresh)
+        fresh.bind(2, w.clinic)
+        fresh.bind(3, w.studyInstanceUID)
+        fresh.bind(4, w.storageUnit)
+        fresh.bind(5, w.retrieveURL)
+        fresh.bind(6, w.region)
+        fresh.bind(7, w.priority.rawValue)
+        fresh.bind(9, w.label)
+        fresh.bind(10, Int(w.expectedCompletion))
+        fresh.bind(11, Int(w.createdAt))
+        fresh.bind(22, w.redriveOf)
+        fresh.bind(25, w.modalities.joined(separator: ","))
+        fresh.bind(26, w.bodyPart)
+        _ = try fresh.step()
+    }
+
+    /// The key and the fields `update` sets.
+    private static func bindChanging(_ w: Workitem, now: Int64, to s: Statement) {
         s.bind(1, w.uid)
-        s.bind(2, w.clinic)
-        s.bind(3, w.studyInstanceUID)
-        s.bind(4, w.storageUnit)
-        s.bind(5, w.retrieveURL)
-        s.bind(6, w.region)
-        s.bind(7, w.priority.rawValue)
         s.bind(8, w.triagePriority?.rawValue)
-        s.bind(9, w.label)
-        s.bind(10, Int(w.expectedCompletion))
-        s.bind(11, Int(w.createdAt))
         s.bind(12, w.stage.rawValue)
         s.bind(13, w.holder)
         s.bind(14, w.transactionUID)
@@ -40,23 +64,18 @@ enum SQLiteWorkitems {
         s.bind(19, w.report)
         s.bind(20, w.reason)
         s.bind(21, w.cancelRequested ? 1 : 0)
-        s.bind(22, w.redriveOf)
         s.bind(23, Int(w.waitingSince))
         s.bind(24, Int(now))
-        s.bind(25, w.modalities.joined(separator: ","))
-        s.bind(26, w.bodyPart)
-        _ = try s.step()
     }
 
     static func load(_ uid: String, on db: SQLiteConnection) throws(StoreError) -> Workitem? {
-        let s = try db.statement("SELECT \(columns) FROM workitems WHERE uid = ?1")
+        let s = try db.statement(select)
         s.bind(1, uid)
         return try s.step() ? try row(s) : nil
     }
 
     static func loadOpen(on db: SQLiteConnection) throws(StoreError) -> [Workitem] {
-        let s = try db.statement(
-            "SELECT \(columns) FROM workitems WHERE stage NOT IN ('completed', 'canceled', 'dead-letter')")
+        let s = try db.statement(selectOpen)
         var items: [Workitem] = []
         while try s.step() { items.append(try row(s)) }
         return items
