@@ -30,7 +30,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CGatewayShims", dependencies: ["COpenSSL"]),
-        .target(name: "CSQLiteWALBuffer", dependencies: ["CSQLite"]),
+        .target(name: "CSQLiteShims", dependencies: ["CSQLite"]),
         .target(name: "JSONText"),
         .target(name: "CommandExit", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
@@ -49,7 +49,7 @@ let package = Package(
             dependencies: ["ImagingIndex", "JSONText", .product(name: "HeapModule", package: "swift-collections"),
                            .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "Inference", dependencies: ["GatewayNet", "JSONText"]),
-        .target(name: "IndexStore", dependencies: ["ImagingIndex", "AuditLog", "ReadQueue", "CSQLite", "CSQLiteWALBuffer"]),
+        .target(name: "IndexStore", dependencies: ["ImagingIndex", "AuditLog", "ReadQueue", "CSQLite", "CSQLiteShims"]),
         .target(
             name: "GatewayServer",
             dependencies: [
@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "TestScratch"]),
         .testTarget(name: "ReadQueueTests", dependencies: ["ReadQueue", "ImagingIndex"]),
         .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex", "AuditLog", "ReadQueue", "ChildProcess", "CSQLite",
-                                                                "TestScratch"]),
+                                                                "CSQLiteShims", "TestScratch"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet", "GatewayServer", "IndexStore", "ImagingIndex",
                                                                   "ChildProcess", "TestScratch"]),
         .testTarget(name: "GatewayServerTests",

@@ -1,5 +1,5 @@
 import CSQLite
-import CSQLiteWALBuffer
+import CSQLiteShims
 import Foundation
 
 /// One SQLite connection, used from one thread at a time (the caller's queue confines it).
@@ -30,7 +30,7 @@ final class SQLiteConnection: @unchecked Sendable {
         sqlite3_busy_timeout(db, Self.busyTimeoutMs)
     }
 
-    /// Whether the VFS that writes WAL frames in large pieces (CSQLiteWALBuffer) is there;
+    /// Whether the VFS that writes WAL frames in large pieces (CSQLiteShims) is there;
     /// connections fall back to the default VFS if it could not be registered.
     private static let walBuffered = gw_sqlite_wal_buffer_register() == SQLITE_OK
 

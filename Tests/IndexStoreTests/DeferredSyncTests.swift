@@ -6,7 +6,7 @@ import TestScratch
 import XCTest
 
 /// The two pieces that take the fsync out of the writer's way: the VFS that gathers WAL
-/// writes (CSQLiteWALBuffer) and the queue that syncs and then answers (SQLiteSyncer).
+/// writes (CSQLiteShims) and the queue that syncs and then answers (SQLiteSyncer).
 final class DeferredSyncTests: XCTestCase {
     private var directory = ""
 

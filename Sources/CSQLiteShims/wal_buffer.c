@@ -1,4 +1,4 @@
-#include "CSQLiteWALBuffer.h"
+#include "CSQLiteShims.h"
 
 #include <pthread.h>
 #include <sqlite3.h>

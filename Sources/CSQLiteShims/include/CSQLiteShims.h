@@ -1,0 +1,24 @@
+#ifndef CSQLITE_SHIMS_H
+#define CSQLITE_SHIMS_H
+
+#include <sqlite3.h>
+
+/// Registers (once; later calls return the first result) a SQLite VFS named
+/// "gateway-wal" that is the platform's default VFS except for write-ahead logs, whose
+/// frames it gathers in memory and writes in large pieces. SQLITE_OK on success.
+int gw_sqlite_wal_buffer_register(void);
+
+/// The VFS's name, for sqlite3_open_v2.
+extern const char *const gw_sqlite_wal_buffer_vfs_name;
+
+/// Installs (once; later calls return the first result) SQLite's own page cache behind a
+/// wrapper that skips needless truncations (page_cache.c). It runs when the program is
+/// loaded, since it must come before anything starts SQLite (opening a connection or
+/// finding a VFS does; after that it could change nothing and would return
+/// SQLITE_MISUSE). SQLITE_OK when installed.
+int gw_sqlite_page_cache_install(void);
+
+/// The wrapper's methods, for tests that drive a cache directly; NULL unless installed.
+const sqlite3_pcache_methods2 *gw_sqlite_page_cache_methods(void);
+
+#endif
