@@ -11,8 +11,9 @@ import Synchronization
 /// apart and what that costs). One writer thread takes every batch waiting at once into a
 /// single transaction (group commit): under concurrent uploads one fsync serves many
 /// batches. The group commit's sync runs beside the writer, which goes on to the next
-/// group, and every answer waits for it (SQLiteSyncer); the writer's other transactions
-/// are `synchronous=FULL`, on disk when they return. Readers use their own connections on
+/// group, and every answer waits for it (SQLiteSyncer). The writer's connection is
+/// `synchronous=NORMAL` once open: SQLite never syncs its commits, the syncer does, for
+/// the writer's other transactions too (`onWriter`). Readers use their own connections on
 /// their own queues; WAL lets them run beside the writer.
 public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unchecked Sendable {
     struct Pending {
@@ -103,6 +104,9 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         writer.resetAll()
         checkpointer = try SQLiteCheckpointer(path: path, auditPath: auditPath)
         syncer = SQLiteSyncer(walPaths: [path + "-wal", auditPath + "-wal"])
+        // Opening, migrating and recovering committed with FULL, synced by SQLite itself.
+        try writer.exec("PRAGMA main.synchronous = NORMAL; PRAGMA audit.synchronous = NORMAL")
+        _ = writer.takeWALWrites()
         var list: [SQLiteReader] = []
         for i in 0..<max(1, readers) {
             let c = try SQLiteConnection(path: path, readOnly: true)
@@ -285,13 +289,19 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     }
 
     /// `body` on the writer's connection, between group commits, outside them: for work
-    /// that must not share a group's transaction (it opens its own, or needs none).
+    /// that must not share a group's transaction (it opens its own, or needs none). What it
+    /// commits is synced before the answer, and numbered like a group's commit so that no
+    /// reader answers with it before.
     func onWriter<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T) async throws(StoreError) -> T {
-        let writer = self.writer
+        let (writer, syncer) = (self.writer, self.syncer)
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
             writeQueue.async {
                 defer { writer.resetAll() }
-                c.resume(returning: Result { () throws(StoreError) in try body(writer) })
+                let number = syncer.begin()
+                let result = Result { () throws(StoreError) in try body(writer) }
+                syncer.finishedHere(number, wrote: writer.takeWALWrites()) { failure in
+                    c.resume(returning: failure.map { .failure($0) } ?? result)
+                }
             }
         }
         return try result.get()

@@ -6,13 +6,13 @@ import Synchronization
 ///
 /// With `synchronous=FULL` the writer waited in every COMMIT for the WAL's `fdatasync`
 /// (and did the page writeback it starts): during an ingest a fifth of its time idle and
-/// another seventh in writeback, while the next group's uploads waited behind it. Such a
-/// group now commits with `synchronous=NORMAL`, which writes its frames without syncing,
+/// another seventh in writeback, while the next group's uploads waited behind it. The
+/// writer now commits with `synchronous=NORMAL`, which writes its frames without syncing,
 /// and hands its answers here; this queue syncs the index's WAL, then the audit file's, and
 /// only then answers. Meanwhile the writer builds and commits the next group, and one sync
-/// covers every commit that finished before it began. A group of lookups alone still
-/// commits synced and is answered at once (`finishedSynced`): at light load the hop here
-/// and back cost them more (p50 +0.2 ms) than sharing a sync saved.
+/// covers every commit that finished before it began. A group of lookups alone is synced
+/// on the writer's thread and answered at once (`finishedHere`): at light load the hop
+/// here and back cost them more (p50 +0.2 ms) than sharing a sync saved.
 ///
 /// What must stay true:
 /// - No answer before the sync that covers its commit. Commits are numbered (`begin`)
@@ -44,6 +44,10 @@ final class SQLiteSyncer: @unchecked Sendable {
     /// Set with `state.failure`, read without the lock on the paths that answer at once.
     private let failed = Atomic<Bool>(false)
     private let state = Mutex<(waiting: [Waiter], draining: Bool, failure: StoreError?)>(([], false, nil))
+    /// Held through a whole sync (`syncAll`), on this queue or the writer's thread: a sync
+    /// that took a commit's `dirty` bits marks it durable only once its syncs are done,
+    /// and anyone else covering that commit waits for them.
+    private let syncing = Mutex(())
     private let queue = DispatchQueue(label: "index-store.syncer")
 
     /// `walPaths`: the WAL of each file the writer commits to, index first.
@@ -61,25 +65,28 @@ final class SQLiteSyncer: @unchecked Sendable {
     /// The writer's commit `number` returned; `wrote[i]` says whether it wrote frames to
     /// `walPaths[i]`. `then` runs once it is durable (nil) or cannot be (the error).
     func finished(_ number: Int, wrote: [Bool], then: @escaping @Sendable (StoreError?) -> Void) {
-        let bits = wrote.enumerated().reduce(0) { $0 | ($1.element ? 1 << $1.offset : 0) }
-        if bits != 0 { dirty.bitwiseOr(bits, ordering: .releasing) }
-        finishedCommits.store(number, ordering: .releasing)
+        markFinished(number, wrote: wrote)
         add(Waiter(commit: number, run: then))
     }
 
-    /// The writer's commit `number` returned, synced by SQLite itself (`synchronous=FULL`).
-    /// When every commit before it is durable too, `then` runs at once on the caller's
-    /// thread, as before this queue existed; otherwise after the pass that syncs them.
-    func finishedSynced(_ number: Int, then: @escaping @Sendable (StoreError?) -> Void) {
+    private func markFinished(_ number: Int, wrote: [Bool]) {
+        let bits = wrote.enumerated().reduce(0) { $0 | ($1.element ? 1 << $1.offset : 0) }
+        if bits != 0 { dirty.bitwiseOr(bits, ordering: .releasing) }
         finishedCommits.store(number, ordering: .releasing)
-        if !failed.load(ordering: .relaxed),
-           durableCommits.compareExchange(expected: number - 1, desired: number, ordering: .acquiringAndReleasing).exchanged {
-            then(nil)
-            // A reader may be waiting for this very commit, queued when it had not finished:
-            // no pass would otherwise come for it.
-            return add(nil)
+    }
+
+    /// The writer's commit `number` returned, `wrote` as for `finished`. When every commit
+    /// before it is durable, it is synced here, on the caller's thread, and `then` runs at
+    /// once, as with a commit SQLite synced itself; otherwise after the pass that syncs them.
+    func finishedHere(_ number: Int, wrote: [Bool], then: @escaping @Sendable (StoreError?) -> Void) {
+        markFinished(number, wrote: wrote)
+        guard !failed.load(ordering: .relaxed), durableCommits.load(ordering: .acquiring) == number - 1 else {
+            return add(Waiter(commit: number, run: then))
         }
-        add(Waiter(commit: number, run: then))
+        then(syncing.withLock { _ in syncAll(covering: number) })
+        // A reader may be waiting for this very commit, queued when it had not finished:
+        // no pass would otherwise come for it.
+        add(nil)
     }
 
     /// Whether commit `number` is durable.
@@ -119,7 +126,7 @@ final class SQLiteSyncer: @unchecked Sendable {
                 return now
             }
             guard let ready else { return }
-            let failure = syncAll(covering: covered)
+            let failure = syncing.withLock { _ in syncAll(covering: covered) }
             ready.forEach { $0.run(failure) }
         }
     }

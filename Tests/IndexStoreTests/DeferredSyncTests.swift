@@ -68,13 +68,16 @@ final class DeferredSyncTests: XCTestCase {
         XCTAssertTrue(syncer.isDurable(first))
     }
 
-    /// A commit SQLite synced itself (lookups alone) is answered on the spot when nothing
-    /// before it waits for a sync, and otherwise only once the commits before it are synced.
-    func testACommitSyncedBySQLiteIsAnsweredAtOnceUnlessAnEarlierOneWaits() throws {
+    /// A commit synced on the writer's thread (lookups alone) is answered on the spot when
+    /// nothing before it waits for a sync, and otherwise only once the commits before it
+    /// are synced.
+    func testACommitSyncedHereIsAnsweredAtOnceUnlessAnEarlierOneWaits() throws {
         let syncer = syncerOnAFile()
         let answered = Mutex<[String]>([])
-        syncer.finishedSynced(syncer.begin()) { _ in answered.withLock { $0.append("first") } }
-        XCTAssertEqual(answered.withLock { $0 }, ["first"], "answered before finishedSynced returned")
+        let first = syncer.begin()
+        syncer.finishedHere(first, wrote: [true]) { _ in answered.withLock { $0.append("first") } }
+        XCTAssertEqual(answered.withLock { $0 }, ["first"], "answered before finishedHere returned")
+        XCTAssertTrue(syncer.isDurable(first))
 
         // One writer: each commit begins after the one before it finished.
         let deferred = syncer.begin()
@@ -85,7 +88,7 @@ final class DeferredSyncTests: XCTestCase {
             both.fulfill()
         }
         let synced = syncer.begin()
-        syncer.finishedSynced(synced) { _ in
+        syncer.finishedHere(synced, wrote: [true]) { _ in
             answered.withLock { $0.append(syncer.isDurable(deferred) ? "synced after" : "synced before") }
             both.fulfill()
         }
@@ -95,14 +98,14 @@ final class DeferredSyncTests: XCTestCase {
     }
 
     /// A read that queued for a commit still running is answered when that commit is one
-    /// SQLite synced and answered on the spot: nothing else would come to sync for it.
+    /// synced and answered on the spot: nothing else would come to sync for it.
     func testAReadWaitingForACommitAnsweredOnTheSpotIsAnswered() throws {
         let syncer = syncerOnAFile()
         let commit = syncer.begin()
         let read = expectation(description: "read answered")
         syncer.whenDurable { _ in read.fulfill() }
         usleep(20_000)
-        syncer.finishedSynced(commit) { _ in }
+        syncer.finishedHere(commit, wrote: [true]) { _ in }
         wait(for: [read], timeout: 5)
     }
 
@@ -125,7 +128,10 @@ final class DeferredSyncTests: XCTestCase {
         let later = expectation(description: "later commit answered")
         syncer.finished(syncer.begin(), wrote: [false], then: record(later))
         wait(for: [later], timeout: 5)
-        XCTAssertEqual(results.withLock { $0 }, [false, false, false])
+        let here = expectation(description: "commit synced here answered")
+        syncer.finishedHere(syncer.begin(), wrote: [false], then: record(here))
+        wait(for: [here], timeout: 5)
+        XCTAssertEqual(results.withLock { $0 }, [false, false, false, false])
     }
 
     /// A syncer over one small file standing in for a WAL.
