@@ -152,6 +152,19 @@ public struct HTTPRequest: Sendable {
         percentDecode(Substring(String(decoding: UnsafeBufferPointer(rebasing: raw), as: UTF8.self)))
     }
 
+    /// The body's media type, what Content-Type names before any parameter, without the
+    /// optional whitespace around it and lowercased (RFC 9110 §8.3.1: type and subtype are
+    /// case-insensitive); "" when there is none. `Application/JSON; charset=utf-8` is
+    /// `application/json`.
+    public var mediaType: String {
+        guard let value = headers["Content-Type"] else { return "" }
+        let bytes = Array(value.utf8.prefix { $0 != UInt8(ascii: ";") })
+        let isSpace = { (b: UInt8) in b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+        let start = bytes.firstIndex { !isSpace($0) } ?? bytes.endIndex
+        let end = bytes.lastIndex { !isSpace($0) }.map { $0 + 1 } ?? start
+        return String(decoding: bytes[start..<end].map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
     /// Whether the connection may stay open after this exchange (RFC 9112 §9.3).
     public var keepAlive: Bool {
         if headers.hasToken("Connection", "close") { return false }

@@ -12,8 +12,7 @@ enum ReadCreation {
 
     static func workitem(_ request: HTTPRequest, index: IndexStore, auditor: Auditor, federation: Federation?,
                          region: String) async throws -> Workitem {
-        let media = (request.headers["Content-Type"] ?? "").split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
-        guard media == "application/dicom+json" || media == "application/json" else {
+        guard ["application/dicom+json", "application/json"].contains(request.mediaType) else {
             throw HTTPError(415, "unsupported_media_type", "Send the workitem as application/dicom+json.")
         }
         let uid = try workitemUID(request)

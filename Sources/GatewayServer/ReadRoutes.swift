@@ -249,8 +249,7 @@ enum ReadRoutes {
 /// JSON bodies of the /v1/reads calls.
 enum ReadBody {
     static func decode<T: Decodable>(_ type: T.Type, _ request: HTTPRequest) throws(HTTPError) -> T {
-        let media = (request.headers["Content-Type"] ?? "").split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
-        guard media == "application/json" else { throw HTTPError(415, "unsupported_media_type", "Send application/json.") }
+        guard request.mediaType == "application/json" else { throw HTTPError(415, "unsupported_media_type", "Send application/json.") }
         guard let value = try? JSONDecoder().decode(T.self, from: Data(request.body)) else {
             throw HTTPError(400, "invalid_json", "The body is not the JSON object this call takes (Protocols/reads.md).")
         }

@@ -19,9 +19,8 @@ struct ParsedObject {
 /// that record's error) or a JSON array (which must parse as a whole).
 enum UploadBody {
     static func objects(_ request: HTTPRequest, maxBatch: Int) throws(HTTPError) -> [ParsedObject] {
-        let type = (request.headers["Content-Type"] ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         var objects: [ParsedObject] = []
-        switch type {
+        switch request.mediaType {
         case "application/x-ndjson", "application/ndjson":
             for line in request.body.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
             where !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) {

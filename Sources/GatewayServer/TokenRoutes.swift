@@ -30,8 +30,7 @@ enum TokenRoutes {
 
     /// The answer and how many elements it evaluated.
     static func evaluate(_ request: HTTPRequest, keys: TokenKeys, maxBatch: Int) throws -> (HTTPResponse, Int) {
-        let type = request.headers["Content-Type"]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces)
-        guard type?.lowercased() == "application/json" else {
+        guard request.mediaType == "application/json" else {
             throw HTTPError(415, "unsupported_media_type", "Send application/json.")
         }
         guard let body = try? JSONDecoder().decode(EvaluateRequest.self, from: Data(request.body)) else {

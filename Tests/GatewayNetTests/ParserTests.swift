@@ -40,6 +40,19 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(HTTPRequest(method: "GET", target: "/a?x=1&purpose=HOP%45RAT").queryValue("purpose"), "HOPERAT")
     }
 
+    func testTheMediaTypeIsContentTypeWithoutParametersOrCase() {
+        let cases: [(String?, String)] = [
+            (nil, ""), ("", ""), ("application/json", "application/json"), ("Application/JSON; charset=utf-8", "application/json"),
+            (" \tapplication/dicom+json ;q=1", "application/dicom+json"), ("text/plain;", "text/plain"), (" ; x=y", ""),
+            ("application/x-NDJSON\t", "application/x-ndjson"), ("application/jsön", "application/jsön"),
+        ]
+        for (value, expected) in cases {
+            var headers = HTTPHeaders()
+            if let value { headers.add("content-type", value) }
+            XCTAssertEqual(HTTPRequest(method: "POST", target: "/", headers: headers).mediaType, expected, "\(value ?? "none")")
+        }
+    }
+
     func testEverySplitGivesTheSameRequests() throws {
         let whole = try parseAll([sample])
         XCTAssertEqual(whole.count, 2)
