@@ -1,8 +1,8 @@
 import Foundation
 import Synchronization
 
-/// Makes the group commits that change the index durable beside the writer instead of
-/// inside it.
+/// Makes the writer's commits durable: those that change the index beside the writer
+/// instead of inside it, the rest right after them on the writer's thread.
 ///
 /// With `synchronous=FULL` the writer waited in every COMMIT for the WAL's `fdatasync`
 /// (and did the page writeback it starts): during an ingest a fifth of its time idle and
