@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Two builds (or two settings) of the node measured at the same time, for a comparison
 # that a drifting machine cannot spoil. One data directory is seeded to N studies
-# (default 200 000) and copied; each round starts build A on one copy and build B on the
-# other, loads both at once with the same scenario in a closed loop, and reads each node's
-# rate and CPU per request over the same seconds. The copies change places every round.
+# (default 200 000) by build A and copied twice each round; build A starts on one copy
+# and build B on the other, both are loaded at once with the same scenario in a closed
+# loop, and each node's rate and CPU per request are read over the same seconds. The
+# copies change places every round.
 # Reported: each round's figures and B/A ratios, and their medians. Not a test.
 #
 # Why at the same time: on this shared 2-core machine the same build's CPU per lookup
@@ -27,12 +28,13 @@ duration=${DURATION:-10}
 declare -A build=([A]=${A:-$gw} [B]=${B:-$gw}) settings=([A]=${A_ENV:-} [B]=${B_ENV:-})
 declare -A port=([A]=19943 [B]=19945) plain=([A]=19980 [B]=19982) pid=()
 
-node_dir=$out/copy-1 start_node "${port[A]}" "${plain[A]}"
+# Seeded by build A, and copied afresh for both sides every round: a newer B migrates its
+# copy when it starts, which an older A could not open in the next round.
+gw=${build[A]} node_dir=$out/seed start_node "${port[A]}" "${plain[A]}"
 echo "seeding ${STUDIES:-200000} studies, then copying them: both nodes start from the same index"
 "$bench" seed "https://127.0.0.1:${port[A]}" --count "${STUDIES:-200000}" --ca "$c/ca.pem" --cert "$c/node.pem" \
   --key "$c/node-key.pem" >/dev/null 2>&1
 stop_node
-cp -a "$out/copy-1" "$out/copy-2"
 
 # load SIDE NAME SECONDS WARMUP: one closed-loop run against one side, in the background
 # (`loads`, for `wait`: the nodes are background jobs too).
@@ -57,6 +59,7 @@ declare -A copy=()
 rounds=()
 for round in $(seq "${ROUNDS:-6}"); do
   copy=([A]=$(((round % 2) + 1)) [B]=$((2 - (round % 2))))
+  for n in 1 2; do rm -rf "$out/copy-$n"; cp -a "$out/seed" "$out/copy-$n"; done
   start_side A
   start_side B
   load A warm-A 3 0; load B warm-B 3 0; wait "${loads[@]}"; loads=()
