@@ -125,8 +125,7 @@ public struct HTTPRequest: Sendable {
     /// UTF-8 view walked index by index cost as much as the rest of building the event.
     public func queryValue(_ name: String) -> String? {
         var target = self.target
-        target.makeContiguousUTF8()
-        let found = target.utf8.withContiguousStorageIfAvailable { bytes -> String? in
+        return target.withUTF8 { bytes -> String? in
             guard var at = bytes.firstIndex(of: UInt8(ascii: "?")) else { return nil }
             while at < bytes.endIndex {
                 let start = at + 1
@@ -139,7 +138,6 @@ public struct HTTPRequest: Sendable {
             }
             return nil
         }
-        return found ?? query.first { $0.name == name }?.value
     }
 
     /// Whether `raw`, decoded, is `name`; compared byte for byte when nothing in it is encoded.

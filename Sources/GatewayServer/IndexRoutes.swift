@@ -93,7 +93,7 @@ enum IndexRoutes {
 
     /// What makes two uploads the same request: media type and (decoded) body.
     static func fingerprint(_ request: HTTPRequest) -> [UInt8] {
-        Digest.sha256(Array((request.headers["Content-Type"] ?? "").utf8) + [0] + request.body)
+        Digest.sha256(head: Array((request.headers["Content-Type"] ?? "").utf8) + [0], request.body)
     }
 
     struct UploadResult {

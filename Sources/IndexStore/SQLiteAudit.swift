@@ -54,11 +54,12 @@ enum SQLiteAudit {
         var wrotePending: Bool { !withChange.isEmpty }
 
         /// Stores the leaves, those written with an index change first, and the usage
-        /// increments. The insert is looked up once, not once per leaf: finding a cached
+        /// increments. The inserts are looked up once, not once per leaf: finding a cached
         /// statement hashes its SQL text.
         func write() throws(StoreError) {
             var leaf = firstLeaf
             let insert = try db.statement("INSERT INTO audit.audit_events (seq, event, leaf_hash) VALUES (?1, ?2, ?3)")
+            let keep = try withChange.isEmpty ? nil : db.statement("INSERT INTO main.audit_pending (seq, event) VALUES (?1, ?2)")
             for (events, pending) in [(withChange, true), (alone, false)] {
                 for var event in events {
                     event.leafIndex = leaf
@@ -68,11 +69,11 @@ enum SQLiteAudit {
                     insert.bind(3, MerkleTree.leafHash(canonical))
                     _ = try insert.step()
                     insert.reset()
-                    if pending {
-                        let keep = try db.statement("INSERT INTO main.audit_pending (seq, event) VALUES (?1, ?2)")
+                    if pending, let keep {
                         keep.bind(1, leaf + 1)
                         keep.bind(2, text: canonical)
                         _ = try keep.step()
+                        keep.reset()
                     }
                     leaf += 1
                 }
