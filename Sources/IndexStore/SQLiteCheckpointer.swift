@@ -22,8 +22,17 @@ final class SQLiteCheckpointer: @unchecked Sendable {
     private let state = Mutex<(queued: Bool, started: Int)>((false, 0))
     private let finishedPasses = Atomic<Int>(0)
 
+    /// Per file, the WAL frames copied into the database as of the last pass's end.
+    private let copiedMain = Atomic<Int32>(0), copiedAudit = Atomic<Int32>(0)
+
     /// The number of the last pass that has returned.
     var finished: Int { finishedPasses.load(ordering: .acquiring) }
+
+    /// The frames of `schema`'s WAL that the last pass left in the database file. Read
+    /// after `finished` has reached a pass that started after the WAL last restarted.
+    func copied(_ schema: String) -> Int32 {
+        schema == "main" ? copiedMain.load(ordering: .relaxed) : copiedAudit.load(ordering: .relaxed)
+    }
 
     init(path: String, auditPath: String) throws(StoreError) {
         connection = try SQLiteConnection(path: path, readOnly: false)
@@ -48,10 +57,29 @@ final class SQLiteCheckpointer: @unchecked Sendable {
                 state.started += 1
                 return state.started
             }
-            var logFrames: Int32 = 0, copied: Int32 = 0
-            _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
+            for schema in ["main", "audit"] {
+                var logFrames: Int32 = 0, copied: Int32 = 0
+                guard sqlite3_wal_checkpoint_v2(connection.db, schema, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied) == SQLITE_OK
+                else { continue }
+                syncDatabaseFile(schema)
+                if schema == "main" { copiedMain.store(copied, ordering: .relaxed) } else { copiedAudit.store(copied, ordering: .relaxed) }
+            }
             finishedPasses.store(number, ordering: .releasing)
         }
         return pass
+    }
+
+    /// SQLite syncs the database file after a pass only when the pass reached the WAL's
+    /// end, which under a steady stream of commits it never does: the writer appends while
+    /// the pass copies. Every page the passes copied then stayed dirty in the kernel until
+    /// the writer's RESTART synced the file, with every commit waiting behind it. Synced
+    /// here, on this thread, the restart's own sync finds only the pages it copied. The sync
+    /// goes through SQLite's own file handle: a second descriptor of the database, once
+    /// closed, would drop the locks SQLite holds on the file (POSIX locks are per process).
+    private func syncDatabaseFile(_ schema: String) {
+        var file: UnsafeMutablePointer<sqlite3_file>?
+        guard sqlite3_file_control(connection.db, schema, SQLITE_FCNTL_FILE_POINTER, &file) == SQLITE_OK,
+              let file, let sync = file.pointee.pMethods?.pointee.xSync else { return }
+        _ = sync(file, SQLITE_SYNC_NORMAL)
     }
 }

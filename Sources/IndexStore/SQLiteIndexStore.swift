@@ -67,8 +67,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// Syncs the group commits and answers their batches (SQLiteSyncer).
     let syncer: SQLiteSyncer
     /// The checkpointer passes after which each WAL restarts (`checkpointed`).
-    private var restartAfterPass: Int?
-    private var auditRestartAfterPass: Int?
+    private var restartAfterPass: CatchUp?
+    private var auditRestartAfterPass: CatchUp?
 
     /// Opens (creating and migrating if needed) the store at `path`.
     public convenience init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -335,10 +335,11 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             }
             if group.isEmpty { return }
             commit(group)
-            if writer.auditWALFrames > walRestartLimit, checkpointed(since: &auditRestartAfterPass) { restartAuditWAL() }
+            if writer.auditWALFrames > walRestartLimit,
+               checkpointed(since: &auditRestartAfterPass, "audit", writer.auditWALFrames) { restartAuditWAL() }
             let frames = writer.walFrames + writer.auditWALFrames
             if writer.walFrames > walRestartLimit {
-                if checkpointed(since: &restartAfterPass) { restartWAL() }
+                if checkpointed(since: &restartAfterPass, "main", writer.walFrames) { restartWAL() }
             } else if frames < nudgedAt {
                 nudgedAt = frames
             } else if frames - nudgedAt >= Self.checkpointStepFrames {
@@ -362,17 +363,37 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// A restart copies whatever the checkpointer has not, and syncs the file, with every
     /// commit waiting: done as soon as a WAL passed its limit, that was up to the
     /// checkpointer's last 1 024 frames (audit WAL: 2–23 ms measured at 7 500 audited
-    /// lookups/s, every second or two). So the writer asks for one more pass first
-    /// (`armed`, the pass's number) and restarts once it has returned, with only the frames
-    /// since its start left to copy (0.4–7.6 ms). True once that pass is done; a failed
-    /// restart is tried again after the next commit without another pass.
-    private func checkpointed(since armed: inout Int?) -> Bool {
-        guard let pass = armed else {
-            armed = checkpointer.nudge()
+    /// lookups/s, every second or two). So the writer asks for one more pass first and
+    /// restarts once it has returned, with only the frames since its start left to copy.
+    /// Under ingest those are many: a pass at 1.1 M studies takes 300–500 ms to copy and
+    /// sync, and the writer appends some 6 000 frames meanwhile, which the restart copied
+    /// and synced in 300–400 ms, every 64 MiB. So while a pass leaves more than a sixteenth
+    /// of the limit behind (4 MiB), another follows, up to `catchUpPasses`: each shorter
+    /// than the one before while the checkpointer outruns the writer, and when it does not
+    /// (ingest), the WAL grows past its limit, and each restart comes later. True once the
+    /// last pass is done; a failed restart is tried again after the next commit without
+    /// another pass.
+    private func checkpointed(since armed: inout CatchUp?, _ schema: String, _ frames: Int32) -> Bool {
+        guard let arm = armed else {
+            armed = CatchUp(pass: checkpointer.nudge(), passes: 1)
             return false
         }
-        return checkpointer.finished >= pass
+        guard checkpointer.finished >= arm.pass else { return false }
+        if frames - checkpointer.copied(schema) > walRestartLimit / 16, arm.passes < Self.catchUpPasses {
+            armed = CatchUp(pass: checkpointer.nudge(), passes: arm.passes + 1)
+            return false
+        }
+        return true
     }
+
+    /// The checkpointer's pass a WAL restart waits for, and how many it has waited for.
+    struct CatchUp {
+        let pass: Int
+        let passes: Int
+    }
+
+    /// At 1.1 M studies under ingest, four passes let the WAL grow to about 350 MB.
+    static let catchUpPasses = 4
 
     /// SQLite's automatic checkpoint is PASSIVE: under a steady stream of readers it never
     /// finds a moment with none, so the WAL grows without bound (seen: 900 MB within
