@@ -129,7 +129,8 @@ extension SQLiteIndexStore {
     private func apply(_ batch: Pending, log: inout SQLiteAudit.Appender, now: Int) throws(StoreError) -> [UpsertOutcome] {
         var outcomes: [UpsertOutcome] = []
         outcomes.reserveCapacity(batch.records.count)
-        for record in batch.records { outcomes.append(try SQLiteWrite.upsert(record, on: writer, now: now)) }
+        let upsert = try SQLiteWrite.Upsert(on: writer)
+        for record in batch.records { outcomes.append(try upsert(record, now: now)) }
         if gathers {
             let toGather = zip(batch.records, outcomes).filter { $0.1 != .unchanged }.map(\.0)
             if !toGather.isEmpty { try SQLiteOutbox.queue(toGather, on: writer, now: now) }
