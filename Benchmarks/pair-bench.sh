@@ -19,6 +19,7 @@
 #   A_ENV / B_ENV  settings for one side, e.g. B_ENV=IMAGING_GATEWAY_AUDIT=off
 #   A, B           node binaries (default: this checkout's release build, both)
 #   SCENARIO=token-lookup CONNECTIONS=128 (per node) DURATION=10 ROUNDS=6 STUDIES=200000
+#   RATE=N         an open loop at N requests/s on each side instead (for p99 at a load)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 bench_out pair-bench
@@ -36,12 +37,13 @@ echo "seeding ${STUDIES:-200000} studies, then copying them: both nodes start fr
   --key "$c/node-key.pem" >/dev/null 2>&1
 stop_node
 
-# load SIDE NAME SECONDS WARMUP: one closed-loop run against one side, in the background
-# (`loads`, for `wait`: the nodes are background jobs too).
+# load SIDE NAME SECONDS WARMUP: one run against one side, in the background (`loads`,
+# for `wait`: the nodes are background jobs too).
 loads=()
+if [ -n "${RATE:-}" ]; then mode=(--mode open --rate "$RATE"); else mode=(--mode closed --connections "$connections"); fi
 load() {
   local c=$out/copy-${copy[$1]}/dev-certs
-  "$bench" "https://127.0.0.1:${port[$1]}" --scenario "$scenario" --mode closed --connections "$connections" \
+  "$bench" "https://127.0.0.1:${port[$1]}" --scenario "$scenario" "${mode[@]}" \
     --duration "$3" --warmup "$4" --ca "$c/ca.pem" --cert "$c/clinic.pem" --key "$c/clinic-key.pem" \
     --server-pid "${pid[$1]}" --out "$out/$2" >/dev/null 2>&1 &
   loads+=($!)

@@ -40,6 +40,7 @@ public enum LoadRun {
         var late = 0, dropped = 0, offeredMeasured = 0
         _ = gw_set_timer_slack(1_000)
         sampler?.begin()
+        let machine = MachineSampler()
         for (n, t) in times.enumerated() {
             let intended = start + .seconds(t)
             waitUntil(intended, clock)
@@ -74,7 +75,7 @@ public enum LoadRun {
             requests: snap.completed, errors: snap.errors,
             errorRate: snap.completed == 0 ? 0 : Double(snap.errors.total) / Double(snap.completed),
             lateSends: late, droppedSends: dropped, latencyMs: snap.histogram.latencyMs, server: server,
-            histogramFile: "\(name).hgrm")
+            machine: machine.end(), histogramFile: "\(name).hgrm")
         return (result, recorder)
     }
 
@@ -101,6 +102,7 @@ public enum LoadRun {
             }
         }
         sampler?.begin()
+        let machine = MachineSampler()
         for _ in 0..<connections { send() }
         while running.load(ordering: .relaxed) > 0, clock.now < end + target.requestTimeout + .seconds(1) {
             Thread.sleep(forTimeInterval: 0.005)
@@ -113,7 +115,7 @@ public enum LoadRun {
             requests: snap.completed, errors: snap.errors,
             errorRate: snap.completed == 0 ? 0 : Double(snap.errors.total) / Double(snap.completed),
             lateSends: 0, droppedSends: 0, latencyMs: snap.histogram.latencyMs, server: server,
-            histogramFile: "\(name).hgrm")
+            machine: machine.end(), histogramFile: "\(name).hgrm")
         return (result, recorder)
     }
 }

@@ -19,6 +19,12 @@ public struct StageResult: Codable, Sendable {
         public var rssKiBMax: Int
     }
 
+    /// Percentages of all the machine's CPU time during the stage (MachineSampler).
+    public struct Machine: Codable, Sendable, Equatable {
+        public var busyPercent: Double
+        public var stealPercent: Double
+    }
+
     public var name: String
     public var mode: String
     /// True for closed-loop stages: latency there omits the waits a stalled server
@@ -39,6 +45,7 @@ public struct StageResult: Codable, Sendable {
     /// Milliseconds.
     public var latencyMs: Latency
     public var server: Server?
+    public var machine: Machine?
     public var histogramFile: String
 }
 

@@ -5,6 +5,8 @@ import Histogram
 /// A run's report: what ran, where, and what each stage measured.
 public struct RunReport: Codable, Sendable {
     public static let schemaVersion = 1
+    /// Steal from which a stage's figures are flagged in the summary (MachineSampler).
+    static let stealWarningPercent = 3.0
 
     public struct Environment: Codable, Sendable {
         public var gitCommit: String
@@ -99,14 +101,21 @@ public struct RunReport: Codable, Sendable {
             s += "Closed-loop stages are subject to coordinated omission: their latencies understate stalls; "
             s += "read them for peak throughput only.\n\n"
         }
-        s += "| stage | mode | offered/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | p99.99 ms | max ms | errors | late | dropped | server CPU % | server RSS KiB |\n"
-        s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        s += "| stage | mode | offered/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | p99.99 ms | max ms | errors | late | dropped | server CPU % | server RSS KiB | machine busy % | steal % |\n"
+        s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         for r in stages {
             let l = r.latencyMs
             s += "| \(r.name) | \(r.mode) | \(r.offeredRate.map { fmt($0, 0) } ?? "—") | \(fmt(r.achievedRate, 0)) | "
             s += "\(fmt(l.p50)) | \(fmt(l.p90)) | \(fmt(l.p99)) | \(fmt(l.p999)) | \(fmt(l.p9999)) | \(fmt(l.max)) | "
             s += "\(r.errors.total) | \(r.lateSends) | \(r.droppedSends) | "
-            s += "\(r.server.map { fmt($0.cpuPercent, 0) } ?? "—") | \(r.server.map { "\($0.rssKiBMax)" } ?? "—") |\n"
+            s += "\(r.server.map { fmt($0.cpuPercent, 0) } ?? "—") | \(r.server.map { "\($0.rssKiBMax)" } ?? "—") | "
+            s += "\(r.machine.map { fmt($0.busyPercent, 0) } ?? "—") | \(r.machine.map { fmt($0.stealPercent, 1) } ?? "—") |\n"
+        }
+        let stolen = stages.filter { ($0.machine?.stealPercent ?? 0) >= Self.stealWarningPercent }
+        if !stolen.isEmpty {
+            s += "\n**The host took CPU time from this machine** (steal ≥ \(fmt(Self.stealWarningPercent, 0)) %) in "
+            s += stolen.map { "\($0.name) (\(fmt($0.machine?.stealPercent ?? 0, 1)) %)" }.joined(separator: ", ")
+            s += ": their rates understate the server, and their tails may be the host's pauses. Run them again.\n"
         }
         if let l = serverLatencyMs {
             s += "\nThe node's own durations (its /metrics histogram, bucket upper bounds) over \(l.requests) requests: "

@@ -93,7 +93,7 @@ final class HarnessTests: XCTestCase {
                         achievedRate: achieved, durationSeconds: 1, requests: Int(achieved), errors: .init(), errorRate: 0,
                         lateSends: 0, droppedSends: 0,
                         latencyMs: .init(p50: 1, p90: 1, p99: p99, p999: p99, p9999: p99, max: p99, mean: 1),
-                        server: nil, histogramFile: "")
+                        server: nil, machine: nil, histogramFile: "")
         }
         let stages = [stage("a", offered: 100, achieved: 100, p99: 2), stage("b", offered: 200, achieved: 199, p99: 60),
                       stage("c", offered: 300, achieved: 250, p99: 2)]
@@ -114,6 +114,38 @@ final class HarnessTests: XCTestCase {
         XCTAssertEqual(PrometheusText.serverLatency(delta), .init(requests: 1000, p50: -1, p99: -1, p999: -1))
         XCTAssertNil(PrometheusText.serverLatency(["gateway_http_requests_total": 3]))
         XCTAssertNil(PrometheusText.serverLatency([key("+Inf"): 0]))
+    }
+
+    /// Steal comes from the aggregate `cpu` line; guest time is inside user time already.
+    func testMachineTimesFromProcStat() throws {
+        let before = try XCTUnwrap(CPUTimes(statLine: "cpu  100 0 50 800 20 0 30 0 7 0"))
+        let after = try XCTUnwrap(CPUTimes(statLine: "cpu  160 0 70 860 20 0 40 30 9 0"))
+        XCTAssertEqual(before, CPUTimes(statLine: "cpu 100 0 50 800 20 0 30 0"))
+        let m = try XCTUnwrap(after.since(before))
+        XCTAssertEqual(m.busyPercent, 50, accuracy: 1e-9, "user, system and softirq: 90 of 180 ticks")
+        XCTAssertEqual(m.stealPercent, 100.0 / 6, accuracy: 1e-9, "30 of 180 ticks")
+        XCTAssertNil(CPUTimes(statLine: "cpu0 1 2 3 4 5 6 7 8"), "a single CPU's line")
+        XCTAssertNil(CPUTimes(statLine: "cpu 1 2 3"), "a kernel without steal")
+        XCTAssertNil(before.since(before), "no time passed")
+    }
+
+    /// The summary says which stages the host took time from, and only those.
+    func testTheSummaryFlagsStagesWithSteal() {
+        func stage(_ name: String, steal: Double) -> StageResult {
+            StageResult(name: name, mode: "closed", coordinatedOmission: true, schedule: nil, offeredRate: nil,
+                        achievedRate: 100, durationSeconds: 1, requests: 100, errors: .init(), errorRate: 0,
+                        lateSends: 0, droppedSends: 0, latencyMs: .init(p50: 1, p90: 1, p99: 1, p999: 1, p9999: 1, max: 1, mean: 1),
+                        server: nil, machine: .init(busyPercent: 90, stealPercent: steal), histogramFile: "")
+        }
+        let environment = RunReport.Environment.current(targetURL: "https://127.0.0.1:1", arguments: ["test"])
+        let calm = RunReport(target: "https://127.0.0.1:1", scenario: "healthz:1", mode: "closed", environment: environment,
+                             stages: [stage("peak", steal: 0.4)], sloP99Ms: nil)
+        XCTAssertFalse(calm.summary.contains("The host took"), calm.summary)
+        let stolen = RunReport(target: "https://127.0.0.1:1", scenario: "healthz:1", mode: "closed", environment: environment,
+                               stages: [stage("calm", steal: 0.4), stage("peak", steal: 12.5)], sloP99Ms: nil)
+        XCTAssertTrue(stolen.summary.contains("The host took CPU time from this machine"), stolen.summary)
+        XCTAssertTrue(stolen.summary.contains("peak (12.5 %)"), stolen.summary)
+        XCTAssertFalse(stolen.summary.contains("calm ("), stolen.summary)
     }
 
     func testLoopbackGuard() {
@@ -144,6 +176,7 @@ final class HarnessTests: XCTestCase {
         let dir = Scratch.path("bench-report")
         try report.write(to: dir, histograms: [a, b, c].map { ($0.0.name, $0.1.histogram) })
         XCTAssertTrue(a.0.server.map { $0.rssKiBMax > 0 } ?? false, "sampled this process")
+        XCTAssertTrue(c.0.machine.map { $0.busyPercent > 0 } ?? false, "sampled this machine")
 
         let venv = repoRoot + "/.venv/bin/python3"
         let validate = try ChildProcess.run(FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/python3", ["-c", """
