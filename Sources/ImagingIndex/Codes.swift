@@ -41,16 +41,17 @@ public enum Codes {
     /// DICOM TM: HH, HHMM, HHMMSS or HHMMSS.F{1,6}, each part in range (60 s allowed for
     /// a leap second).
     public static func isTime(_ s: String) -> Bool {
-        let parts = s.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        let b = Array(parts[0].utf8)
-        guard [2, 4, 6].contains(b.count), b.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
-        if parts.count == 2 {
-            guard b.count == 6, (1...6).contains(parts[1].count), parts[1].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-                return false
-            }
+        let b = Array(s.utf8)
+        let whole = b.firstIndex(of: UInt8(ascii: ".")) ?? b.count
+        guard [2, 4, 6].contains(whole), b[..<whole].allSatisfy(isDigit) else { return false }
+        if whole < b.count {
+            let fraction = b[(whole + 1)...]
+            guard whole == 6, (1...6).contains(fraction.count), fraction.allSatisfy(isDigit) else { return false }
         }
-        return number(b[0..<2]) <= 23 && (b.count < 4 || number(b[2..<4]) <= 59) && (b.count < 6 || number(b[4..<6]) <= 60)
+        return number(b[0..<2]) <= 23 && (whole < 4 || number(b[2..<4]) <= 59) && (whole < 6 || number(b[4..<6]) <= 60)
     }
+
+    private static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 
     /// Timezone Offset From UTC (0008,0201): +HHMM or -HHMM, -1200 to +1400.
     public static func isTimezoneOffset(_ s: String) -> Bool {

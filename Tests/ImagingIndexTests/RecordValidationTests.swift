@@ -158,6 +158,32 @@ final class RecordValidationTests: XCTestCase {
         XCTAssertFalse(r.errors.contains { $0.message.contains("11010519491231002X") })
     }
 
+    /// The last URL found valid is remembered; an invalid one after it is still refused.
+    func testURLsAreCheckedEachTimeTheyDiffer() {
+        func codes(_ url: String) -> [String] {
+            var object = Self.good
+            object["retrieveURL"] = .string(url)
+            guard case .failure(let rejection) = StudyRecord.validate(object) else { return [] }
+            return rejection.errors.map(\.code)
+        }
+        XCTAssertEqual(codes("https://pacs.example/dicomweb"), [])
+        XCTAssertEqual(codes("https:///nohost"), ["invalid-url"])
+        XCTAssertEqual(codes("https://pacs.example/dicom web"), ["invalid-url"])
+        XCTAssertEqual(codes("https://pacs.example/dicomweb"), [])
+        XCTAssertEqual(codes("http://pacs.example/dicomweb"), ["invalid-url"])
+    }
+
+    /// Lengths are in characters: 60 Chinese characters (180 UTF-8 bytes) fit a 64-character field.
+    func testLengthsCountCharactersNotBytes() throws {
+        var object = Self.good
+        object["studyDescription"] = .string(String(repeating: "胸部平扫", count: 15))
+        guard case .success(let record) = StudyRecord.validate(object) else { return XCTFail("refused 60 characters") }
+        XCTAssertEqual(record.studyDescription?.count, 60)
+        object["studyDescription"] = .string(String(repeating: "胸", count: 65))
+        guard case .failure(let rejection) = StudyRecord.validate(object) else { return XCTFail("took 65 characters") }
+        XCTAssertEqual(rejection.errors.map(\.code), ["too-long"])
+    }
+
     func testCodes() {
         XCTAssertTrue(Codes.isUSCC("91350100M000100Y43"), "the GB 32100 example")
         XCTAssertTrue(Codes.isUSCC("12610000435200100J"))
@@ -167,6 +193,13 @@ final class RecordValidationTests: XCTestCase {
         XCTAssertTrue(Codes.isUID("0.1.2"))
         XCTAssertTrue(Codes.isUID("2.25.329800735698586629295641978511506172918"))
         XCTAssertTrue(Codes.isTime("2359"))
+        for valid in ["14", "1430", "143000", "235960", "143000.1", "143000.123456"] {
+            XCTAssertTrue(Codes.isTime(valid), valid)
+        }
+        for invalid in ["", "1", "143", "240000", "236000", "235961", "14300a", "1430.5", "143000.", "143000.1234567",
+                        "143000.1.2", ".123", "１４３０"] {
+            XCTAssertFalse(Codes.isTime(invalid), invalid)
+        }
         XCTAssertTrue(Codes.isTimezoneOffset("-1200"))
         XCTAssertTrue(Codes.isPatientToken(Self.token))
         XCTAssertTrue(Codes.isRegion("000000") == false)
