@@ -68,6 +68,16 @@ print(f"lookup   open {t:.0f}/s offered: achieved {o:.0f}/s, p50 {op50:.2f} ms, 
 print(f"qido     month+CT limit 100, 16 clients: {q:.0f} req/s, p99 {qp99:.2f} ms (target <= 20)")
 print(f"rss      {rss/1024:.0f} MiB")
 PY
+# Time the host took from this VM during each stage (gateway-bench's MachineSampler): a
+# stage with a few per cent or more was slowed by the host, not measured alone.
+python3 - "$out" <<'PY'
+import json, sys
+steal = []
+for name in ["healthz", "lookup", "lookup-open", "qido-month-ct"]:
+    m = json.load(open(f"{sys.argv[1]}/{name}/results.json"))["stages"][0].get("machine")
+    steal.append(f"{name} {m['stealPercent']:.1f} %" if m else f"{name} unknown")
+print("steal    " + ", ".join(steal))
+PY
 $bench "https://127.0.0.1:$port" --scenario token-lookup --mode sweep --connections 64 --duration 5 --warmup 1 --slo-ms 5 \
   $(as clinic) --server-pid "$gw_pid" --metrics-url "http://127.0.0.1:$plain/metrics" \
   --out "$root/Benchmarks/results/token-lookup-sweep" 2>/dev/null | grep -E "^Saturation|No stage"

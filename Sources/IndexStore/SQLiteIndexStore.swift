@@ -43,21 +43,21 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// The read queue's live state, touched only on `writeQueue` (see WorkQueue).
     var workQueue: WorkQueue
     private let pending = Mutex<(batches: [Pending], draining: Bool)>(([], false))
-    private let readers: SQLiteReaderPool
+    let readers: SQLiteReaderPool
     /// Moved on after every commit that changed more than the audit log (SQLiteReader).
     let generation = Atomic<Int>(0)
     /// The WAL is past `walRestartFrames` and a restart found a reader on it (restartWAL).
-    private let walRestartDue = Atomic<Bool>(false)
+    let walRestartDue = Atomic<Bool>(false)
     /// WAL frames past which this store restarts the WAL (`walRestartFrames`).
     let walRestartLimit: Int32
     /// Whether a reader may leave its snapshot open for its next query.
     private var keepSnapshots: Bool { !walRestartDue.load(ordering: .relaxed) }
     /// Queue every stored record for the national node (a regional node that gathers).
     let gathers: Bool
-    private let checkpointer: SQLiteCheckpointer
+    let checkpointer: SQLiteCheckpointer
     /// WAL frames (both files) when the checkpointer was last nudged; touched only on
-    /// `writeQueue`, like the two flags after it.
-    private var nudgedAt: Int32 = 0
+    /// `writeQueue`, like the flags and states after it.
+    var nudgedAt: Int32 = 0
     /// The last commit wrote rows to `audit_pending`, which the next one empties.
     var auditPendingLeft = false
     /// A commit failed: leaves may be in `audit_pending` and not in the audit file.
@@ -66,9 +66,11 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     var auditPendingCommit = 0
     /// Syncs the group commits and answers their batches (SQLiteSyncer).
     let syncer: SQLiteSyncer
-    /// The checkpointer passes after which each WAL restarts (`checkpointed`).
-    private var restartAfterPass: CatchUp?
-    private var auditRestartAfterPass: CatchUp?
+    /// The checkpointer passes after which each WAL restarts (SQLiteIndexStore+WAL).
+    var restartAfterPass: CatchUp?
+    var auditRestartAfterPass: CatchUp?
+    /// Since when uploads wait for the index's WAL to restart (SQLiteIndexStore+WAL).
+    var uploadsHeldSince: ContinuousClock.Instant?
 
     /// Opens (creating and migrating if needed) the store at `path`.
     public convenience init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -325,108 +327,25 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     }
 
     /// Commits everything waiting, then whatever arrived during that commit, until none.
+    /// While uploads are held (`uploadsHeld`) it commits lookups alone, and waits in steps
+    /// of a millisecond while nothing else is waiting, so that held uploads are not left
+    /// without a drain to take them.
     private func drain() {
         while true {
-            let group = pending.withLock { state -> [Pending] in
-                let taken = state.batches
-                state.batches.removeAll()
-                if taken.isEmpty { state.draining = false }
-                return taken
+            let held = uploadsHeld
+            let (group, waiting) = pending.withLock { state -> ([Pending], Bool) in
+                let taken = held ? state.batches.filter(\.onlyAudits) : state.batches
+                state.batches = held ? state.batches.filter { !$0.onlyAudits } : []
+                if taken.isEmpty, state.batches.isEmpty { state.draining = false }
+                return (taken, !state.batches.isEmpty)
             }
-            if group.isEmpty { return }
-            commit(group)
-            if writer.auditWALFrames > walRestartLimit,
-               checkpointed(since: &auditRestartAfterPass, "audit", writer.auditWALFrames) { restartAuditWAL() }
-            let frames = writer.walFrames + writer.auditWALFrames
-            if writer.walFrames > walRestartLimit {
-                if checkpointed(since: &restartAfterPass, "main", writer.walFrames) { restartWAL() }
-            } else if frames < nudgedAt {
-                nudgedAt = frames
-            } else if frames - nudgedAt >= Self.checkpointStepFrames {
-                checkpointer.nudge()
-                nudgedAt = frames
+            if group.isEmpty {
+                guard waiting else { return }
+                usleep(1_000)
+            } else {
+                commit(group)
             }
+            maintainWALs()
         }
-    }
-
-    /// WAL frames (pages) past which the writer checkpoints and restarts the log: 64 MiB.
-    static let walRestartFrames: Int32 = 16_384
-    /// New WAL frames after which the checkpointer copies them (SQLiteCheckpointer): 16 MiB.
-    /// A pass copies each page once however many frames of it the WAL holds since the last
-    /// pass, so a longer step copies fewer pages: an upload of 1 000 studies writes some
-    /// 1 000 frames, most of them leaves no other batch within 4 MiB touched again. At
-    /// 1.6 M studies, 16 MiB took about 10 % off the node's CPU a study ingested (eight
-    /// alternating pairs, seven lower); 32 and 64 MiB (with the restart limit raised to
-    /// match) took more CPU, not less.
-    static let checkpointStepFrames: Int32 = 4_096
-
-    /// A restart copies whatever the checkpointer has not, and syncs the file, with every
-    /// commit waiting: done as soon as a WAL passed its limit, that was up to the
-    /// checkpointer's last 1 024 frames (audit WAL: 2–23 ms measured at 7 500 audited
-    /// lookups/s, every second or two). So the writer asks for one more pass first and
-    /// restarts once it has returned, with only the frames since its start left to copy.
-    /// Under ingest those are many: a pass at 1.1 M studies takes 300–500 ms to copy and
-    /// sync, and the writer appends some 6 000 frames meanwhile, which the restart copied
-    /// and synced in 300–400 ms, every 64 MiB. So while a pass leaves more than a sixteenth
-    /// of the limit behind (4 MiB), another follows, up to `catchUpPasses`: each shorter
-    /// than the one before while the checkpointer outruns the writer, and when it does not
-    /// (ingest), the WAL grows past its limit, and each restart comes later. True once the
-    /// last pass is done; a failed restart is tried again after the next commit without
-    /// another pass.
-    private func checkpointed(since armed: inout CatchUp?, _ schema: String, _ frames: Int32) -> Bool {
-        guard let arm = armed else {
-            armed = CatchUp(pass: checkpointer.nudge(), passes: 1)
-            return false
-        }
-        guard checkpointer.finished >= arm.pass else { return false }
-        if frames - checkpointer.copied(schema) > walRestartLimit / 16, arm.passes < Self.catchUpPasses {
-            armed = CatchUp(pass: checkpointer.nudge(), passes: arm.passes + 1)
-            return false
-        }
-        return true
-    }
-
-    /// The checkpointer's pass a WAL restart waits for, and how many it has waited for.
-    struct CatchUp {
-        let pass: Int
-        let passes: Int
-    }
-
-    /// At 1.1 M studies under ingest, four passes let the WAL grow to about 350 MB.
-    static let catchUpPasses = 4
-
-    /// SQLite's automatic checkpoint is PASSIVE: under a steady stream of readers it never
-    /// finds a moment with none, so the WAL grows without bound (seen: 900 MB within
-    /// minutes of audited lookups) and every page read searches a longer WAL index.
-    /// RESTART copies the WAL into the database and starts it over once no reader is on
-    /// the old one. It does not wait for them: a reader may hold a snapshot for up to
-    /// `SQLiteReader.maxSnapshotAge`, and the busy handler sleeps in growing steps (30 ms
-    /// and more) with every commit waiting behind the writer (a 10 % load's p99 went from
-    /// 1 to 7 ms). When a reader is still there, every reader closes its snapshot after
-    /// its current query and keeps none open until the restart is done, which is tried
-    /// again after the next commit.
-    /// Only the first failure asks the readers to let go: from then on none keeps a
-    /// snapshot past its query, so there is nothing more to release until a restart.
-    private func restartWAL() {
-        defer { writer.resetAll() }
-        let restarted = (try? restartWithoutWaiting()) ?? false
-        let wasDue = walRestartDue.exchange(!restarted, ordering: .relaxed)
-        if restarted { restartAfterPass = nil }
-        if !restarted, !wasDue { readers.all.forEach { $0.release() } }
-    }
-
-    /// The audit file's readers read outside any snapshot, briefly.
-    private func restartAuditWAL() {
-        defer { writer.resetAll() }
-        if (try? restartWithoutWaiting("audit")) == true { auditRestartAfterPass = nil }
-    }
-
-    private func restartWithoutWaiting(_ schema: String = "main") throws(StoreError) -> Bool {
-        try writer.exec("PRAGMA busy_timeout = 0")
-        defer { try? writer.exec("PRAGMA busy_timeout = \(SQLiteConnection.busyTimeoutMs)") }
-        let restart = try writer.statement("PRAGMA \(schema).wal_checkpoint(RESTART)")
-        guard try restart.step(), restart.int(0) == 0 else { return false }
-        writer.forgetWALFrames(of: schema)
-        return true
     }
 }
