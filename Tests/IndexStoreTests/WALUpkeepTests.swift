@@ -18,7 +18,7 @@ final class WALUpkeepTests: XCTestCase {
     /// cannot restart never stops uploads for good.
     func testLookupsGoOnWhileUploadsAreHeldAndAHoldLapses() async throws {
         let store = try SQLiteIndexStore(path: Scratch.path("wal-upkeep") + ".sqlite", readers: 1)
-        let lapse = Duration.milliseconds(400)
+        let lapse = Duration.seconds(1)
         store.writeQueue.sync { store.uploadsHeldSince = .now - SQLiteIndexStore.longestHold + lapse }
         let started = ContinuousClock.now
         let stored = Atomic<Bool>(false)
