@@ -31,6 +31,8 @@ extension SQLiteIndexStore {
         return ContinuousClock.now - since < Self.longestHold
     }
 
+    /// After each group: restarts a WAL past its limit once the checkpointer has copied
+    /// it (`checkpointed`), and otherwise nudges the checkpointer every `checkpointStepFrames`.
     func maintainWALs() {
         if writer.auditWALFrames > walRestartLimit,
            checkpointed(since: &auditRestartAfterPass, "audit", writer.auditWALFrames) { restartAuditWAL() }
