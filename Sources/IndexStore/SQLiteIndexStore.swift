@@ -72,6 +72,9 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// Since when uploads wait for the index's WAL to restart (SQLiteIndexStore+WAL).
     var uploadsHeldSince: ContinuousClock.Instant?
 
+    /// Upload records a group commit takes at most (`drain`): one batch of the usual size.
+    static let recordsPerGroup = 1_000
+
     /// Opens (creating and migrating if needed) the store at `path`.
     public convenience init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount,
                             gathers: Bool = false, queuePolicy: QueuePolicy = QueuePolicy()) throws(StoreError) {
@@ -326,24 +329,42 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         if start { writeQueue.async { self.drain() } }
     }
 
-    /// Commits everything waiting, then whatever arrived during that commit, until none.
-    /// While uploads are held (`uploadsHeld`) it commits lookups alone, and waits in steps
-    /// of a millisecond while nothing else is waiting, so that held uploads are not left
-    /// without a drain to take them.
+    /// Commits what is waiting, then whatever arrived during that commit, until none.
+    /// A round takes every lookup (a batch that only appends audit leaves) but uploads only
+    /// up to `recordsPerGroup` records (at least one batch), and commits the lookups first,
+    /// in a transaction of their own. A lookup beside an ingest had waited for a group of
+    /// every upload in flight (up to 180 ms at 1.1 M studies) and then for that group's
+    /// sync: at 500 lookups/s beside an ingest their p99 was 0.58–1.34 s, and is 0.26–0.42 s.
+    /// Their leaves may precede an upload's that arrived before them: the log promises no
+    /// order between concurrent requests. While uploads are held (`uploadsHeld`) a round
+    /// takes lookups alone, and waits in steps of a millisecond while nothing else is
+    /// waiting, so that held uploads are not left without a drain to take them.
     private func drain() {
         while true {
             let held = uploadsHeld
             let (group, waiting) = pending.withLock { state -> ([Pending], Bool) in
-                let taken = held ? state.batches.filter(\.onlyAudits) : state.batches
-                state.batches = held ? state.batches.filter { !$0.onlyAudits } : []
+                var taken: [Pending] = [], left: [Pending] = [], records = 0
+                for b in state.batches {
+                    if b.onlyAudits || (!held && (records == 0 || records + b.records.count <= Self.recordsPerGroup)) {
+                        taken.append(b)
+                        records += b.onlyAudits ? 0 : max(1, b.records.count)
+                    } else {
+                        left.append(b)
+                    }
+                }
+                state.batches = left
                 if taken.isEmpty, state.batches.isEmpty { state.draining = false }
                 return (taken, !state.batches.isEmpty)
             }
+            let lookups = group.filter(\.onlyAudits)
             if group.isEmpty {
                 guard waiting else { return }
                 usleep(1_000)
-            } else {
+            } else if lookups.isEmpty || lookups.count == group.count {
                 commit(group)
+            } else {
+                commit(lookups)
+                commit(group.filter { !$0.onlyAudits })
             }
             maintainWALs()
         }
