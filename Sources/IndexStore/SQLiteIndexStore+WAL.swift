@@ -34,11 +34,10 @@ extension SQLiteIndexStore {
     /// After each group: restarts a WAL past its limit once the checkpointer has copied
     /// it (`checkpointed`), and otherwise nudges the checkpointer every `checkpointStepFrames`.
     func maintainWALs() {
-        if writer.auditWALFrames > walRestartLimit,
-           checkpointed(since: &auditRestartAfterPass, "audit", writer.auditWALFrames) { restartAuditWAL() }
+        if writer.auditWALFrames > walRestartLimit, checkpointed(since: &auditRestartAfterPass, "audit") { restartAuditWAL() }
         let frames = writer.walFrames + writer.auditWALFrames
         if writer.walFrames > walRestartLimit {
-            if checkpointed(since: &restartAfterPass, "main", writer.walFrames) { restartWAL() }
+            if checkpointed(since: &restartAfterPass, "main") { restartWAL() }
         } else if frames < nudgedAt {
             nudgedAt = frames
         } else if frames - nudgedAt >= Self.checkpointStepFrames {
@@ -66,23 +65,19 @@ extension SQLiteIndexStore {
     ///
     /// True once the last pass is done; a failed restart is tried again after the next
     /// commit without another pass.
-    func checkpointed(since armed: inout CatchUp?, _ schema: String, _ frames: Int32) -> Bool {
+    func checkpointed(since armed: inout CatchUp?, _ schema: String) -> Bool {
         guard let arm = armed else {
             armed = CatchUp(pass: checkpointer.nudge(), passes: 1)
             return false
         }
         guard checkpointer.finished >= arm.pass else { return false }
-        guard frames - checkpointer.copied(schema) > walRestartLimit / 16 else { return true }
-        if arm.passes < Self.catchUpPasses {
-            armed = CatchUp(pass: checkpointer.nudge(), passes: arm.passes + 1)
-            return false
-        }
-        if schema == "main", uploadsHeldSince == nil {
-            uploadsHeldSince = .now
-            armed = CatchUp(pass: checkpointer.nudge(), passes: arm.passes + 1)
-            return false
-        }
-        return true
+        let frames = schema == "main" ? writer.walFrames : writer.auditWALFrames
+        let behind = frames - checkpointer.copied(schema) > walRestartLimit / 16
+        let hold = behind && arm.passes >= Self.catchUpPasses && schema == "main" && uploadsHeldSince == nil
+        guard behind && arm.passes < Self.catchUpPasses || hold else { return true }
+        if hold { uploadsHeldSince = .now }
+        armed = CatchUp(pass: checkpointer.nudge(), passes: arm.passes + 1)
+        return false
     }
 
     /// SQLite's automatic checkpoint is PASSIVE: under a steady stream of readers it never

@@ -342,29 +342,27 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     private func drain() {
         while true {
             let held = uploadsHeld
-            let (group, waiting) = pending.withLock { state -> ([Pending], Bool) in
-                var taken: [Pending] = [], left: [Pending] = [], records = 0
+            let (lookups, writes, waiting) = pending.withLock { state -> ([Pending], [Pending], Bool) in
+                var lookups: [Pending] = [], writes: [Pending] = [], left: [Pending] = [], records = 0
                 for b in state.batches {
-                    if b.onlyAudits || (!held && (records == 0 || records + b.records.count <= Self.recordsPerGroup)) {
-                        taken.append(b)
-                        records += b.onlyAudits ? 0 : max(1, b.records.count)
+                    if b.onlyAudits {
+                        lookups.append(b)
+                    } else if !held, writes.isEmpty || records + b.records.count <= Self.recordsPerGroup {
+                        writes.append(b)
+                        records += b.records.count
                     } else {
                         left.append(b)
                     }
                 }
                 state.batches = left
-                if taken.isEmpty, state.batches.isEmpty { state.draining = false }
-                return (taken, !state.batches.isEmpty)
+                if lookups.isEmpty, writes.isEmpty, left.isEmpty { state.draining = false }
+                return (lookups, writes, !left.isEmpty)
             }
-            let lookups = group.filter(\.onlyAudits)
-            if group.isEmpty {
+            if !lookups.isEmpty { commit(lookups) }
+            if !writes.isEmpty { commit(writes) }
+            if lookups.isEmpty, writes.isEmpty {
                 guard waiting else { return }
                 usleep(1_000)
-            } else if lookups.isEmpty || lookups.count == group.count {
-                commit(group)
-            } else {
-                commit(lookups)
-                commit(group.filter { !$0.onlyAudits })
             }
             maintainWALs()
         }
