@@ -47,8 +47,33 @@ ingest=$(sed -n 's/.*: \([0-9]*\) studies\/s.*/\1/p' "$out/ingest.txt")
 naive=$(sed -n 's/^naive \([0-9]*\) rows.*/\1/p' "$out/naive.txt")
 python3 -c "import sys; i, n = map(float, sys.argv[1:]); print(f'ingest   {i:.0f} studies/s = {i / n:.2f} x the naive insert ({n:.0f}/s; target >= 30 000/s, 2.3 x the issue figure of 13 000)')" "$ingest" "$naive"
 
+# Waits, up to a minute, until the node has used under 5 % of a core for a whole second,
+# and says how long that took. A stage leaves work behind: an ingest its WAL for the
+# checkpointer, an open loop that fell behind its backlog and the audit log's frames.
+# Measured straight after, the next stage measured that work too: a QIDO-RS search
+# after an open loop that fell behind once read p99 66.6 ms, and 16.9-18.3 ms on the
+# same node restarted (RESULTS.md, session 22).
+settle() {
+  python3 - "$gw_pid" "$1" >>"$out/settle.txt" <<'PY'
+import os, sys, time
+pid, name = sys.argv[1], sys.argv[2]
+hz = os.sysconf("SC_CLK_TCK")
+def ticks():
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+start = time.monotonic()
+while time.monotonic() - start < 60:
+    before = ticks()
+    time.sleep(1)
+    if (ticks() - before) / hz < 0.05:
+        break
+print(f"{name}: the node was quiet after {time.monotonic() - start:.1f} s")
+PY
+}
+
 run() { # name scenario role mode extra...
   local name=$1 scenario=$2 role=$3; shift 3
+  settle "$name"
   $bench "https://127.0.0.1:$port" --scenario "$scenario" --duration "$duration" --warmup 2 $(as "$role") \
     --server-pid "$gw_pid" --out "$out/$name" "$@" >/dev/null 2>&1
   stage "$out/$name"
@@ -78,6 +103,7 @@ for name in ["healthz", "lookup", "lookup-open", "qido-month-ct"]:
     steal.append(f"{name} {m['stealPercent']:.1f} %" if m else f"{name} unknown")
 print("steal    " + ", ".join(steal))
 PY
+settle sweep
 $bench "https://127.0.0.1:$port" --scenario token-lookup --mode sweep --connections 64 --duration 5 --warmup 1 --slo-ms 5 \
   $(as clinic) --server-pid "$gw_pid" --metrics-url "http://127.0.0.1:$plain/metrics" \
   --out "$root/Benchmarks/results/token-lookup-sweep" 2>/dev/null | grep -E "^Saturation|No stage"
@@ -101,3 +127,4 @@ print(f"scaled   {n2/1e6:.1f} M studies: healthz {h2:.0f} req/s, lookup {l2:.0f}
 print(f"scaled   lookup at {n2/1e6:.1f} M / at {n1/1e6:.1f} M = {l2/l1:.2f} (target >= 0.80); rss {rss/1024:.0f} MiB (target <= 512); data dir {db/1048576:.1f} GiB")
 PY
 fi
+sed 's/^/settle   /' "$out/settle.txt"
