@@ -110,11 +110,24 @@ public struct HTTPRequest: Sendable {
     private var queryMark: String.Index? { target.utf8.firstIndex(of: UInt8(ascii: "?")) }
 
     /// Query parameters, percent-decoded; a repeated name keeps every value in order.
+    /// Empty pairs (`&&`) are skipped; a pair without `=` has the empty value; the value
+    /// runs from the first `=` to the next `&`. Split over the target's bytes: splitting the
+    /// String by Character, grapheme breaking and all, was 1.5 % of a token lookup's CPU.
     public var query: [(name: String, value: String)] {
-        guard let q = queryMark else { return [] }
-        return target[target.utf8.index(after: q)...].split(separator: "&").map { pair in
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            return (name: percentDecode(kv[0]), value: kv.count > 1 ? percentDecode(kv[1]) : "")
+        var target = self.target
+        return target.withUTF8 { bytes in
+            guard var at = bytes.firstIndex(of: UInt8(ascii: "?")) else { return [] }
+            var pairs: [(name: String, value: String)] = []
+            while at < bytes.endIndex {
+                let start = at + 1
+                let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
+                if start < end {
+                    let equals = bytes[start..<end].firstIndex(of: UInt8(ascii: "=")) ?? end
+                    pairs.append((name: Self.decoded(bytes[start..<equals]), value: Self.decoded(bytes[min(equals + 1, end)..<end])))
+                }
+                at = end
+            }
+            return pairs
         }
     }
 
@@ -147,7 +160,8 @@ public struct HTTPRequest: Sendable {
     }
 
     private static func decoded(_ raw: Slice<UnsafeBufferPointer<UInt8>>) -> String {
-        percentDecode(Substring(String(decoding: UnsafeBufferPointer(rebasing: raw), as: UTF8.self)))
+        let text = String(decoding: UnsafeBufferPointer(rebasing: raw), as: UTF8.self)
+        return raw.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) ? percentDecode(text[...]) : text
     }
 
     /// The body's media type, what Content-Type names before any parameter, without the

@@ -40,6 +40,20 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(HTTPRequest(method: "GET", target: "/a?x=1&purpose=HOP%45RAT").queryValue("purpose"), "HOPERAT")
     }
 
+    /// Every pair in order, repeats kept, empty pairs skipped, the value from the first `=`,
+    /// each side decoded on its own; split at the byte `&`, even before a combining mark.
+    func testTheQueryIsEveryPairDecoded() {
+        let cases: [(String, [String])] = [
+            ("/a", []), ("/a?", []), ("/a?&&", []), ("/a?x=1&y=%20z", ["x=1", "y= z"]), ("/a?p&q=", ["p=", "q="]),
+            ("/a?=v", ["=v"]), ("/a?p=1=2", ["p=1=2"]), ("/a?a+b=c+d&a=2&&a=3", ["a b=c d", "a=2", "a=3"]),
+            ("/a?purp%6Fse=D", ["purpose=D"]), ("/a?x=%2&y=%zz", ["x=%2", "y=%zz"]), ("/a?n=%E4%B8%AD", ["n=中"]),
+            ("/a?u=https://h/p?q", ["u=https://h/p?q"]), ("/a?x=1&\u{301}y=2", ["x=1", "\u{301}y=2"]),
+        ]
+        for (target, pairs) in cases {
+            XCTAssertEqual(HTTPRequest(method: "GET", target: target).query.map { "\($0.name)=\($0.value)" }, pairs, target)
+        }
+    }
+
     func testTheMediaTypeIsContentTypeWithoutParametersOrCase() {
         let cases: [(String?, String)] = [
             (nil, ""), ("", ""), ("application/json", "application/json"), ("Application/JSON; charset=utf-8", "application/json"),
