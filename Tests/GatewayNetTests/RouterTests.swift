@@ -36,4 +36,35 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(body("GET", "/v1/reads/next"), "405 POST", "the literal route owns its path")
         XCTAssertEqual(body("GET", "/v1/reads"), "404 ")
     }
+
+    /// Routes of other lengths never match; among routes of the path's length, a literal
+    /// after a parameter still decides, and only the matching route's parameters are bound.
+    func testParametersComeFromTheRouteThatMatches() {
+        var router = Router()
+        func echo(_ name: String) -> RouteHandler {
+            .inline { r in
+                let params = r.pathParameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                return HTTPResponse(status: 200, body: Array((name + " " + params.joined(separator: ",")).utf8))
+            }
+        }
+        router.add("GET", "/v1/patients/{token}/studies", echo("studies"))
+        router.add("GET", "/v1/patients/{token}", echo("patient"))
+        router.add("GET", "/v1/{a}/x/{b}", echo("x"))
+        router.add("GET", "/v1/{c}/y/{d}", echo("y"))
+        func body(_ target: String) -> String {
+            var request = HTTPRequest(method: "GET", target: target)
+            switch router.resolve(&request) {
+            case .handler(.inline(let run)): return String(decoding: (try? run(request))?.body ?? [], as: UTF8.self)
+            case .handler: return "?"
+            case .refused(let response): return "\(response.status)"
+            }
+        }
+        XCTAssertEqual(body("/v1/patients/v1:t%41/studies"), "studies token=v1:tA")
+        XCTAssertEqual(body("/v1/patients/v1:t"), "patient token=v1:t")
+        XCTAssertEqual(body("/v1/patients/v1:t/series"), "404")
+        XCTAssertEqual(body("/v1/p/y/q"), "y c=p,d=q")
+        XCTAssertEqual(body("/v1/p/x/q?y=1"), "x a=p,b=q")
+        XCTAssertEqual(body("/v1/p/z/q"), "404")
+        XCTAssertEqual(body("/v1/patients/v1:t/studies/more"), "404")
+    }
 }
