@@ -12,19 +12,22 @@ final class RouterTests: XCTestCase {
         }
     }
 
+    /// What an inline handler answered, or the refusal's status and Allow header.
+    private static func body(_ router: Router, _ method: String, _ target: String) -> String {
+        var request = HTTPRequest(method: method, target: target)
+        switch router.resolve(&request) {
+        case .handler(.inline(let run)): return String(decoding: (try? run(request))?.body ?? [], as: UTF8.self)
+        case .handler: return "?"
+        case .refused(let response): return "\(response.status) \(response.headers["Allow"] ?? "")"
+        }
+    }
+
     func testResolution() {
         var router = Router()
         router.add("GET", "/healthz", .inline { _ in HTTPResponse(status: 200, body: Array("health".utf8)) })
         router.add("POST", "/v1/reads/next", .inline { _ in HTTPResponse(status: 200, body: Array("next".utf8)) })
         router.add("GET", "/v1/reads/{uid}", .inline { r in HTTPResponse(status: 200, body: Array((r.pathParameters["uid"] ?? "").utf8)) })
-        func body(_ method: String, _ target: String) -> String {
-            var request = HTTPRequest(method: method, target: target)
-            switch router.resolve(&request) {
-            case .handler(.inline(let run)): return String(decoding: (try? run(request))?.body ?? [], as: UTF8.self)
-            case .handler: return "?"
-            case .refused(let response): return "\(response.status) \(response.headers["Allow"] ?? "")"
-            }
-        }
+        func body(_ method: String, _ target: String) -> String { Self.body(router, method, target) }
         XCTAssertEqual(body("GET", "/healthz"), "health")
         XCTAssertEqual(body("GET", "/healthz?x=1"), "health")
         XCTAssertEqual(body("GET", "/healthz/"), "health", "a trailing slash finds the same route")
@@ -51,20 +54,13 @@ final class RouterTests: XCTestCase {
         router.add("GET", "/v1/patients/{token}", echo("patient"))
         router.add("GET", "/v1/{a}/x/{b}", echo("x"))
         router.add("GET", "/v1/{c}/y/{d}", echo("y"))
-        func body(_ target: String) -> String {
-            var request = HTTPRequest(method: "GET", target: target)
-            switch router.resolve(&request) {
-            case .handler(.inline(let run)): return String(decoding: (try? run(request))?.body ?? [], as: UTF8.self)
-            case .handler: return "?"
-            case .refused(let response): return "\(response.status)"
-            }
-        }
+        func body(_ target: String) -> String { Self.body(router, "GET", target) }
         XCTAssertEqual(body("/v1/patients/v1:t%41/studies"), "studies token=v1:tA")
         XCTAssertEqual(body("/v1/patients/v1:t"), "patient token=v1:t")
-        XCTAssertEqual(body("/v1/patients/v1:t/series"), "404")
+        XCTAssertEqual(body("/v1/patients/v1:t/series"), "404 ")
         XCTAssertEqual(body("/v1/p/y/q"), "y c=p,d=q")
         XCTAssertEqual(body("/v1/p/x/q?y=1"), "x a=p,b=q")
-        XCTAssertEqual(body("/v1/p/z/q"), "404")
-        XCTAssertEqual(body("/v1/patients/v1:t/studies/more"), "404")
+        XCTAssertEqual(body("/v1/p/z/q"), "404 ")
+        XCTAssertEqual(body("/v1/patients/v1:t/studies/more"), "404 ")
     }
 }
