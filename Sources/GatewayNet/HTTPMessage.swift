@@ -116,16 +116,10 @@ public struct HTTPRequest: Sendable {
     public var query: [(name: String, value: String)] {
         var target = self.target
         return target.withUTF8 { bytes in
-            guard var at = bytes.firstIndex(of: UInt8(ascii: "?")) else { return [] }
             var pairs: [(name: String, value: String)] = []
-            while at < bytes.endIndex {
-                let start = at + 1
-                let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
-                if start < end {
-                    let equals = bytes[start..<end].firstIndex(of: UInt8(ascii: "=")) ?? end
-                    pairs.append((name: Self.decoded(bytes[start..<equals]), value: Self.decoded(bytes[min(equals + 1, end)..<end])))
-                }
-                at = end
+            Self.eachPair(bytes) { name, value in
+                pairs.append((name: Self.decoded(name), value: Self.decoded(value)))
+                return true
             }
             return pairs
         }
@@ -139,17 +133,30 @@ public struct HTTPRequest: Sendable {
     public func queryValue(_ name: String) -> String? {
         var target = self.target
         return target.withUTF8 { bytes -> String? in
-            guard var at = bytes.firstIndex(of: UInt8(ascii: "?")) else { return nil }
-            while at < bytes.endIndex {
-                let start = at + 1
-                let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
-                let equals = bytes[start..<end].firstIndex(of: UInt8(ascii: "=")) ?? end
-                if start < end, Self.names(bytes[start..<equals], name) {
-                    return Self.decoded(bytes[min(equals + 1, end)..<end])
-                }
-                at = end
+            var found: String?
+            Self.eachPair(bytes) { raw, value in
+                guard Self.names(raw, name) else { return true }
+                found = Self.decoded(value)
+                return false
             }
-            return nil
+            return found
+        }
+    }
+
+    /// The query's pairs over the target's bytes, in order, each as its raw name and value
+    /// (from the first `=` to the next `&`; empty when there is no `=`), empty pairs
+    /// skipped, until `visit` returns false.
+    private static func eachPair(_ bytes: UnsafeBufferPointer<UInt8>,
+                                 _ visit: (Slice<UnsafeBufferPointer<UInt8>>, Slice<UnsafeBufferPointer<UInt8>>) -> Bool) {
+        guard var at = bytes.firstIndex(of: UInt8(ascii: "?")) else { return }
+        while at < bytes.endIndex {
+            let start = at + 1
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
+            if start < end {
+                let equals = bytes[start..<end].firstIndex(of: UInt8(ascii: "=")) ?? end
+                guard visit(bytes[start..<equals], bytes[min(equals + 1, end)..<end]) else { return }
+            }
+            at = end
         }
     }
 

@@ -137,9 +137,9 @@ public struct Router: Sendable {
     }
 
     /// The parameters of `parts` under `segments`, or nil when a literal differs. Literals
-    /// first: a parameter is decoded only for a route that matches.
+    /// first: a parameter is decoded only for a route that matches. `routes` holds each
+    /// route under its length, so the two have the same count.
     private func match(_ segments: [Segment], _ parts: [Substring]) -> [String: String]? {
-        guard segments.count == parts.count else { return nil }
         for (segment, part) in zip(segments, parts) {
             if case .literal(let text) = segment, part != text { return nil }
         }
