@@ -49,7 +49,7 @@ let package = Package(
             dependencies: ["ImagingIndex", "JSONText", .product(name: "HeapModule", package: "swift-collections"),
                            .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "Inference", dependencies: ["GatewayNet", "JSONText"]),
-        .target(name: "IndexStore", dependencies: ["ImagingIndex", "AuditLog", "ReadQueue", "CSQLite", "CSQLiteShims"]),
+        .target(name: "IndexStore", dependencies: ["ImagingIndex", "AuditLog", "JSONText", "ReadQueue", "CSQLite", "CSQLiteShims"]),
         .target(
             name: "GatewayServer",
             dependencies: [
@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(name: "PatientTokensTests", dependencies: ["PatientTokens"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "TestScratch"]),
         .testTarget(name: "ReadQueueTests", dependencies: ["ReadQueue", "ImagingIndex"]),
-        .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex", "AuditLog", "ReadQueue", "ChildProcess", "CSQLite",
+        .testTarget(name: "IndexStoreTests", dependencies: ["IndexStore", "ImagingIndex", "AuditLog", "JSONText", "ReadQueue", "ChildProcess", "CSQLite",
                                                                 "CSQLiteShims", "TestScratch"]),
         .testTarget(name: "GatewayBenchTests", dependencies: ["BenchCore", "GatewayNet", "GatewayServer", "IndexStore", "ImagingIndex",
                                                                   "ChildProcess", "TestScratch"]),

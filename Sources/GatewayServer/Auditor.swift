@@ -3,6 +3,7 @@ import Foundation
 import GatewayNet
 import ImagingIndex
 import IndexStore
+import JSONText
 import Synchronization
 
 /// Every audited access goes through here: quotas are checked before the work against the
@@ -89,6 +90,21 @@ final class Auditor: Sendable {
         }
         return try await IndexRoutes.storeCall { () throws(StoreError) in
             try await store.query(query, audit: lookupEvent(request, asked: token, counter: counter))
+        }
+    }
+
+    /// `lookup` for an answer written straight from the store's rows by `write`.
+    func lookup(_ request: HTTPRequest, _ query: StudyQuery, in store: IndexStore,
+                writing write: @escaping @Sendable (any StudyFields, inout JSONWriter) -> Void) async throws(HTTPError) -> WrittenStudies {
+        var audit: (@Sendable (WrittenStudies) -> AuditEvent)?
+        if enabled {
+            audit = { [self] found in
+                event(request, .query, .read, counter: "lookups", tokens: Self.distinctInByteOrder(found.patientTokens),
+                      uids: found.studyInstanceUIDs, count: found.count)
+            }
+        }
+        return try await IndexRoutes.storeCall { [audit] () throws(StoreError) in
+            try await store.query(query, writing: write, audit: audit)
         }
     }
 

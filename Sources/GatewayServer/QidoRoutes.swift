@@ -118,8 +118,10 @@ enum QidoRoutes {
                         region: String) async throws -> HTTPResponse {
         let (s, q, scope) = try studySearch(request)
         guard let token = q.patientToken else {
-            let found = try await auditor.lookup(request, asked: nil, q, in: store)
-            return answer(found) { DicomJSON.study($0, include: s.include, to: &$1) }
+            let include = s.include
+            let found = try await auditor.lookup(request, q, in: store) { DicomJSON.study($0, include: include, to: &$1) }
+            guard found.count > 0 else { return HTTPResponse(status: 204) }
+            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", media)]), body: found.json)
         }
         let (found, regions) = try await ScopedLookup.run(request, token: token, purpose: request.queryValue("purpose") ?? "TREAT",
                                                           query: q, scope: scope, federation: federation, region: region,

@@ -1,5 +1,6 @@
 import AuditLog
 import ImagingIndex
+import JSONText
 
 /// Where the index lives. Callers (the upload and lookup routes, federation) see only
 /// this protocol; SQLite is the embedded default and PostgreSQL can follow without
@@ -36,6 +37,13 @@ public protocol IndexStore: Sendable {
     /// query that fails fails the call, and then no event is written.
     func query(_ queries: [StudyQuery], audit: (@Sendable (Int, [StudyRecord]) -> AuditEvent)?) async throws(StoreError)
         -> [[StudyRecord]]
+    /// `query(_:audit:)` for a caller that only sends the studies on: `write` writes each
+    /// study, an element of one JSON array, from its fields where the store has them, and
+    /// `audit` (when given) makes the event of what was written, durable before this
+    /// returns. The bytes are those `write` makes of the records `query(_:)` returns, in
+    /// their order; the point is that no record need be made (RESULTS.md, session 26).
+    func query(_ query: StudyQuery, writing write: @escaping @Sendable (any StudyFields, inout JSONWriter) -> Void,
+               audit: (@Sendable (WrittenStudies) -> AuditEvent)?) async throws(StoreError) -> WrittenStudies
     func count() async throws(StoreError) -> Int
     /// The response first given to (scope, key), if any.
     func savedResponse(scope: String, key: String) async throws(StoreError) -> SavedResponse?
@@ -43,6 +51,22 @@ public protocol IndexStore: Sendable {
     /// Deletes every study whose patient token was made with token key `keyVersion` (the
     /// step after that version is retired) and returns how many; durable on return.
     func purgeTokens(keyVersion: Int) async throws(StoreError) -> Int
+}
+
+/// Studies written out by `IndexStore.query(_:writing:audit:)`: the JSON array, and each
+/// study's patient token and UID in the array's order (what an audit event names).
+public struct WrittenStudies: Sendable, Equatable {
+    public let json: [UInt8]
+    public let patientTokens: [String]
+    public let studyInstanceUIDs: [String]
+
+    public var count: Int { studyInstanceUIDs.count }
+
+    public init(json: [UInt8], patientTokens: [String], studyInstanceUIDs: [String]) {
+        self.json = json
+        self.patientTokens = patientTokens
+        self.studyInstanceUIDs = studyInstanceUIDs
+    }
 }
 
 /// What an upload answered, kept so that a retry with the same Idempotency-Key gets the

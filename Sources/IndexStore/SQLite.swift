@@ -214,8 +214,13 @@ struct Statement {
     }
 
     func string(_ i: Int32) -> String? {
+        text(i).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Column `i`'s text as SQLite holds it, valid until the statement steps or resets.
+    func text(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
         guard let p = sqlite3_column_text(s, i) else { return nil }
-        return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(s, i))), as: UTF8.self)
+        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(s, i)))
     }
 
     func int(_ i: Int32) -> Int? {

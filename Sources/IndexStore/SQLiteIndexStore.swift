@@ -3,6 +3,7 @@ import CSQLite
 import Dispatch
 import Foundation
 import ImagingIndex
+import JSONText
 import ReadQueue
 import Synchronization
 
@@ -149,6 +150,16 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         -> [StudyRecord]
     {
         try await self.query(query) { studies, done in Pending(records: [], audit: [audit(studies)], done: done) }
+    }
+
+    public func query(_ query: StudyQuery, writing write: @escaping @Sendable (any StudyFields, inout JSONWriter) -> Void,
+                      audit: (@Sendable (WrittenStudies) -> AuditEvent)?) async throws(StoreError) -> WrittenStudies
+    {
+        let run: @Sendable (SQLiteConnection) throws(StoreError) -> WrittenStudies = { db throws(StoreError) in
+            try SQLiteQuery.write(query, on: db, write)
+        }
+        guard let audit else { return try await read(run, then: nil) }
+        return try await read(run) { written, done in Pending(records: [], audit: [audit(written)], done: done) }
     }
 
     public func query(_ queries: [StudyQuery], audit: (@Sendable (Int, [StudyRecord]) -> AuditEvent)?) async throws(StoreError)

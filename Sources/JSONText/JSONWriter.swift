@@ -151,6 +151,15 @@ public struct JSONWriter: ~Copyable {
         put(UInt8(ascii: "\""))
     }
 
+    /// `string` of text that is already UTF-8 bytes (a column still in the database's
+    /// row): the caller vouches that they are valid UTF-8.
+    @inlinable
+    public mutating func string(utf8: UnsafeBufferPointer<UInt8>) {
+        put(UInt8(ascii: "\""))
+        unquoted(utf8: utf8)
+        put(UInt8(ascii: "\""))
+    }
+
     /// `value` escaped as inside a JSON string literal, without the quotes: for a string
     /// written in pieces between quotes the caller places itself (with `raw`).
     ///
@@ -161,23 +170,27 @@ public struct JSONWriter: ~Copyable {
     @inlinable
     public mutating func unquoted(_ value: String) {
         var text = value
-        text.withUTF8 { utf8 in
-            var i = 0
-            if let words = UnsafeRawPointer(utf8.baseAddress) {
-                while i + 8 <= utf8.count, !Self.mayNeedEscape(words.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i += 8 }
-            }
-            var start = 0
-            while i < utf8.count {
-                let byte = utf8[i]
-                if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                    put(UnsafeBufferPointer(rebasing: utf8[start..<i]))
-                    escape(byte)
-                    start = i + 1
-                }
-                i += 1
-            }
-            put(UnsafeBufferPointer(rebasing: utf8[start...]))
+        text.withUTF8 { unquoted(utf8: $0) }
+    }
+
+    /// `unquoted` of text that is already UTF-8 bytes, valid UTF-8 by the caller's word.
+    @inlinable
+    public mutating func unquoted(utf8: UnsafeBufferPointer<UInt8>) {
+        var i = 0
+        if let words = UnsafeRawPointer(utf8.baseAddress) {
+            while i + 8 <= utf8.count, !Self.mayNeedEscape(words.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i += 8 }
         }
+        var start = 0
+        while i < utf8.count {
+            let byte = utf8[i]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                put(UnsafeBufferPointer(rebasing: utf8[start..<i]))
+                escape(byte)
+                start = i + 1
+            }
+            i += 1
+        }
+        put(UnsafeBufferPointer(rebasing: utf8[start...]))
     }
 
     /// Whether one of the word's 8 bytes is below 0x20, a quote or a backslash (the

@@ -2,6 +2,7 @@ import AuditLog
 import Foundation
 import ImagingIndex
 import IndexStore
+import JSONText
 import TestScratch
 import XCTest
 
@@ -123,6 +124,84 @@ class IndexStoreContract: XCTestCase {
         let events = try await log.events(from: 0, limit: 10).map { try JSONDecoder().decode(AuditEvent.self, from: Data($0.text.utf8)) }
         XCTAssertEqual(events.map(\.requestID), ["batch-0", "batch-1", "batch-2", "batch-3"])
         XCTAssertEqual(events.map(\.count), [1, 0, 2, 0])
+    }
+
+    /// An answer written from the store's own rows (`query(_:writing:audit:)`) is, byte for
+    /// byte, the one written from the records `query` returns: every field, escapes, the
+    /// series count made from the series, several modalities, an empty page. Its audit
+    /// event is made of the written studies, durable before the call returns.
+    func testAnswersWrittenInPlaceAreThoseWrittenFromTheRecords() async throws {
+        let s = try store()
+        var full = Self.record(10, date: "20241003", modalities: ["CT", "MR", "PT"])
+        full.retrieveURL = "https://pacs.example/dicomweb/"
+        full.studyDescription = "Chest \"low dose\" \\ follow-up\n\u{1}胸部"
+        full.institutionName = "Xi'an No. 1 Hospital"
+        full.timezoneOffset = "+0800"
+        full.patientSex = "F"
+        full.instanceAvailability = "ONLINE"
+        full.numberOfStudyRelatedSeries = 3
+        var bare = Self.record(11, date: "20241002")
+        bare.studyTime = nil
+        bare.accessionNumber = ""
+        bare.numberOfStudyRelatedInstances = nil
+        let seriesOnly = Self.record(15, patient: 2, date: "20241001")
+        _ = try await s.upsert([full, bare, seriesOnly, Self.record(12, date: "20240901")])
+        let write: @Sendable (any StudyFields, inout JSONWriter) -> Void = { study, out in
+            Self.everyField(study, to: &out)
+            out.element()
+            DicomJSON.study(study, include: ["00080080", "00081030"], to: &out)
+        }
+        var october = StudyQuery()
+        october.dateFrom = "20241001"
+        october.dateTo = "20241031"
+        var secondPage = StudyQuery(patientToken: Self.token(1))
+        secondPage.limit = 2
+        secondPage.offset = 1
+        for query in [october, secondPage, StudyQuery(patientToken: Self.token(9))] {
+            let records = try await s.query(query)
+            var expected = JSONWriter()
+            expected.array(records) { write($1, &$0) }
+            let written = try await s.query(query, writing: write, audit: nil)
+            XCTAssertEqual(String(decoding: written.json, as: UTF8.self), String(decoding: expected.bytes, as: UTF8.self))
+            XCTAssertEqual(written.patientTokens, records.map(\.patientToken))
+            XCTAssertEqual(written.studyInstanceUIDs, records.map(\.studyInstanceUID))
+        }
+        let octoberCount = try await s.query(october).count
+        XCTAssertEqual(octoberCount, 3, "the first page held every kind of study")
+        guard let log = s as? AuditStore else { return }
+        let before = try await log.auditSize()
+        XCTAssertEqual(before, 0, "nothing audited without `audit`")
+        let audited = try await s.query(october, writing: write) { found in
+            AuditEvent(requestID: "written", actor: "urn:c", eventID: .query, action: .read, outcome: .success,
+                       operation: "GET /x", patientTokens: [], studyInstanceUIDs: found.studyInstanceUIDs,
+                       count: found.count, counter: "lookups")
+        }
+        let events = try await log.events(from: 0, limit: 10).map { try JSONDecoder().decode(AuditEvent.self, from: Data($0.text.utf8)) }
+        XCTAssertEqual(events.map(\.studyInstanceUIDs), [audited.studyInstanceUIDs])
+        XCTAssertEqual(events.first?.count, 3)
+    }
+
+    /// Every field `StudyFields` gives, as one JSON array (absent text as null).
+    static func everyField(_ study: any StudyFields, to out: inout JSONWriter) {
+        out.beginArray()
+        for field in StudyText.allCases {
+            out.element()
+            study.withText(field) { text in
+                if let text { out.string(utf8: text) } else { out.raw("null") }
+            }
+        }
+        for field in StudyNumber.allCases {
+            out.element()
+            if let n = study.number(field) { out.int(n) } else { out.raw("null") }
+        }
+        out.element()
+        out.beginArray()
+        study.forEachModality { modality in
+            out.element()
+            out.string(utf8: modality)
+        }
+        out.endArray()
+        out.endArray()
     }
 
     func testPurgeRemovesOnlyOneKeyVersion() async throws {

@@ -1,0 +1,61 @@
+/// The fields of one study that answers are written from, wherever the study is: a
+/// `StudyRecord`, or a row the store's reader is still on. A study's DICOM JSON is
+/// written once, against this, so an answer written from a row is the answer written from
+/// the record that row makes; the store's contract test holds both to the same bytes.
+///
+/// Why not always a record: making 100 `StudyRecord`s (some 20 Strings each) and then
+/// writing them out was a fifth of the CPU of a QIDO-RS search (RESULTS.md, session 26).
+public protocol StudyFields {
+    /// The field's UTF-8 bytes, valid only inside `body`; nil when the study has none.
+    func withText<R>(_ field: StudyText, _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R
+    func number(_ field: StudyNumber) -> Int?
+    /// Each of the study's modalities, in their order.
+    func forEachModality(_ body: (UnsafeBufferPointer<UInt8>) -> Void)
+}
+
+/// A text field of a study, named as `StudyRecord` names it.
+public enum StudyText: Sendable, CaseIterable {
+    case patientToken, studyInstanceUID, accessionNumber, studyDate, studyTime, timezoneOffset
+    case studyDescription, institutionName, patientSex, retrieveURL, instanceAvailability
+}
+
+public enum StudyNumber: Sendable, CaseIterable {
+    /// `numberOfStudyRelatedSeries`, or when that was not sent, how many series were.
+    case seriesInStudy
+    case instancesInStudy
+}
+
+extension StudyRecord: StudyFields {
+    public func withText<R>(_ field: StudyText, _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
+        let value: String?
+        switch field {
+        case .patientToken: value = patientToken
+        case .studyInstanceUID: value = studyInstanceUID
+        case .accessionNumber: value = accessionNumber
+        case .studyDate: value = studyDate
+        case .studyTime: value = studyTime
+        case .timezoneOffset: value = timezoneOffset
+        case .studyDescription: value = studyDescription
+        case .institutionName: value = institutionName
+        case .patientSex: value = patientSex
+        case .retrieveURL: value = retrieveURL
+        case .instanceAvailability: value = instanceAvailability
+        }
+        guard var text = value else { return body(nil) }
+        return text.withUTF8 { body($0) }
+    }
+
+    public func number(_ field: StudyNumber) -> Int? {
+        switch field {
+        case .seriesInStudy: return numberOfStudyRelatedSeries ?? series?.count
+        case .instancesInStudy: return numberOfStudyRelatedInstances
+        }
+    }
+
+    public func forEachModality(_ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        for modality in modalitiesInStudy {
+            var text = modality
+            text.withUTF8(body)
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import ImagingIndex
+
+/// The columns of `SQLiteSchema.columns`, by their position in it: what must stay true is
+/// that the two lists name the same columns in the same order.
+enum StudyColumn: Int32 {
+    case studyUID = 0, storageUnit, patientToken, studyDate, studyTime, timezoneOffset, accession, modalities
+    case bodyPart, description, examItemCode, seriesCount, instanceCount, patientSex, birthYear
+    case institutionName, institutionCode, retrieveURL, availability, region, nhsaIndexCode, seriesJSON
+}
+
+/// A study row that a reader's statement is on, read in place: its text is SQLite's own
+/// bytes, valid until the statement steps on, so a `StudyRow` must not outlive the step
+/// that made it (it is handed to a writer and dropped before the next `step`).
+///
+/// The text is valid UTF-8 because every row was written from Swift Strings.
+struct StudyRow: StudyFields {
+    private let s: Statement
+
+    init(_ s: Statement) { self.s = s }
+
+    func string(_ column: StudyColumn) -> String { s.string(column.rawValue) ?? "" }
+
+    func withText<R>(_ field: StudyText, _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
+        body(s.text(Self.column(field).rawValue))
+    }
+
+    func number(_ field: StudyNumber) -> Int? {
+        switch field {
+        case .seriesInStudy:
+            return s.int(StudyColumn.seriesCount.rawValue)
+                ?? s.string(StudyColumn.seriesJSON.rawValue).flatMap(SeriesRecord.fromStoredJSON)?.count
+        case .instancesInStudy:
+            return s.int(StudyColumn.instanceCount.rawValue)
+        }
+    }
+
+    func forEachModality(_ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        guard let list = s.text(StudyColumn.modalities.rawValue) else { return }
+        for modality in list.split(separator: UInt8(ascii: "\\")) { body(UnsafeBufferPointer(rebasing: modality)) }
+    }
+
+    private static func column(_ field: StudyText) -> StudyColumn {
+        switch field {
+        case .patientToken: return .patientToken
+        case .studyInstanceUID: return .studyUID
+        case .accessionNumber: return .accession
+        case .studyDate: return .studyDate
+        case .studyTime: return .studyTime
+        case .timezoneOffset: return .timezoneOffset
+        case .studyDescription: return .description
+        case .institutionName: return .institutionName
+        case .patientSex: return .patientSex
+        case .retrieveURL: return .retrieveURL
+        case .instanceAvailability: return .availability
+        }
+    }
+}
+
+extension SQLiteQuery {
+    /// The stored `CT\MR` list; most studies have one modality, which needs no split (the
+    /// split and its array were 3 % of a 100-study search).
+    static func modalities(_ stored: String) -> [String] {
+        if stored.isEmpty { return [] }
+        if !stored.utf8.contains(UInt8(ascii: "\\")) { return [stored] }
+        return stored.split(separator: "\\").map(String.init)
+    }
+
+    /// The study of the row `s` is on, its columns from column 0.
+    static func record(_ s: Statement) -> StudyRecord {
+        let row = StudyRow(s)
+        func text(_ c: StudyColumn) -> String? { s.string(c.rawValue) }
+        func int(_ c: StudyColumn) -> Int? { s.int(c.rawValue) }
+        var r = StudyRecord(patientToken: row.string(.patientToken), studyInstanceUID: row.string(.studyUID),
+                            studyDate: row.string(.studyDate), modalitiesInStudy: modalities(row.string(.modalities)),
+                            storageUnit: row.string(.storageUnit), retrieveURL: row.string(.retrieveURL), region: row.string(.region))
+        r.studyTime = text(.studyTime)
+        r.timezoneOffset = text(.timezoneOffset)
+        r.accessionNumber = text(.accession)
+        r.bodyPartExamined = text(.bodyPart)
+        r.studyDescription = text(.description)
+        r.examItemCode = text(.examItemCode)
+        r.numberOfStudyRelatedSeries = int(.seriesCount)
+        r.numberOfStudyRelatedInstances = int(.instanceCount)
+        r.patientSex = text(.patientSex)
+        r.patientBirthYear = int(.birthYear)
+        r.institutionName = text(.institutionName)
+        r.institutionCode = text(.institutionCode)
+        r.instanceAvailability = text(.availability)
+        r.nhsaIndexCode = text(.nhsaIndexCode)
+        r.series = text(.seriesJSON).flatMap(SeriesRecord.fromStoredJSON)
+        return r
+    }
+}
