@@ -41,4 +41,46 @@ final class DicomJSONTests: XCTestCase {
             XCTAssertEqual(series["00081190"]?["Value"] as? [String], [study + "/series/1.2.3.4"])
         }
     }
+
+    /// The exact bytes of a study and a series, so that a faster way of writing them
+    /// cannot change what clients get.
+    func testStudyAndSeriesBytesArePinned() throws {
+        var record = try StudyRecord.validate(RecordValidationTests.good).get()
+        record.patientToken = "v1:T"
+        record.studyDescription = "a\"b"
+        XCTAssertEqual(DicomJSON.study(record, include: ["00080080", "00081030"]), Self.pinnedStudy)
+        var out = JSONWriter()
+        DicomJSON.series(try XCTUnwrap(record.series?.first), of: record, to: &out)
+        XCTAssertEqual(String(decoding: out.bytes, as: UTF8.self), Self.pinnedSeries)
+    }
+
+    static let pinnedStudy = #"{"00080005":{"vr":"CS","Value":["ISO_IR 192"]}"#
+        + #","00080020":{"vr":"DA","Value":["20241122"]}"#
+        + #","00080030":{"vr":"TM","Value":["143015.123"]}"#
+        + #","00080050":{"vr":"SH","Value":["CT20241122001"]}"#
+        + #","00080056":{"vr":"CS","Value":["ONLINE"]}"#
+        + #","00080061":{"vr":"CS","Value":["CT","SR"]}"#
+        + #","00080080":{"vr":"LO","Value":["西安市第一医院"]}"#
+        + #","00080090":{"vr":"PN"}"#
+        + #","00080201":{"vr":"SH","Value":["+0800"]}"#
+        + #","00081030":{"vr":"LO","Value":["a\"b"]}"#
+        + #","00081190":{"vr":"UR","Value":["https://pacs.hospital.example/dicomweb/studies/1.2.840.113619.2.55.3.604688119.969.1268071029.320"]}"#
+        + #","00100010":{"vr":"PN"}"#
+        + #","00100020":{"vr":"LO","Value":["v1:T"]}"#
+        + #","00100030":{"vr":"DA"}"#
+        + #","00100040":{"vr":"CS","Value":["F"]}"#
+        + #","0020000D":{"vr":"UI","Value":["1.2.840.113619.2.55.3.604688119.969.1268071029.320"]}"#
+        + #","00200010":{"vr":"SH"}"#
+        + #","00201206":{"vr":"IS","Value":[3]}"#
+        + #","00201208":{"vr":"IS","Value":[412]}}"#
+
+    static let pinnedSeries = #"{"00080005":{"vr":"CS","Value":["ISO_IR 192"]}"#
+        + #","00080060":{"vr":"CS","Value":["CT"]}"#
+        + #","0008103E":{"vr":"LO"}"#
+        + #","00081190":{"vr":"UR","Value":["https://pacs.hospital.example/dicomweb/studies/1.2.840.113619.2.55.3.604688119.969.1268071029.320/series/1.2.840.113619.2.55.3.1"]}"#
+        + #","00180015":{"vr":"CS"}"#
+        + #","0020000D":{"vr":"UI","Value":["1.2.840.113619.2.55.3.604688119.969.1268071029.320"]}"#
+        + #","0020000E":{"vr":"UI","Value":["1.2.840.113619.2.55.3.1"]}"#
+        + #","00200011":{"vr":"IS","Value":[2]}"#
+        + #","00201209":{"vr":"IS","Value":[410]}}"#
 }
