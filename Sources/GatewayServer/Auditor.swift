@@ -152,29 +152,16 @@ final class Auditor: Sendable {
 
     /// `tokens` without repeats, in the order of their UTF-8 bytes (for tokens, which are
     /// ASCII, the order `<` gives). A Set and String's own comparison took 5 % of the CPU
-    /// of a 100-study QIDO-RS search, whose studies are mostly of different patients.
+    /// of a 100-study QIDO-RS search, whose studies are mostly of different patients, and a
+    /// sort comparing the strings' bytes at every step still 3.2 %; so each token's first
+    /// 16 bytes are read once, as two numbers, and the sort compares those, going to the
+    /// bytes only for tokens that begin alike.
     static func distinctInByteOrder(_ tokens: [String]) -> [String] {
-        let sorted = tokens.sorted(by: precedesInBytes)
         var distinct: [String] = []
-        distinct.reserveCapacity(sorted.count)
-        for token in sorted where distinct.last != token { distinct.append(token) }
+        distinct.reserveCapacity(tokens.count)
+        for keyed in tokens.map(ByteOrderKey.init).sorted() where distinct.last != keyed.text { distinct.append(keyed.text) }
         return distinct
     }
-
-    /// memcmp over the strings' own storage. Not `withUTF8`: it needs a mutable copy of
-    /// each string, and the sort then cost three times the Set it replaced (`perf`).
-    private static func precedesInBytes(_ a: String, _ b: String) -> Bool {
-        let ordered = a.utf8.withContiguousStorageIfAvailable { x in
-            b.utf8.withContiguousStorageIfAvailable { y in
-                let common = min(x.count, y.count)
-                let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
-                return order == 0 ? x.count < y.count : order < 0
-            }
-        }
-        // A native String is always contiguous; any other compares in the same order.
-        return (ordered ?? nil) ?? a.utf8.lexicographicallyPrecedes(b.utf8)
-    }
-
     /// The latest checkpoint, signing a new one first when the log grew since the last:
     /// the last checkpoint's frontier extended with only the leaves added since, read and
     /// hashed 4 096 at a time (a few milliseconds each), so that a minute of a busy node's
@@ -218,5 +205,47 @@ final class Auditor: Sendable {
 
     func stopCheckpointing() {
         checkpointing.withLock { $0 = false }
+    }
+}
+
+/// A string with its first 16 UTF-8 bytes as two big-endian numbers, missing bytes as 0:
+/// where the numbers differ they order the strings as their bytes do (a missing byte
+/// counts as the least), and where they are equal the bytes decide.
+private struct ByteOrderKey: Comparable {
+    let high: UInt64
+    let low: UInt64
+    let text: String
+
+    init(_ text: String) {
+        var word = (UInt64(0), UInt64(0))
+        let copied = text.utf8.withContiguousStorageIfAvailable { bytes in
+            withUnsafeMutableBytes(of: &word) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes).prefix(16))) }
+        }
+        if copied == nil {
+            withUnsafeMutableBytes(of: &word) { words in for (i, byte) in text.utf8.prefix(16).enumerated() { words[i] = byte } }
+        }
+        high = UInt64(bigEndian: word.0)
+        low = UInt64(bigEndian: word.1)
+        self.text = text
+    }
+
+    static func < (a: ByteOrderKey, b: ByteOrderKey) -> Bool {
+        if a.high != b.high { return a.high < b.high }
+        if a.low != b.low { return a.low < b.low }
+        return precedesInBytes(a.text, b.text)
+    }
+
+    /// memcmp over the strings' own storage. Not `withUTF8`: it needs a mutable copy of
+    /// each string.
+    private static func precedesInBytes(_ a: String, _ b: String) -> Bool {
+        let ordered = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in
+                let common = min(x.count, y.count)
+                let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+                return order == 0 ? x.count < y.count : order < 0
+            }
+        }
+        // A native String is always contiguous; any other compares in the same order.
+        return (ordered ?? nil) ?? a.utf8.lexicographicallyPrecedes(b.utf8)
     }
 }
