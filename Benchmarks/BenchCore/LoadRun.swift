@@ -33,37 +33,14 @@ public enum LoadRun {
     public static func open(_ target: Target, name: String, schedule: Schedule, duration: Double, warmup: Double,
                             maxInFlight: Int = 20_000, sampler: ProcessSampler? = nil) -> (StageResult, Recorder) {
         let recorder = Recorder()
-        let inFlight = Atomic<Int>(0)
-        let times = schedule.sendTimes(duration: warmup + duration)
-        let clock = ContinuousClock()
-        let start = clock.now + .milliseconds(20)
-        var late = 0, dropped = 0, offeredMeasured = 0
-        _ = gw_set_timer_slack(1_000)
+        let pacer = Pacer(target, times: schedule.sendTimes(duration: warmup + duration), warmup: warmup,
+                          maxInFlight: maxInFlight, recorder: recorder)
         sampler?.begin()
         let machine = MachineSampler()
-        for (n, t) in times.enumerated() {
-            let intended = start + .seconds(t)
-            waitUntil(intended, clock)
-            let measured = t >= warmup
-            if measured {
-                offeredMeasured += 1
-                if (clock.now - intended).seconds > lateThreshold { late += 1 }
-            }
-            guard inFlight.load(ordering: .relaxed) < maxInFlight else {
-                if measured { dropped += 1 }
-                continue
-            }
-            inFlight.add(1, ordering: .relaxed)
-            var (request, path) = target.mix.request(n)
-            request.target = path
-            target.client.execute(request, at: target.endpoint, deadline: intended + target.requestTimeout) { outcome in
-                let elapsed = clock.now - intended
-                inFlight.subtract(1, ordering: .relaxed)
-                if measured { recorder.record(micros: elapsed.micros, outcome: outcome) }
-            }
-        }
-        let sent = clock.now
-        while inFlight.load(ordering: .relaxed) > 0, clock.now - sent < target.requestTimeout + .seconds(1) {
+        target.client.onLoop { pacer.start(on: $0) }
+        while !pacer.finished.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.002) }
+        let sent = ContinuousClock.now
+        while pacer.inFlight.load(ordering: .relaxed) > 0, ContinuousClock.now - sent < target.requestTimeout + .seconds(1) {
             Thread.sleep(forTimeInterval: 0.002)
         }
         let server = sampler?.end()
@@ -71,10 +48,10 @@ public enum LoadRun {
         let achieved = Double(snap.completed - snap.errors.total) / duration
         let result = StageResult(
             name: name, mode: "open", coordinatedOmission: false, schedule: schedule.description,
-            offeredRate: Double(offeredMeasured) / duration, achievedRate: achieved, durationSeconds: duration,
+            offeredRate: Double(pacer.offeredMeasured) / duration, achievedRate: achieved, durationSeconds: duration,
             requests: snap.completed, errors: snap.errors,
             errorRate: snap.completed == 0 ? 0 : Double(snap.errors.total) / Double(snap.completed),
-            lateSends: late, droppedSends: dropped, latencyMs: snap.histogram.latencyMs, server: server,
+            lateSends: pacer.late, droppedSends: pacer.dropped, latencyMs: snap.histogram.latencyMs, server: server,
             machine: machine.end(), histogramFile: "\(name).hgrm")
         return (result, recorder)
     }
@@ -120,17 +97,78 @@ public enum LoadRun {
     }
 }
 
-/// Never early: sleeps until the send time, with the thread's timer slack cut to 1 µs
-/// (`open` sets it) so that a sleep ends within a few µs of the time asked, and yields
-/// the core only for the last 20 µs. It used to yield for the last 300 µs: above about
-/// 3 300 requests a second every gap is shorter than that, so the sending thread spun on
-/// a whole core the node under test needed, and an open-loop run at 70 % of the
-/// closed-loop peak fell behind within a minute (the soak, session 8).
-private func waitUntil(_ instant: ContinuousClock.Instant, _ clock: ContinuousClock) {
-    while true {
-        let ahead = (instant - clock.now).seconds
-        if ahead <= 0 { return }
-        if ahead > 0.00002 { Thread.sleep(forTimeInterval: ahead - 0.00001) } else { sched_yield() }
+/// An open loop's sends, made on the client's loop at their times: the loop sleeps in
+/// epoll until the next send is due (to the microsecond, its timer slack cut to 1 µs),
+/// sends every request due by then, and the requests start on that same thread.
+///
+/// Why on the loop: a thread of its own that slept until each send and handed the request
+/// to the loop cost two thread wake-ups a request, and the generator 72 µs of CPU a token
+/// lookup at 6 000/s against 35 µs in a closed loop (RESULTS.md, session 25), on the two
+/// cores it shares with the node, so an open stage at 80 % of the closed-loop peak left
+/// the node less CPU than the closed stage had. Never early: a request leaves at or after
+/// its time, and its latency counts from its time, so a late send is paid in latency.
+///
+/// Every field but the atomics is touched only on the loop, and read by `open` once
+/// `finished` is set (a release store, read with acquire).
+private final class Pacer: @unchecked Sendable {
+    let finished = Atomic<Bool>(false)
+    let inFlight = Atomic<Int>(0)
+    private(set) var late = 0, dropped = 0, offeredMeasured = 0
+    private let target: Target
+    private let times: [Double]
+    private let warmup: Double
+    private let maxInFlight: Int
+    private let recorder: Recorder
+    private let clock = ContinuousClock()
+    private var start = ContinuousClock.now
+    private var next = 0
+
+    init(_ target: Target, times: [Double], warmup: Double, maxInFlight: Int, recorder: Recorder) {
+        self.target = target
+        self.times = times
+        self.warmup = warmup
+        self.maxInFlight = maxInFlight
+        self.recorder = recorder
+    }
+
+    func start(on loop: EventLoop) {
+        _ = gw_set_timer_slack(1_000)
+        start = clock.now + .milliseconds(20)
+        sendDue(on: loop)
+    }
+
+    private func sendDue(on loop: EventLoop) {
+        let now = clock.now
+        while next < times.count {
+            let intended = start + .seconds(times[next])
+            if intended > now {
+                loop.schedule(after: intended - now) { [self] in sendDue(on: loop) }
+                return
+            }
+            send(next, intended: intended, now: now)
+            next += 1
+        }
+        finished.store(true, ordering: .releasing)
+    }
+
+    private func send(_ n: Int, intended: ContinuousClock.Instant, now: ContinuousClock.Instant) {
+        let measured = times[n] >= warmup
+        if measured {
+            offeredMeasured += 1
+            if (now - intended).seconds > LoadRun.lateThreshold { late += 1 }
+        }
+        guard inFlight.load(ordering: .relaxed) < maxInFlight else {
+            if measured { dropped += 1 }
+            return
+        }
+        inFlight.add(1, ordering: .relaxed)
+        var (request, path) = target.mix.request(n)
+        request.target = path
+        target.client.execute(request, at: target.endpoint, deadline: intended + target.requestTimeout) { [self] outcome in
+            let elapsed = clock.now - intended
+            inFlight.subtract(1, ordering: .relaxed)
+            if measured { recorder.record(micros: elapsed.micros, outcome: outcome) }
+        }
     }
 }
 

@@ -157,6 +157,14 @@ public final class EventLoop: @unchecked Sendable {
         timers.insert(TimedWork(time: time, sequence: timerSequence, work: work))
     }
 
+    /// Runs `work` on this loop `delay` from now, to the microsecond (timer slack aside).
+    /// Must be called on the loop's thread (from work it runs).
+    public func schedule(after delay: Duration, _ work: @escaping () -> Void) {
+        let (seconds, attoseconds) = delay.components
+        let nanoseconds = max(0, seconds) * 1_000_000_000 + max(0, attoseconds / 1_000_000_000)
+        schedule(at: Self.now() + UInt64(nanoseconds), work)
+    }
+
     /// True on this loop's own thread: work may then run at once instead of being posted.
     var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(pthread_self()) }
 
@@ -166,7 +174,7 @@ public final class EventLoop: @unchecked Sendable {
         defer { release() }
         while !(stopping && handlers.isEmpty) {
             let due = min(nextTick, timers.min?.time ?? .max)
-            let wait = soon.isEmpty && later.isEmpty ? Int32((due &- min(due, Self.now())) / 1_000_000) + 1 : 0
+            let wait = soon.isEmpty && later.isEmpty ? Int64(due &- min(due, Self.now())) : 0
             let n = events.withUnsafeMutableBufferPointer {
                 gw_epoll_wait(epfd, $0.baseAddress, Int32($0.count), wait)
             }

@@ -137,6 +137,15 @@ public final class HTTPClient: Sendable {
         send(request, origin: origin, deadline: deadline, completion: completion)
     }
 
+    /// Runs `work` on one of the client's loops, handing it that loop: requests it
+    /// `execute`s start without a hop between threads (with one loop, always), and
+    /// `EventLoop.schedule(after:)` times further work there (an open-loop benchmark's
+    /// sends).
+    public func onLoop(_ work: @escaping @Sendable (EventLoop) -> Void) {
+        let loop = group.next()
+        loop.execute { work(loop) }
+    }
+
     /// Sends `request` to `endpoint`; the request's target is appended to the endpoint's
     /// path. Called on one of the client's loop threads (say, from a completion), the
     /// request starts right after the current events instead of going through the

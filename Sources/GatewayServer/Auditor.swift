@@ -218,10 +218,10 @@ private struct ByteOrderKey: Comparable {
 
     init(_ text: String) {
         var word = (UInt64(0), UInt64(0))
-        let copied = text.utf8.withContiguousStorageIfAvailable { bytes in
+        let contiguous: Void? = text.utf8.withContiguousStorageIfAvailable { bytes in
             withUnsafeMutableBytes(of: &word) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes).prefix(16))) }
         }
-        if copied == nil {
+        if contiguous == nil {
             withUnsafeMutableBytes(of: &word) { words in for (i, byte) in text.utf8.prefix(16).enumerated() { words[i] = byte } }
         }
         high = UInt64(bigEndian: word.0)

@@ -27,7 +27,7 @@ int gw_epoll_create(void);
 int gw_epoll_add(int epfd, int fd, uint64_t token, int want_write);
 int gw_epoll_mod(int epfd, int fd, uint64_t token, int want_write);
 int gw_epoll_del(int epfd, int fd);
-int gw_epoll_wait(int epfd, gw_event *out, int max, int timeout_ms);
+int gw_epoll_wait(int epfd, gw_event *out, int max, int64_t timeout_ns);
 
 int gw_set_nonblocking(int fd);
 int gw_set_nodelay(int fd);
