@@ -4,7 +4,7 @@
 /// the record that row makes; the store's contract test holds both to the same bytes.
 ///
 /// Why not always a record: making 100 `StudyRecord`s (some 20 Strings each) and then
-/// writing them out was a fifth of the CPU of a QIDO-RS search (RESULTS.md, session 26).
+/// writing them out was a sixth of the CPU of a QIDO-RS search (RESULTS.md, session 26).
 public protocol StudyFields {
     /// The field's UTF-8 bytes, valid only inside `body`; nil when the study has none.
     func withText<R>(_ field: StudyText, _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R
