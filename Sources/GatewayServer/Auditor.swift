@@ -89,19 +89,17 @@ final class Auditor: Sendable {
             return try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(query) }
         }
         return try await IndexRoutes.storeCall { () throws(StoreError) in
-            try await store.query(query, audit: lookupEvent(request, asked: token, counter: counter))
+            try await store.query(query, audit: recordsEvent(request, asked: token, counter: counter))
         }
     }
 
     /// `lookup` for an answer written straight from the store's rows by `write`.
-    func lookup(_ request: HTTPRequest, _ query: StudyQuery, in store: IndexStore,
+    func lookup(_ request: HTTPRequest, asked token: String?, _ query: StudyQuery, in store: IndexStore,
                 writing write: @escaping @Sendable (any StudyFields, inout JSONWriter) -> Void) async throws(HTTPError) -> WrittenStudies {
         var audit: (@Sendable (WrittenStudies) -> AuditEvent)?
         if enabled {
-            audit = { [self] found in
-                event(request, .query, .read, counter: "lookups", tokens: Self.distinctInByteOrder(found.patientTokens),
-                      uids: found.studyInstanceUIDs, count: found.count)
-            }
+            let event = lookupEvent(request, asked: token, counter: "lookups")
+            audit = { event($0.patientTokens, $0.studyInstanceUIDs) }
         }
         return try await IndexRoutes.storeCall { [audit] () throws(StoreError) in
             try await store.query(query, writing: write, audit: audit)
@@ -114,7 +112,7 @@ final class Auditor: Sendable {
                  in store: IndexStore) async throws(HTTPError) -> [[StudyRecord]] {
         var audit: (@Sendable (Int, [StudyRecord]) -> AuditEvent)?
         if enabled {
-            let events = zip(requests, tokens).map { lookupEvent($0, asked: $1, counter: "lookups") }
+            let events = zip(requests, tokens).map { recordsEvent($0, asked: $1, counter: "lookups") }
             audit = { i, found in events[i](found) }
         }
         return try await IndexRoutes.storeCall { [audit] () throws(StoreError) in try await store.query(queries, audit: audit) }
@@ -124,7 +122,7 @@ final class Auditor: Sendable {
     /// the same transaction as the audit event.
     func lookup(_ request: HTTPRequest, asked token: String, _ query: StudyQuery, in store: SupervisionStore,
                 counter: String, check: @escaping @Sendable ([StudyRecord]) -> PriorCheck) async throws(HTTPError) -> [StudyRecord] {
-        let audit = enabled ? lookupEvent(request, asked: token, counter: counter) : nil
+        let audit = enabled ? recordsEvent(request, asked: token, counter: counter) : nil
         return try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(query, audit: audit, check: check) }
     }
 
@@ -132,22 +130,30 @@ final class Auditor: Sendable {
     /// durable: `found` is what the caller receives.
     func recordLookup(_ request: HTTPRequest, requestID: String, asked token: String, found: [StudyRecord],
                       counter: String) async throws(HTTPError) {
-        try await record([lookupEvent(request, asked: token, counter: counter, requestID: requestID)(found)])
+        try await record([recordsEvent(request, asked: token, counter: counter, requestID: requestID)(found)])
     }
 
-    /// The event of a lookup: the tokens asked for or returned, and the studies returned.
+    /// The event of a lookup: the tokens asked for or returned (`found`, each returned
+    /// study's), and the studies returned.
     private func lookupEvent(_ request: HTTPRequest, asked token: String?, counter: String,
-                             requestID: String? = nil) -> @Sendable ([StudyRecord]) -> AuditEvent {
-        { [self] found in
+                             requestID: String? = nil) -> @Sendable (_ found: [String], _ uids: [String]) -> AuditEvent {
+        { [self] found, uids in
             let tokens: [String]
-            if let token, found.allSatisfy({ $0.patientToken == token }) {
+            if let token, found.allSatisfy({ $0 == token }) {
                 tokens = [token]
             } else {
-                tokens = Self.distinctInByteOrder(found.map(\.patientToken) + (token.map { [$0] } ?? []))
+                tokens = Self.distinctInByteOrder(found + (token.map { [$0] } ?? []))
             }
-            return event(request, .query, .read, counter: counter, tokens: tokens,
-                         uids: found.map(\.studyInstanceUID), count: found.count, requestID: requestID)
+            return event(request, .query, .read, counter: counter, tokens: tokens, uids: uids, count: uids.count,
+                         requestID: requestID)
         }
+    }
+
+    /// `lookupEvent` of the studies themselves.
+    private func recordsEvent(_ request: HTTPRequest, asked token: String?, counter: String,
+                              requestID: String? = nil) -> @Sendable ([StudyRecord]) -> AuditEvent {
+        let event = lookupEvent(request, asked: token, counter: counter, requestID: requestID)
+        return { event($0.map(\.patientToken), $0.map(\.studyInstanceUID)) }
     }
 
     /// `tokens` without repeats, in the order of their UTF-8 bytes (for tokens, which are

@@ -119,7 +119,7 @@ enum QidoRoutes {
         let (s, q, scope) = try studySearch(request)
         guard let token = q.patientToken else {
             let include = s.include
-            let found = try await auditor.lookup(request, q, in: store) { DicomJSON.study($0, include: include, to: &$1) }
+            let found = try await auditor.lookup(request, asked: nil, q, in: store) { DicomJSON.study($0, include: include, to: &$1) }
             guard found.count > 0 else { return HTTPResponse(status: 204) }
             return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", media)]), body: found.json)
         }

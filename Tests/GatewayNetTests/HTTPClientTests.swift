@@ -15,6 +15,23 @@ final class HTTPClientTests: XCTestCase {
         return HTTPClient(configuration: config)
     }
 
+    /// Work timed on the client's loop (an open-loop benchmark's sends) runs there, in the
+    /// order of its times, whatever the order it was scheduled in.
+    func testWorkTimedOnTheClientsLoopRunsInTheOrderOfItsTimes() {
+        let client = HTTPClient(configuration: HTTPClientConfiguration())
+        let ran = Mutex<[Int]>([])
+        let done = expectation(description: "all three ran")
+        client.onLoop { loop in
+            for (n, delay) in [(3, 30), (1, 10), (2, 20)] {
+                loop.schedule(after: .milliseconds(delay)) {
+                    if ran.withLock({ $0.append(n); return $0.count }) == 3 { done.fulfill() }
+                }
+            }
+        }
+        wait(for: [done], timeout: 5)
+        XCTAssertEqual(ran.withLock { $0 }, [1, 2, 3])
+    }
+
     func testMutualTLSIdentityAndKeepAlive() async throws {
         let s = try TestServer()
         defer { s.stop() }
