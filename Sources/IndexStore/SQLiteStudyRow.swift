@@ -36,7 +36,12 @@ struct StudyRow: StudyFields {
 
     func forEachModality(_ body: (UnsafeBufferPointer<UInt8>) -> Void) {
         guard let list = s.text(StudyColumn.modalities.rawValue) else { return }
-        for modality in list.split(separator: UInt8(ascii: "\\")) { body(UnsafeBufferPointer(rebasing: modality)) }
+        var start = 0
+        for end in list.indices where list[end] == UInt8(ascii: "\\") {
+            if end > start { body(UnsafeBufferPointer(rebasing: list[start..<end])) }
+            start = end + 1
+        }
+        if list.count > start { body(UnsafeBufferPointer(rebasing: list[start...])) }
     }
 
     private static func column(_ field: StudyText) -> StudyColumn {
