@@ -108,15 +108,22 @@ final class DevClusterTests: XCTestCase {
 
     /// A SIGKILLed process is not gone at once: it lingers while one of its threads
     /// finishes a system call the kernel does not interrupt (an `fdatasync` on a busy disk),
-    /// its data directory still locked and its port still open. Once it is a zombie both
-    /// are released. Seen in CI: the restart, started the moment `kill` returned, found the
-    /// directory still locked and refused to start, and was never tried again.
+    /// its data directory still locked and its port still open. Once every thread has
+    /// exited both are released. Seen in CI: the restart, started the moment `kill`
+    /// returned, found the directory still locked and refused to start, and was never tried
+    /// again; and again (session 26) when only the main thread was checked: it shows `Z`
+    /// as soon as it has exited itself, while another thread may still be in its sync and
+    /// the process's files, the lock among them, still open.
     static func waitUntilGone(_ pid: pid_t, seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let name = stat.lastIndex(of: ")") else { return true }
-            if stat[name...].dropFirst(2).first == "Z" { return true }
+            guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return true }
+            let running = threads.contains { thread in
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8),
+                      let name = stat.lastIndex(of: ")") else { return false }
+                return stat[name...].dropFirst(2).first != "Z"
+            }
+            if !running { return true }
             Thread.sleep(forTimeInterval: 0.05)
         }
         return false
