@@ -75,25 +75,22 @@ private extension JSONWriter {
     }
 
     mutating func attribute(_ head: StaticString, _ value: String?) {
+        guard var value else { return attribute(head, utf8: nil) }
+        value.withUTF8 { attribute(head, utf8: $0) }
+    }
+
+    mutating func attribute<Study: StudyFields>(_ head: StaticString, _ field: StudyText, of r: Study) {
+        r.withText(field) { attribute(head, utf8: $0) }
+    }
+
+    /// A text attribute from its UTF-8 bytes: no Value when absent or empty.
+    private mutating func attribute(_ head: StaticString, utf8 value: UnsafeBufferPointer<UInt8>?) {
         element()
         raw(head)
         if let value, !value.isEmpty {
             raw(#","Value":[""#)
-            unquoted(value)
+            unquoted(utf8: value)
             raw(#""]"#)
-        }
-        raw("}")
-    }
-
-    mutating func attribute<Study: StudyFields>(_ head: StaticString, _ field: StudyText, of r: Study) {
-        element()
-        raw(head)
-        r.withText(field) { value in
-            if let value, !value.isEmpty {
-                raw(#","Value":[""#)
-                unquoted(utf8: value)
-                raw(#""]"#)
-            }
         }
         raw("}")
     }

@@ -62,21 +62,15 @@ struct StudyRow: StudyFields {
 }
 
 extension SQLiteQuery {
-    /// The stored `CT\MR` list; most studies have one modality, which needs no split (the
-    /// split and its array were 3 % of a 100-study search).
-    static func modalities(_ stored: String) -> [String] {
-        if stored.isEmpty { return [] }
-        if !stored.utf8.contains(UInt8(ascii: "\\")) { return [stored] }
-        return stored.split(separator: "\\").map(String.init)
-    }
-
     /// The study of the row `s` is on, its columns from column 0.
     static func record(_ s: Statement) -> StudyRecord {
         let row = StudyRow(s)
         func text(_ c: StudyColumn) -> String? { s.string(c.rawValue) }
         func int(_ c: StudyColumn) -> Int? { s.int(c.rawValue) }
+        var modalities: [String] = []
+        row.forEachModality { modalities.append(String(decoding: $0, as: UTF8.self)) }
         var r = StudyRecord(patientToken: row.string(.patientToken), studyInstanceUID: row.string(.studyUID),
-                            studyDate: row.string(.studyDate), modalitiesInStudy: modalities(row.string(.modalities)),
+                            studyDate: row.string(.studyDate), modalitiesInStudy: modalities,
                             storageUnit: row.string(.storageUnit), retrieveURL: row.string(.retrieveURL), region: row.string(.region))
         r.studyTime = text(.studyTime)
         r.timezoneOffset = text(.timezoneOffset)
