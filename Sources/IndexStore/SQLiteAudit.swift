@@ -93,9 +93,18 @@ enum SQLiteAudit {
     }
 
     /// Puts back the leaves a crash (or a failed commit) kept in `audit_pending` but not in
-    /// the audit file, with their own numbers and text, then empties the table: two
-    /// transactions, the audit file's first, so a crash between them leaves nothing to do
-    /// but the emptying. Runs on the writer, outside any transaction.
+    /// the audit file, then empties the table: two transactions, the audit file's first,
+    /// so a crash between them leaves nothing to do but the emptying. Runs on the writer,
+    /// outside any transaction.
+    ///
+    /// The audit file keeps a prefix of what was written to it (a WAL is read back up to
+    /// its last whole commit), so the leaves to put back are the pending ones past its
+    /// end. They may not follow it one for one: a leaf written alone (a lookup's) between
+    /// two commits that changed the index is in neither table once the audit file lost
+    /// its tail, and its request was never answered, since it waited for that file's
+    /// sync. The leaves are appended in their order and numbered on from the file's end
+    /// (each text carries its new number), which leaves no hole in the tree; no checkpoint
+    /// covered the old numbers, since checkpoints are signed from durable leaves only.
     static func recoverPending(_ db: SQLiteConnection) throws(StoreError) {
         let rows = try db.statement("SELECT seq, event FROM main.audit_pending ORDER BY seq")
         var pending: [(seq: Int, text: String)] = []
@@ -104,13 +113,11 @@ enum SQLiteAudit {
         guard !pending.isEmpty else { return }
         try db.transaction { () throws(StoreError) in
             var log = try Appender(db)
-            var size = log.firstLeaf
             for row in pending where row.seq > log.firstLeaf {
-                guard row.seq == size + 1, let event = try? JSONDecoder().decode(AuditEvent.self, from: Data(row.text.utf8)) else {
-                    throw .engine("audit_pending holds leaf \(row.seq - 1), which cannot follow the audit file's \(size) leaves")
+                guard let event = try? JSONDecoder().decode(AuditEvent.self, from: Data(row.text.utf8)) else {
+                    throw .engine("audit_pending holds leaf \(row.seq - 1), which is not an audit event")
                 }
                 log.append(event, withIndexChange: false)
-                size += 1
             }
             try log.write()
         }

@@ -71,6 +71,44 @@ final class AuditFileTests: XCTestCase {
         XCTAssertEqual(try value(path, "SELECT count(*) FROM audit_pending"), "0")
     }
 
+    /// The same crash with a lookup's leaf between two uploads' (three commits in flight,
+    /// so none had emptied audit_pending, and the index's file synced before the audit
+    /// file): the lookup was never answered and its leaf is gone with the audit file's
+    /// tail, but both uploads are kept. Their leaves come back in their order, numbered on
+    /// from the audit file's end, so the log stays a tree with no hole for `audit verify`.
+    func testPendingLeavesAfterALostLookupsLeafAreNumberedOnWithoutAHole() async throws {
+        let path = newPath()
+        let audit = SQLiteIndexStore.auditPath(for: path)
+        var store: SQLiteIndexStore? = try SQLiteIndexStore(path: path, readers: 1)
+        try await store!.append([Self.event("lookup", counter: "lookups")])
+        try copy(audit, audit + ".kept")
+        try copy(audit + "-wal", audit + ".kept-wal")
+        _ = try await store!.upsert([IndexStoreContract.record(1)], audit: Self.event("upload-1", counter: "uploads"))
+        try await store!.append([Self.event("lost", counter: "lookups")])
+        _ = try await store!.upsert([IndexStoreContract.record(2)], audit: Self.event("upload-2", counter: "uploads"))
+        store = nil
+        XCTAssertEqual(try value(path, "SELECT group_concat(seq) FROM audit_pending"), "4")
+        try sql(path, """
+            ATTACH '\(audit)' AS a;
+            INSERT INTO main.audit_pending (seq, event) SELECT seq, event FROM a.audit_events WHERE seq = 2;
+            """)
+        try copy(audit + ".kept", audit)
+        try copy(audit + ".kept-wal", audit + "-wal")
+        try? FileManager.default.removeItem(atPath: audit + "-shm")
+
+        store = try SQLiteIndexStore(path: path, readers: 1)
+        let restored = try await store!.events(from: 0, limit: 10)
+        XCTAssertEqual(restored.map(\.index), [0, 1, 2])
+        let events = try restored.map { try JSONDecoder().decode(AuditEvent.self, from: Data($0.text.utf8)) }
+        XCTAssertEqual(events.map(\.requestID), ["lookup", "upload-1", "upload-2"])
+        XCTAssertEqual(events.map(\.leafIndex), [0, 1, 2], "each leaf's text carries its new number")
+        for event in restored { XCTAssertEqual(event.leafHash, MerkleTree.leafHash(Array(event.text.utf8))) }
+        let uploads = try await store!.usage(day: AuditEvent.day(), actor: "urn:imaging-gateway:hospital:H1", counter: "uploads")
+        XCTAssertEqual(uploads, 2)
+        let studies = try await store!.count()
+        XCTAssertEqual(studies, 2)
+    }
+
     /// A lookup's leaf is in the audit file alone; an upload's is in both until the next
     /// commit, which empties audit_pending; an upload that changed nothing (every study
     /// sent again as stored) has no change to keep its leaf with, so it is alone too.
