@@ -14,8 +14,9 @@ import Foundation
 /// an upload (or a workitem transition) and lose the audit leaves written with it. Those
 /// leaves are therefore also written to `audit_pending` in the index's file, in the same
 /// transaction, numbered first among the transaction's leaves; `recoverPending` puts back
-/// any the audit file lacks before anything else is written, and the next transaction
-/// empties the table once both files hold them. Leaves written without a change to the
+/// any the audit file lacks before anything else is written, and a later transaction
+/// deletes them once the audit file's copy is durable. So such a commit is answered once
+/// the index's file alone is synced (SQLiteSyncer). Leaves written without a change to the
 /// index (lookups) live in the audit file alone: if the crash took them, it took the
 /// commit their answers waited for, and no answer was sent.
 enum SQLiteAudit {
@@ -52,6 +53,11 @@ enum SQLiteAudit {
 
         /// Whether any leaf went to `audit_pending` too.
         var wrotePending: Bool { !withChange.isEmpty }
+        /// Whether any leaf went to the audit file alone: its commit is durable only once
+        /// that file is synced.
+        var wroteAlone: Bool { !alone.isEmpty }
+        /// The log's size once these leaves are written.
+        var endLeaf: Int { firstLeaf + withChange.count + alone.count }
 
         /// Stores the leaves, those written with an index change first, and the usage
         /// increments. The inserts are looked up once, not once per leaf: finding a cached
@@ -122,6 +128,14 @@ enum SQLiteAudit {
             try log.write()
         }
         try db.transaction { () throws(StoreError) in try db.exec("DELETE FROM main.audit_pending") }
+    }
+
+    /// Deletes the rows of `audit_pending` for leaves below `leaves`, which the audit file
+    /// holds durably.
+    static func forgetPending(through leaves: Int, on db: SQLiteConnection) throws(StoreError) {
+        let s = try db.statement("DELETE FROM main.audit_pending WHERE seq <= ?1")
+        s.bind(1, leaves)
+        _ = try s.step()
     }
 
     static func size(_ db: SQLiteConnection) throws(StoreError) -> Int {

@@ -4,8 +4,9 @@ import Foundation
 /// batch is answered exactly once, after the commit that holds it is durable (or with the
 /// error that kept it out), and a batch that fails is undone alone, with its audit event,
 /// while the others commit. A commit that changes the index does not sync; SQLiteSyncer
-/// does, beside the writer, and answers. Leaves kept in `audit_pending` for a crash
-/// between the two files are emptied only once the audit file's copy of them is durable.
+/// does, beside the writer, and answers: once the index's file is synced, when every leaf
+/// of the commit is kept in `audit_pending` too, else once both files are. Those rows are
+/// deleted only once the audit file's copy of them is durable.
 extension SQLiteIndexStore {
     /// Record batches run first and without savepoints: a savepoint makes SQLite copy
     /// every page the batch touches into a sub-journal before changing it, which doubled
@@ -37,15 +38,18 @@ extension SQLiteIndexStore {
         defer { writer.resetAll() }
         var results = [Result<[UpsertOutcome], StoreError>?](repeating: nil, count: group.count)
         var log: SQLiteAudit.Appender
-        let emptyPending = auditPendingLeft && syncer.isDurable(auditPendingCommit)
+        // The commits that kept leaves in audit_pending and are durable in both files: their
+        // rows are no longer needed. Marks are in commit order, and so is durability.
+        var filed = 0
         do {
             if auditRecoveryDue {
                 try SQLiteAudit.recoverPending(writer)
                 auditRecoveryDue = false
-                auditPendingLeft = false
+                auditPendingMarks.removeAll()
             }
             try writer.execPrepared("BEGIN IMMEDIATE")
-            if emptyPending { try writer.execPrepared("DELETE FROM main.audit_pending") }
+            filed = auditPendingMarks.prefix { syncer.isDurable($0.commit) }.count
+            if filed > 0 { try SQLiteAudit.forgetPending(through: auditPendingMarks[filed - 1].leaves, on: writer) }
             log = try SQLiteAudit.Appender(writer)
         } catch {
             try? writer.exec("ROLLBACK")
@@ -89,15 +93,19 @@ extension SQLiteIndexStore {
             syncer.finished(number, wrote: writer.takeWALWrites()) { _ in }
             return rolledBack(group, error)
         }
-        if emptyPending { auditPendingLeft = false }
-        if log.wrotePending { (auditPendingLeft, auditPendingCommit) = (true, number) }
+        auditPendingMarks.removeFirst(filed)
+        if log.wrotePending { auditPendingMarks.append((number, log.endLeaf)) }
         if deferred { generation.add(1, ordering: .releasing) }
         let answers = zip(group.map(\.done), results).map { ($0, $1 ?? .success([])) }
         let answer: @Sendable (StoreError?) -> Void = { failure in
             for (done, result) in answers { done(failure.map { .failure($0) } ?? result) }
         }
         let wrote = writer.takeWALWrites()
-        if deferred { syncer.finished(number, wrote: wrote, then: answer) } else { syncer.finishedHere(number, wrote: wrote, then: answer) }
+        if deferred {
+            syncer.finished(number, wrote: wrote, needs: log.wroteAlone ? .all : .index, then: answer)
+        } else {
+            syncer.finishedHere(number, wrote: wrote, then: answer)
+        }
         return true
     }
 

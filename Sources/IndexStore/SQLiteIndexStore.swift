@@ -1,5 +1,6 @@
 import AuditLog
 import CSQLite
+import DequeModule
 import Dispatch
 import Foundation
 import ImagingIndex
@@ -59,12 +60,11 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// WAL frames (both files) when the checkpointer was last nudged; touched only on
     /// `writeQueue`, like the flags and states after it.
     var nudgedAt: Int32 = 0
-    /// The last commit wrote rows to `audit_pending`, which the next one empties.
-    var auditPendingLeft = false
+    /// Each group commit that wrote rows to `audit_pending`, oldest first, with the log's
+    /// size after it: once it is durable in both files, the rows up to that size go.
+    var auditPendingMarks = Deque<(commit: Int, leaves: Int)>()
     /// A commit failed: leaves may be in `audit_pending` and not in the audit file.
     var auditRecoveryDue = false
-    /// The group commit that last wrote to `audit_pending`: its rows go once it is durable.
-    var auditPendingCommit = 0
     /// Syncs the group commits and answers their batches (SQLiteSyncer).
     let syncer: SQLiteSyncer
     /// The checkpointer passes after which each WAL restarts (SQLiteIndexStore+WAL).
@@ -83,8 +83,10 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
                       walRestartFrames: Self.walRestartFrames)
     }
 
-    /// `walRestartFrames` other than the default only in tests, to reach the restart soon.
-    init(path: String, readers: Int, gathers: Bool, queuePolicy: QueuePolicy, walRestartFrames: Int32) throws(StoreError) {
+    /// `walRestartFrames` and `auditSyncAge` (SQLiteSyncer) other than the defaults only in
+    /// tests, to reach the restart soon or to hold the audit file's sync off.
+    init(path: String, readers: Int, gathers: Bool, queuePolicy: QueuePolicy, walRestartFrames: Int32,
+         auditSyncAge: Duration = .milliseconds(50)) throws(StoreError) {
         self.gathers = gathers
         walRestartLimit = walRestartFrames
         writer = try SQLiteConnection(path: path, readOnly: false)
@@ -109,7 +111,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         workQueue = WorkQueue(policy: queuePolicy, open: try SQLiteWorkitems.loadOpen(on: writer))
         writer.resetAll()
         checkpointer = try SQLiteCheckpointer(path: path, auditPath: auditPath)
-        syncer = SQLiteSyncer(walPaths: [path + "-wal", auditPath + "-wal"])
+        syncer = SQLiteSyncer(walPaths: [path + "-wal", auditPath + "-wal"], auditSyncAge: auditSyncAge)
         // Opening, migrating and recovering committed with FULL, synced by SQLite itself.
         try writer.exec("PRAGMA main.synchronous = NORMAL; PRAGMA audit.synchronous = NORMAL")
         _ = writer.takeWALWrites()

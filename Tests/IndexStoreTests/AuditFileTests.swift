@@ -109,19 +109,24 @@ final class AuditFileTests: XCTestCase {
         XCTAssertEqual(studies, 2)
     }
 
-    /// A lookup's leaf is in the audit file alone; an upload's is in both until the next
-    /// commit, which empties audit_pending; an upload that changed nothing (every study
-    /// sent again as stored) has no change to keep its leaf with, so it is alone too.
-    func testOnlyLeavesWrittenWithAnIndexChangeArePendingAndOnlyUntilTheNextCommit() async throws {
+    /// A lookup's leaf is in the audit file alone; an upload's is in both until a commit
+    /// after the audit file's copy is durable, which the upload's answer does not wait for
+    /// (the audit file's timed sync held off here); an upload that changed nothing (every
+    /// study sent again as stored) has no change to keep its leaf with, so it is alone too.
+    func testOnlyLeavesWrittenWithAnIndexChangeArePendingAndOnlyUntilTheAuditFileHoldsThem() async throws {
         let path = newPath()
-        let store = try SQLiteIndexStore(path: path, readers: 1)
+        let store = try SQLiteIndexStore(path: path, readers: 1, gathers: false, queuePolicy: QueuePolicy(),
+                                         walRestartFrames: SQLiteIndexStore.walRestartFrames, auditSyncAge: .seconds(3_600))
         func pending() throws -> String { try value(path, "SELECT group_concat(seq) FROM audit_pending") }
         try await store.append([Self.event("lookup", counter: "lookups")])
         XCTAssertEqual(try pending(), "None")
+        let upload = (1...).first { !store.syncer.isDurable($0) }!
         _ = try await store.upsert([IndexStoreContract.record(1)], audit: Self.event("upload", counter: "uploads"))
         XCTAssertEqual(try pending(), "2")
+        XCTAssertFalse(store.syncer.isDurable(upload), "answered with the audit file not yet synced")
         try await store.append([Self.event("lookup", counter: "lookups")])
-        XCTAssertEqual(try pending(), "None")
+        XCTAssertTrue(store.syncer.isDurable(upload), "a lookup's answer waits for the audit file, and it holds the upload's leaf")
+        XCTAssertEqual(try pending(), "2", "the lookup's commit began before that sync")
         let resent = try await store.upsert([IndexStoreContract.record(1)], audit: Self.event("upload", counter: "uploads"))
         XCTAssertEqual(resent, [.unchanged])
         XCTAssertEqual(try pending(), "None")

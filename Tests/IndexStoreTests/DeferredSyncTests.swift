@@ -109,6 +109,54 @@ final class DeferredSyncTests: XCTestCase {
         wait(for: [read], timeout: 5)
     }
 
+    /// A commit that needs the first file alone is answered once it is synced, the second
+    /// file left for someone who needs it (or its timed sync); whoever needs every file
+    /// waits for both, and a commit that wrote only the first is durable in every file.
+    func testACommitThatNeedsTheIndexAloneIsAnsweredBeforeTheOtherFileIsSynced() throws {
+        let syncer = syncerOnFiles(2)
+        let first = syncer.begin()
+        let answered = expectation(description: "index-only commit answered")
+        syncer.finished(first, wrote: [true, true], needs: .index) { failure in
+            XCTAssertNil(failure)
+            answered.fulfill()
+        }
+        wait(for: [answered], timeout: 5)
+        XCTAssertFalse(syncer.isDurable(first), "the second file is not synced for it")
+        let read = expectation(description: "read answered")
+        syncer.whenDurable { _ in read.fulfill() }
+        wait(for: [read], timeout: 5)
+        XCTAssertTrue(syncer.isDurable(first))
+
+        let second = syncer.begin()
+        let alone = expectation(description: "commit to the first file answered")
+        syncer.finished(second, wrote: [true, false], needs: .index) { _ in alone.fulfill() }
+        wait(for: [alone], timeout: 5)
+        XCTAssertTrue(syncer.isDurable(second), "nothing of it waits in the second file")
+    }
+
+    /// The second file fails to sync: a commit that needs the first alone is answered
+    /// as durable, one that needs both is not.
+    func testOnlyThoseWhoNeedTheOtherFileGetItsFailure() throws {
+        let wal = directory + "/\(UUID().uuidString).sqlite-wal"
+        _ = FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
+        let syncer = SQLiteSyncer(walPaths: [wal, directory], auditSyncAge: .seconds(3_600))
+        let results = Mutex<[String: Bool]>([:])
+        let both = expectation(description: "both answered")
+        both.expectedFulfillmentCount = 2
+        let index = syncer.begin()
+        syncer.finished(index, wrote: [true, true], needs: .index) { failure in
+            results.withLock { $0["index"] = failure == nil }
+            both.fulfill()
+        }
+        let all = syncer.begin()
+        syncer.finished(all, wrote: [true, true], needs: .all) { failure in
+            results.withLock { $0["all"] = failure == nil }
+            both.fulfill()
+        }
+        wait(for: [both], timeout: 5)
+        XCTAssertEqual(results.withLock { $0 }, ["index": true, "all": false])
+    }
+
     /// Once a sync fails nothing is answered as durable again, reads included.
     func testAFailedSyncFailsEveryWaiterFromThenOn() throws {
         let syncer = SQLiteSyncer(walPaths: [directory])  // a directory: open(O_RDWR) fails, EISDIR
@@ -135,10 +183,14 @@ final class DeferredSyncTests: XCTestCase {
     }
 
     /// A syncer over one small file standing in for a WAL.
-    private func syncerOnAFile() -> SQLiteSyncer {
-        let wal = directory + "/\(UUID().uuidString).sqlite-wal"
-        _ = FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
-        return SQLiteSyncer(walPaths: [wal])
+    private func syncerOnAFile() -> SQLiteSyncer { syncerOnFiles(1) }
+
+    /// A syncer over `count` small files standing in for WALs, the timed sync of those
+    /// after the first held off.
+    private func syncerOnFiles(_ count: Int) -> SQLiteSyncer {
+        let wals = (0..<count).map { _ in directory + "/\(UUID().uuidString).sqlite-wal" }
+        for wal in wals { _ = FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8)) }
+        return SQLiteSyncer(walPaths: wals, auditSyncAge: .seconds(3_600))
     }
 
     private static func plainSQLite(_ path: String) throws -> OpaquePointer {
