@@ -130,7 +130,12 @@ final class AuditFileTests: XCTestCase {
         let resent = try await store.upsert([IndexStoreContract.record(1)], audit: Self.event("upload", counter: "uploads"))
         XCTAssertEqual(resent, [.unchanged])
         XCTAssertEqual(try pending(), "None")
-        XCTAssertEqual(try value(SQLiteIndexStore.auditPath(for: path), "SELECT count(*) FROM audit_events"), "4")
+        _ = try await store.upsert([IndexStoreContract.record(2)], audit: Self.event("upload", counter: "uploads"))
+        _ = try await store.upsert([IndexStoreContract.record(3)], audit: Self.event("upload", counter: "uploads"))
+        try await store.append([Self.event("lookup", counter: "lookups")])
+        _ = try await store.upsert([IndexStoreContract.record(4)], audit: Self.event("upload", counter: "uploads"))
+        XCTAssertEqual(try pending(), "8", "the rows the audit file holds durably are gone, the newest is kept")
+        XCTAssertEqual(try value(SQLiteIndexStore.auditPath(for: path), "SELECT count(*) FROM audit_events"), "8")
     }
 
     /// Found by session 12's sweep: the WAL hook reports a file's frames only when a
