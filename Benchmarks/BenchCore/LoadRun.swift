@@ -120,7 +120,8 @@ private final class Pacer: @unchecked Sendable {
     private let maxInFlight: Int
     private let recorder: Recorder
     private let clock = ContinuousClock()
-    private var start = ContinuousClock.now
+    /// Where the schedule's times count from.
+    private var origin = ContinuousClock.now
     private var next = 0
 
     init(_ target: Target, times: [Double], warmup: Double, maxInFlight: Int, recorder: Recorder) {
@@ -133,14 +134,14 @@ private final class Pacer: @unchecked Sendable {
 
     func start(on loop: EventLoop) {
         _ = gw_set_timer_slack(1_000)
-        start = clock.now + .milliseconds(20)
+        origin = clock.now + .milliseconds(20)
         sendDue(on: loop)
     }
 
     private func sendDue(on loop: EventLoop) {
         let now = clock.now
         while next < times.count {
-            let intended = start + .seconds(times[next])
+            let intended = origin + .seconds(times[next])
             if intended > now {
                 loop.schedule(after: intended - now) { [self] in sendDue(on: loop) }
                 return

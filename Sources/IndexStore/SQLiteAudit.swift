@@ -127,7 +127,7 @@ enum SQLiteAudit {
             }
             try log.write()
         }
-        try db.transaction { () throws(StoreError) in try db.exec("DELETE FROM main.audit_pending") }
+        try db.transaction { () throws(StoreError) in try forgetPending(through: .max, on: db) }
     }
 
     /// Deletes the rows of `audit_pending` for leaves below `leaves`, which the audit file

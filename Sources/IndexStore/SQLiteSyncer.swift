@@ -109,7 +109,7 @@ final class SQLiteSyncer: @unchecked Sendable {
         guard !failed.load(ordering: .relaxed), durableCommits.load(ordering: .acquiring) == number - 1 else {
             return add(Waiter(commit: number, needs: .all, run: then))
         }
-        then(sync(covering: number))
+        then(syncAll(covering: number))
         // A reader may be waiting for this very commit, queued when it had not finished:
         // no pass would otherwise come for it.
         add(nil)
@@ -165,7 +165,7 @@ final class SQLiteSyncer: @unchecked Sendable {
     }
 
     /// Both steps at once, for `finishedHere`.
-    private func sync(covering covered: Int) -> StoreError? {
+    private func syncAll(covering covered: Int) -> StoreError? {
         syncing.withLock { lastAll in
             syncIndex(covering: covered) ?? syncOthers(covering: covered, since: &lastAll, force: true)
         }
