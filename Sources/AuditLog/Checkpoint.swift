@@ -51,13 +51,15 @@ public final class CheckpointSigner: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: keyPath) {
             guard let fresh = gw_generate_p256() else { throw .key("cannot generate a P-256 key") }
             defer { EVP_PKEY_free(fresh) }
-            let fd = open(keyPath, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-            guard fd >= 0, let file = fdopen(fd, "w") else { throw .key("cannot create \(keyPath)") }
-            let ok = PEM_write_PrivateKey(file, fresh, nil, nil, 0, nil, nil)
-            fflush(file)
-            fsync(fd)
-            fclose(file)
-            guard ok == 1 else { throw .key("cannot write \(keyPath)") }
+            guard let bio = BIO_new(BIO_s_mem()) else { throw .key("BIO_new") }
+            defer { BIO_free(bio) }
+            guard PEM_write_bio_PrivateKey(bio, fresh, nil, nil, 0, nil, nil) == 1 else {
+                throw .key("cannot encode a P-256 key")
+            }
+            var pem = [UInt8](repeating: 0, count: 4096)
+            let length = BIO_read(bio, &pem, Int32(pem.count))
+            let failure = gw_replace_file(keyPath, pem, Int(max(0, length)), 0o600)
+            guard length > 0, failure == 0 else { throw .key("cannot write \(keyPath): errno \(failure)") }
         }
         guard let file = fopen(keyPath, "r") else { throw .key("cannot read \(keyPath)") }
         defer { fclose(file) }

@@ -9,6 +9,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -319,4 +321,35 @@ int gw_sha256(const void *head, size_t head_len, const void *body, size_t body_l
              && EVP_DigestUpdate(ctx, body, body_len) && EVP_DigestFinal_ex(ctx, out, NULL);
     EVP_MD_CTX_free(ctx);
     return ok;
+}
+
+int gw_replace_file(const char *path, const void *bytes, size_t length, unsigned mode) {
+    size_t path_length = strlen(path);
+    char *temporary = malloc(path_length + 5);
+    if (!temporary) return ENOMEM;
+    snprintf(temporary, path_length + 5, "%s.tmp", path);
+    int failure = 0;
+    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) failure = errno;
+    for (size_t done = 0; !failure && done < length;) {
+        ssize_t n = write(fd, (const char *)bytes + done, length - done);
+        if (n < 0 && errno != EINTR) failure = errno;
+        if (n > 0) done += (size_t)n;
+    }
+    if (!failure && fsync(fd) != 0) failure = errno;
+    if (fd >= 0) close(fd);
+    if (!failure && rename(temporary, path) != 0) failure = errno;
+    if (failure) unlink(temporary);
+    free(temporary);
+    if (failure) return failure;
+    // The directory holding the name: everything before the last '/', or ".".
+    const char *slash = strrchr(path, '/');
+    char *directory = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!directory) return ENOMEM;
+    int dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(directory);
+    if (dirfd < 0) return errno;
+    int synced = fsync(dirfd) == 0 ? 0 : errno;
+    close(dirfd);
+    return synced;
 }

@@ -1,3 +1,4 @@
+import CGatewayShims
 import Foundation
 
 /// The token service's keys: a JSON file outside the database, mode 0600, replaced
@@ -103,19 +104,7 @@ public struct TokenKeyFile: Codable, Sendable, Equatable {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory.isEmpty ? "." : directory,
                                                 withIntermediateDirectories: true)
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw Failure.unreadable("cannot write \(temporary): errno \(errno)") }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
-        close(fd)
-        guard written == data.count, synced == 0, rename(temporary, path) == 0 else {
-            throw Failure.unreadable("cannot replace \(path): errno \(errno)")
-        }
-        let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY)
-        if dirfd >= 0 {
-            fsync(dirfd)
-            close(dirfd)
-        }
+        let failure = data.withUnsafeBytes { gw_replace_file(path, $0.baseAddress, $0.count, 0o600) }
+        guard failure == 0 else { throw Failure.unreadable("cannot replace \(path): errno \(failure)") }
     }
 }

@@ -123,6 +123,20 @@ final class MerkleTreeTests: XCTestCase {
         XCTAssertFalse(CheckpointSigner.verify(checkpoint, publicKeyPEM: other.publicKeyPEM))
     }
 
+    /// The key is written beside its name and renamed over it, so a crash while it is made
+    /// leaves no key (a fresh one next start) or the whole key, never an empty file that
+    /// would stop the node from starting. What such a crash left beside it is replaced.
+    func testAKeyLeftHalfWrittenBesideItsNameIsReplaced() throws {
+        let dir = Scratch.path("audit-key-crash")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/audit-key.pem"
+        try Data("-----BEGIN PRIVATE KEY-----\nMIGH".utf8).write(to: URL(fileURLWithPath: path + ".tmp"))
+        let signer = try CheckpointSigner(keyPath: path)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path + ".tmp"))
+        let again = try CheckpointSigner(keyPath: path)
+        XCTAssertEqual(again.publicKeyPEM, signer.publicKeyPEM)
+    }
+
     static func bytes(_ hex: String) -> [UInt8] {
         stride(from: 0, to: hex.count, by: 2).map { i in
             UInt8(hex[hex.index(hex.startIndex, offsetBy: i)..<hex.index(hex.startIndex, offsetBy: i + 2)], radix: 16)!

@@ -88,4 +88,10 @@ int gw_sha256(const void *head, size_t head_len, const void *body, size_t body_l
 // system only past it. Nonzero when both were taken.
 int gw_fix_malloc_thresholds(int mmap_bytes, int trim_bytes);
 
+// Puts `length` bytes at `path` (mode `mode`) so that a crash or a power cut leaves
+// either the old file or the whole new one, never an empty or half-written file: the bytes
+// go to path.tmp, are fsynced, renamed over path, and the directory is fsynced so that
+// the new name survives too. 0 on success, else the errno of the step that failed.
+int gw_replace_file(const char *path, const void *bytes, size_t length, unsigned mode);
+
 #endif
