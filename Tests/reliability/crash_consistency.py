@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
 """Crash consistency (issue #9): a regional node under a mixed workload is SIGKILLed at
-random moments, CYCLES times (default 50; CI runs 5). After each restart every
-acknowledged upload, workitem transition and audit leaf must be there, nothing twice,
+random moments, CYCLES times (default 50; CI runs 5). With --power-cut, each kill is also
+a power cut: the node runs under power_loss.so (built here with cc, or the Swift
+toolchain's clang), which records what every write to its data directory replaced, and
+after the kill the writes no fsync had covered are undone, all of them or a random half,
+as a disk could have lost them. Most of those kills the shim makes itself, right after a
+randomly chosen sync, so that cuts fall between one file's sync and the next's. After
+each restart every acknowledged upload, lookup, workitem transition and audit leaf must
+be there, nothing twice,
 `PRAGMA integrity_check` ok, and `imaging-gateway audit verify` passing (run with the node
 stopped, so that it first files what the crash left pending, as a restart does). At the end the
 outbox must drain to the national node with exactly the regional node's studies.
 
-Workload while the node is up, from three threads: uploads of 20-record batches
-(hospital), read requests (clinic), and readers taking and completing them. Each logs
-only what the node acknowledged (2xx) before the kill.
+Workload while the node is up, from six threads: two uploading 20-record batches
+(hospital), two making token lookups (clinic), one making read requests (clinic), and a
+reader taking and completing them. Each logs only what the node acknowledged (2xx)
+before the kill.
 
-usage: Tests/reliability/crash_consistency.py [--cycles N] [--bin PATH] [--dir DIR] [--seed S]
+usage: Tests/reliability/crash_consistency.py [--cycles N] [--power-cut] [--bin PATH] [--dir DIR] [--seed S]
 Standard library only. Exit status 0 when every check held, 1 with the first violations.
 """
 import argparse
@@ -22,6 +29,7 @@ import shutil
 import signal
 import sqlite3
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -37,9 +45,10 @@ class Node:
     def __init__(self, name, args, workdir, env=None):
         self.name, self.args, self.workdir, self.env, self.proc = name, args, workdir, env, None
 
-    def start(self):
+    def start(self, env=None):
         with open(os.path.join(self.workdir, self.name + ".log"), "ab") as log:
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, close_fds=True, env=self.env)
+            self.proc = subprocess.Popen(self.args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, close_fds=True,
+                                         env=env or self.env)
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -73,12 +82,15 @@ class Client:
             conn.close()
 
 
-def wait_ready(client, seconds=30):
+def wait_ready(client, seconds=30, node=None):
+    """True once the node answers; False if `node` died first (a power cut at start-up)."""
     due = time.time() + seconds
     while time.time() < due:
+        if node and node.proc.poll() is not None:
+            return False
         try:
             if client.call("GET", "/healthz")[0] == 200:
-                return
+                return True
         except OSError:
             pass
         time.sleep(0.05)
@@ -102,10 +114,10 @@ class Workload:
         self.audited = 0  # acknowledged operations, each of which wrote an audit leaf
         self.running = False
 
-    def uploads(self, cycle):
+    def uploads(self, cycle, lane):
         n = 0
         while self.running:
-            uids = [f"1.2.156.900.{cycle}.{n}.{i}" for i in range(20)]
+            uids = [f"1.2.156.900.{cycle}.{lane}{n}.{i}" for i in range(20)]
             n += 1
             try:
                 status, _ = self.hospital.call("POST", "/v1/index/studies", "\n".join(record(u, "20241101") for u in uids),
@@ -115,6 +127,16 @@ class Workload:
             if status == 200:
                 with self.lock:
                     self.uploaded.update(uids)
+                    self.audited += 1
+
+    def lookups(self):
+        while self.running:
+            try:
+                status, _ = self.clinic.call("GET", f"/v1/patients/{TOKEN}/studies?purpose=TREAT&limit=5")
+            except OSError:
+                return
+            if status == 200:
+                with self.lock:
                     self.audited += 1
 
     def requests(self):
@@ -157,12 +179,54 @@ class Workload:
 
     def run_for(self, cycle, seconds):
         self.running = True
-        threads = [threading.Thread(target=self.uploads, args=(cycle,)), threading.Thread(target=self.requests),
-                   threading.Thread(target=self.readers)]
+        threads = [threading.Thread(target=self.uploads, args=(cycle, lane)) for lane in (1, 2)]
+        threads += [threading.Thread(target=self.lookups) for _ in range(2)]
+        threads += [threading.Thread(target=self.requests), threading.Thread(target=self.readers)]
         for t in threads:
             t.start()
         time.sleep(seconds)
         return threads
+
+
+def power_cut(data, log, everything):
+    """Undoes the writes to `data` that no sync had covered when the node was killed, as
+    power_loss.c recorded them: every one, or each with even odds (newest first, so that
+    undoing all of them is exact). A write that grew a file and is undone leaves zeros past
+    the old end when not everything is undone. Returns how many writes were undone, by file."""
+    with open(log, "rb") as f:
+        journal = f.read()
+    changes, durable, at = [], {}, 0
+    while at < len(journal):
+        kind = journal[at:at + 1]
+        path_length, offset, before, length, old_length = struct.unpack_from("<5Q", journal, at + 1)
+        start, at = at, at + 41
+        path = journal[at:at + path_length].decode()
+        old = journal[at + path_length:at + path_length + old_length]
+        at += path_length + old_length
+        if kind == b"S":
+            durable[path] = max(durable.get(path, 0), offset)
+        else:
+            changes.append((start, kind, path, offset, before, length, old))
+    undone = {}
+    for start, kind, path, offset, before, length, old in reversed(changes):
+        if start < durable.get(path, 0) or not os.path.exists(path) or not (everything or random.random() < 0.5):
+            continue  # durable, renamed or removed since (names are not journaled), or kept
+        undone[os.path.basename(path)] = undone.get(os.path.basename(path), 0) + 1
+        with open(path, "r+b") as f:
+            f.seek(offset)
+            f.write(old)
+            if kind == b"T" and before < offset:
+                f.truncate(before)
+            elif kind == b"W" and offset + length > before:
+                if everything:
+                    f.truncate(before)
+                else:
+                    f.seek(max(offset, before))
+                    f.write(bytes(offset + length - max(offset, before)))
+    for name in os.listdir(data):
+        if name.endswith("-shm"):  # what SQLite's first opener would throw away
+            os.remove(os.path.join(data, name))
+    return undone
 
 
 def unfiled(data):
@@ -226,6 +290,7 @@ def main():
     parser.add_argument("--bin", default=os.path.join(ROOT, ".build/debug/imaging-gateway"))
     parser.add_argument("--dir", default=os.path.join(ROOT, "Benchmarks/out/crash-consistency"))
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--power-cut", action="store_true", help="undo the unsynced writes after each kill")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     random.seed(seed)
@@ -248,28 +313,62 @@ def main():
               "reads": {"aiStage": "off"}}
     with open(f"{args.dir}/regional.json", "w") as f:
         json.dump(config, f)
+    shimmed, journal = None, f"{args.dir}/regional-writes.log"
+    if args.power_cut:
+        shim = f"{args.dir}/power_loss.so"
+        compiler = shutil.which("cc") or shutil.which("clang")  # the Swift toolchain brings clang
+        subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(ROOT, "Tests/reliability/power_loss.c"),
+                        "-ldl"], check=True)
+        os.makedirs(config["dataDirectory"])
+        shimmed = dict(os.environ, LD_PRELOAD=shim, POWER_LOSS_DIR=config["dataDirectory"], POWER_LOSS_LOG=journal)
     regional = Node("regional", [args.bin, "serve", "--config", f"{args.dir}/regional.json"], args.dir)
     workload = Workload(certs)
-    print(f"crash consistency: {args.cycles} SIGKILLs, seed {seed}, in {args.dir}", flush=True)
+    print(f"crash consistency: {args.cycles} SIGKILLs{' and power cuts' if args.power_cut else ''}, seed {seed}, "
+          f"in {args.dir}", flush=True)
+    def start_for_workload(cycle):
+        """Under the shim, journaling afresh, when the cycle ends in a power cut: only what
+        the process that is cut wrote may be undone (the checks between write unjournaled)."""
+        if not (args.power_cut and cycle < args.cycles):
+            return regional.start()
+        if os.path.exists(journal):
+            os.remove(journal)
+        regional.start(dict(shimmed, POWER_LOSS_CUT_AT=str(random.randrange(20, 600))))
+
     try:
-        regional.start()
-        wait_ready(workload.clinic)
+        start_for_workload(0)
+        wait_ready(workload.clinic, node=regional)
         for cycle in range(args.cycles):
             threads = workload.run_for(cycle, random.uniform(0.3, 2.0))
+            self_cut = regional.proc.poll() is not None
             regional.kill()
             workload.running = False
             for t in threads:
                 t.join()
-            put_back = unfiled(config["dataDirectory"])
+            lost = ""
+            if args.power_cut:
+                everything = random.random() < 0.5
+                undone = power_cut(config["dataDirectory"], journal, everything)
+                lost = (f", {'cut by the shim after a sync' if self_cut else 'killed'}; power cut undid "
+                        f"{'all' if everything else 'a random half of the'} unsynced writes: "
+                        + (", ".join(f"{n} to {name}" for name, n in sorted(undone.items())) or "none"))
+            try:
+                put_back = unfiled(config["dataDirectory"])
+            except sqlite3.Error as error:
+                put_back = f"unknown, the files cannot be read ({error})"
             regional.start()
-            wait_ready(workload.clinic)
-            problems = check(config["dataDirectory"], workload)
-            regional.stop()
-            problems += verify(config["dataDirectory"], args.bin)
-            regional.start()
-            wait_ready(workload.clinic)
+            if wait_ready(workload.clinic, node=regional):
+                try:
+                    problems = check(config["dataDirectory"], workload)
+                except sqlite3.Error as error:
+                    problems = [f"the data directory cannot be read: {error}"]
+                regional.stop()
+                problems += verify(config["dataDirectory"], args.bin)
+            else:
+                problems = ["the node did not start again; see regional.log"]
+            start_for_workload(cycle + 1)
+            wait_ready(workload.clinic, node=regional)
             print(f"cycle {cycle + 1}: {len(workload.uploaded)} studies, {len(workload.created)} workitems, "
-                  f"{len(workload.completed)} completed acknowledged"
+                  f"{len(workload.completed)} completed acknowledged" + lost
                   + (f", audit leaves put back at start: {put_back}" if put_back else "") + "; "
                   + ("; ".join(problems) or "all present"), flush=True)
             if problems:
