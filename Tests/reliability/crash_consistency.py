@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Crash consistency (issue #9): a regional node under a mixed workload is SIGKILLed at
-random moments, CYCLES times (default 50; CI runs 5). With --power-cut, each kill is also
-a power cut: the node runs under power_loss.so (built here with cc, or the Swift
-toolchain's clang), which records what every write to its data directory replaced, and
-after the kill the writes no fsync had covered are undone, all of them or a random half,
-as a disk could have lost them. Most of those kills the shim makes itself, right after a
-randomly chosen sync, so that cuts fall between one file's sync and the next's. After
-each restart every acknowledged upload, lookup, workitem transition and audit leaf must
-be there, nothing twice,
-`PRAGMA integrity_check` ok, and `imaging-gateway audit verify` passing (run with the node
-stopped, so that it first files what the crash left pending, as a restart does). At the end the
-outbox must drain to the national node with exactly the regional node's studies.
+random moments, CYCLES times (default 50; CI runs 5). After each restart every
+acknowledged upload, lookup, workitem transition and audit leaf must be there, nothing
+twice, `PRAGMA integrity_check` ok, and `imaging-gateway audit verify` passing (run with
+the node stopped, so that it first files what the crash left pending, as a restart does).
+At the end the outbox must drain to the national node with exactly the regional node's
+studies.
+
+With --power-cut each kill is also a power cut (power_cut.py): the writes no fsync had
+covered are undone, as a disk could have lost them. Most of the regional node's kills
+are then made by its shim right after a randomly chosen sync, so that cuts fall between
+one file's sync and the next's; in a quarter of the cycles the national node loses power
+too, and what it acknowledged to the regional node's outbox must survive.
 
 Workload while the node is up, from six threads: two uploading 20-record batches
 (hospital), two making token lookups (clinic), one making read requests (clinic), and a
@@ -29,11 +30,12 @@ import shutil
 import signal
 import sqlite3
 import ssl
-import struct
 import subprocess
 import sys
 import threading
 import time
+
+import power_cut
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ORG = "91610000MA6TG0001A"
@@ -188,47 +190,6 @@ class Workload:
         return threads
 
 
-def power_cut(data, log, everything):
-    """Undoes the writes to `data` that no sync had covered when the node was killed, as
-    power_loss.c recorded them: every one, or each with even odds (newest first, so that
-    undoing all of them is exact). A write that grew a file and is undone leaves zeros past
-    the old end when not everything is undone. Returns how many writes were undone, by file."""
-    with open(log, "rb") as f:
-        journal = f.read()
-    changes, durable, at = [], {}, 0
-    while at < len(journal):
-        kind = journal[at:at + 1]
-        path_length, offset, before, length, old_length = struct.unpack_from("<5Q", journal, at + 1)
-        start, at = at, at + 41
-        path = journal[at:at + path_length].decode()
-        old = journal[at + path_length:at + path_length + old_length]
-        at += path_length + old_length
-        if kind == b"S":
-            durable[path] = max(durable.get(path, 0), offset)
-        else:
-            changes.append((start, kind, path, offset, before, length, old))
-    undone = {}
-    for start, kind, path, offset, before, length, old in reversed(changes):
-        if start < durable.get(path, 0) or not os.path.exists(path) or not (everything or random.random() < 0.5):
-            continue  # durable, renamed or removed since (names are not journaled), or kept
-        undone[os.path.basename(path)] = undone.get(os.path.basename(path), 0) + 1
-        with open(path, "r+b") as f:
-            f.seek(offset)
-            f.write(old)
-            if kind == b"T" and before < offset:
-                f.truncate(before)
-            elif kind == b"W" and offset + length > before:
-                if everything:
-                    f.truncate(before)
-                else:
-                    f.seek(max(offset, before))
-                    f.write(bytes(offset + length - max(offset, before)))
-    for name in os.listdir(data):
-        if name.endswith("-shm"):  # what SQLite's first opener would throw away
-            os.remove(os.path.join(data, name))
-    return undone
-
-
 def unfiled(data):
     """Leaves the killed node kept in audit_pending beyond the audit file's end: the
     crash fell between the two files' commits, and the restart must put them back."""
@@ -296,9 +257,14 @@ def main():
     random.seed(seed)
     shutil.rmtree(args.dir, ignore_errors=True)
     os.makedirs(args.dir)
-    national = Node("national", [args.bin, "serve", "--data-dir", f"{args.dir}/national", "--listen",
+    regional_data, national_data = f"{args.dir}/regional", f"{args.dir}/national"
+    national = Node("national", [args.bin, "serve", "--data-dir", national_data, "--listen",
                                  f"127.0.0.1:{NATIONAL_PORT}", "--region", "100000", "--log-level", "warning"], args.dir,
                     env=dict(os.environ, IMAGING_GATEWAY_ROLE="national"))
+    if args.power_cut:
+        shim = power_cut.build_shim(args.dir)
+        national.env.update(power_cut.environment(shim, national_data, f"{args.dir}/national-writes.log"))
+        regional_shimmed = dict(os.environ, **power_cut.environment(shim, regional_data, f"{args.dir}/regional-writes.log"))
     national.start()
     certs = f"{args.dir}/national/dev-certs"
     for _ in range(100):
@@ -306,33 +272,25 @@ def main():
             break
         time.sleep(0.05)
     wait_ready(Client(certs, "clinic", NATIONAL_PORT))
-    config = {"region": "610000", "role": "regional", "dataDirectory": f"{args.dir}/regional",
+    config = {"region": "610000", "role": "regional", "dataDirectory": regional_data,
               "listen": [f"127.0.0.1:{REGIONAL_PORT}"], "logLevel": "warning",
               "tls": {"certificate": f"{certs}/node.pem", "privateKey": f"{certs}/node-key.pem", "clientCA": f"{certs}/ca.pem"},
               "federation": {"gatherTo": f"https://localhost:{NATIONAL_PORT}"},
               "reads": {"aiStage": "off"}}
     with open(f"{args.dir}/regional.json", "w") as f:
         json.dump(config, f)
-    shimmed, journal = None, f"{args.dir}/regional-writes.log"
-    if args.power_cut:
-        shim = f"{args.dir}/power_loss.so"
-        compiler = shutil.which("cc") or shutil.which("clang")  # the Swift toolchain brings clang
-        subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(ROOT, "Tests/reliability/power_loss.c"),
-                        "-ldl"], check=True)
-        os.makedirs(config["dataDirectory"])
-        shimmed = dict(os.environ, LD_PRELOAD=shim, POWER_LOSS_DIR=config["dataDirectory"], POWER_LOSS_LOG=journal)
     regional = Node("regional", [args.bin, "serve", "--config", f"{args.dir}/regional.json"], args.dir)
     workload = Workload(certs)
     print(f"crash consistency: {args.cycles} SIGKILLs{' and power cuts' if args.power_cut else ''}, seed {seed}, "
           f"in {args.dir}", flush=True)
+
     def start_for_workload(cycle):
         """Under the shim, journaling afresh, when the cycle ends in a power cut: only what
         the process that is cut wrote may be undone (the checks between write unjournaled)."""
         if not (args.power_cut and cycle < args.cycles):
             return regional.start()
-        if os.path.exists(journal):
-            os.remove(journal)
-        regional.start(dict(shimmed, POWER_LOSS_CUT_AT=str(random.randrange(20, 600))))
+        power_cut.forget(regional_shimmed)
+        regional.start(dict(regional_shimmed, POWER_LOSS_CUT_AT=str(random.randrange(20, 600))))
 
     try:
         start_for_workload(0)
@@ -340,29 +298,33 @@ def main():
         for cycle in range(args.cycles):
             threads = workload.run_for(cycle, random.uniform(0.3, 2.0))
             self_cut = regional.proc.poll() is not None
+            national_cut = args.power_cut and random.random() < 0.25  # while it takes the outbox's records
+            if national_cut:
+                national.kill()
             regional.kill()
             workload.running = False
             for t in threads:
                 t.join()
             lost = ""
             if args.power_cut:
-                everything = random.random() < 0.5
-                undone = power_cut(config["dataDirectory"], journal, everything)
-                lost = (f", {'cut by the shim after a sync' if self_cut else 'killed'}; power cut undid "
-                        f"{'all' if everything else 'a random half of the'} unsynced writes: "
-                        + (", ".join(f"{n} to {name}" for name, n in sorted(undone.items())) or "none"))
+                lost = f", {'cut by the shim after a sync' if self_cut else 'killed'}; " + power_cut.cut(regional_shimmed)
+                if national_cut:
+                    lost += "; national node " + power_cut.cut(national.env)
+                    power_cut.forget(national.env)
+                    national.start()
+                    wait_ready(Client(certs, "clinic", NATIONAL_PORT))
             try:
-                put_back = unfiled(config["dataDirectory"])
+                put_back = unfiled(regional_data)
             except sqlite3.Error as error:
                 put_back = f"unknown, the files cannot be read ({error})"
             regional.start()
             if wait_ready(workload.clinic, node=regional):
                 try:
-                    problems = check(config["dataDirectory"], workload)
+                    problems = check(regional_data, workload)
                 except sqlite3.Error as error:
                     problems = [f"the data directory cannot be read: {error}"]
                 regional.stop()
-                problems += verify(config["dataDirectory"], args.bin)
+                problems += verify(regional_data, args.bin)
             else:
                 problems = ["the node did not start again; see regional.log"]
             start_for_workload(cycle + 1)
