@@ -15,8 +15,8 @@ too, and what it acknowledged to the regional node's outbox must survive.
 
 Workload while the node is up, from six threads: two uploading 20-record batches
 (hospital), two making token lookups (clinic), one making read requests (clinic), and a
-reader taking and completing them. Each logs only what the node acknowledged (2xx)
-before the kill.
+reader taking and completing them once the node's AI stage (its default stub engine) has
+passed them on. Each logs only what the node acknowledged (2xx) before the kill.
 
 usage: Tests/reliability/crash_consistency.py [--cycles N] [--power-cut] [--bin PATH] [--dir DIR] [--seed S]
 Standard library only. Exit status 0 when every check held, 1 with the first violations.
@@ -275,8 +275,7 @@ def main():
     config = {"region": "610000", "role": "regional", "dataDirectory": regional_data,
               "listen": [f"127.0.0.1:{REGIONAL_PORT}"], "logLevel": "warning",
               "tls": {"certificate": f"{certs}/node.pem", "privateKey": f"{certs}/node-key.pem", "clientCA": f"{certs}/ca.pem"},
-              "federation": {"gatherTo": f"https://localhost:{NATIONAL_PORT}"},
-              "reads": {"aiStage": "off"}}
+              "federation": {"gatherTo": f"https://localhost:{NATIONAL_PORT}"}}
     with open(f"{args.dir}/regional.json", "w") as f:
         json.dump(config, f)
     regional = Node("regional", [args.bin, "serve", "--config", f"{args.dir}/regional.json"], args.dir)
