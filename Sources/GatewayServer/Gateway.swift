@@ -85,6 +85,10 @@ public final class Gateway: @unchecked Sendable {
         } catch {
             throw .store("cannot open the index store in \(config.dataDirectory): \(error)")
         }
+        if store.auditLeavesPutBack > 0 {
+            logger.notice("audit: filed leaves the index kept beyond the audit log's end; the last stop fell between the two files' syncs",
+                          metadata: ["leaves": "\(store.auditLeavesPutBack)"])
+        }
         let tokenKeys = try Self.openTokenKeys(config, devMode: devCertificateDirectory != nil, logger: logger)
         metrics = GatewayMetrics()
         var router = Router()

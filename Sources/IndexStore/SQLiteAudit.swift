@@ -111,15 +111,19 @@ enum SQLiteAudit {
     /// sync. The leaves are appended in their order and numbered on from the file's end
     /// (each text carries its new number), which leaves no hole in the tree; no checkpoint
     /// covered the old numbers, since checkpoints are signed from durable leaves only.
-    static func recoverPending(_ db: SQLiteConnection) throws(StoreError) {
+    /// Returns how many leaves it put back.
+    @discardableResult
+    static func recoverPending(_ db: SQLiteConnection) throws(StoreError) -> Int {
         let rows = try db.statement("SELECT seq, event FROM main.audit_pending ORDER BY seq")
         var pending: [(seq: Int, text: String)] = []
         while try rows.step() { pending.append((rows.int(0) ?? 0, rows.string(1) ?? "")) }
         rows.reset()
-        guard !pending.isEmpty else { return }
+        guard !pending.isEmpty else { return 0 }
+        var putBack = 0
         try db.transaction { () throws(StoreError) in
             var log = try Appender(db)
             for row in pending where row.seq > log.firstLeaf {
+                putBack += 1
                 guard let event = try? JSONDecoder().decode(AuditEvent.self, from: Data(row.text.utf8)) else {
                     throw .engine("audit_pending holds leaf \(row.seq - 1), which is not an audit event")
                 }
@@ -128,6 +132,7 @@ enum SQLiteAudit {
             try log.write()
         }
         try db.transaction { () throws(StoreError) in try forgetPending(through: .max, on: db) }
+        return putBack
     }
 
     /// Deletes the rows of `audit_pending` for leaves below `leaves`, which the audit file

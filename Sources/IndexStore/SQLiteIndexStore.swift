@@ -73,6 +73,10 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// Since when uploads wait for the index's WAL to restart (SQLiteIndexStore+WAL).
     var uploadsHeldSince: ContinuousClock.Instant?
 
+    /// Audit leaves the index's file held beyond the audit file's end when the store opened:
+    /// the last stop fell between the two files' syncs, and opening filed them.
+    public let auditLeavesPutBack: Int
+
     /// Upload records a group commit takes at most (`drain`): one batch of the usual size.
     static let recordsPerGroup = 1_000
 
@@ -106,7 +110,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         try writer.attachAudit(auditPath)
         try writer.exec("PRAGMA audit.synchronous = FULL; PRAGMA audit.cache_size = -8192;")
         try SQLiteSchema.moveAudit(writer)
-        try SQLiteAudit.recoverPending(writer)
+        auditLeavesPutBack = try SQLiteAudit.recoverPending(writer)
         Self.reserveAuditWAL(auditPath)
         workQueue = WorkQueue(policy: queuePolicy, open: try SQLiteWorkitems.loadOpen(on: writer))
         writer.resetAll()

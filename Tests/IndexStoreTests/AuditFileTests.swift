@@ -97,6 +97,7 @@ final class AuditFileTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: audit + "-shm")
 
         store = try SQLiteIndexStore(path: path, readers: 1)
+        XCTAssertEqual(store!.auditLeavesPutBack, 2, "the two uploads' leaves, which the node logs at start")
         let restored = try await store!.events(from: 0, limit: 10)
         XCTAssertEqual(restored.map(\.index), [0, 1, 2])
         let events = try restored.map { try JSONDecoder().decode(AuditEvent.self, from: Data($0.text.utf8)) }

@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -237,6 +238,16 @@ def check(data, workload):
     return problems
 
 
+def told(log, start, put_back):
+    """Whether the node's start-up log said how many leaves it put back, as `unfiled` counted."""
+    with open(log, errors="replace") as f:
+        f.seek(start)
+        said = sum(int(m) for m in re.findall(r"leaves=(\d+) .*audit: filed leaves", f.read()))
+    if isinstance(put_back, int) and said != put_back:
+        return [f"the node logged {said} audit leaves put back at start, the files held {put_back}"]
+    return []
+
+
 def verify(data, gateway):
     """`imaging-gateway audit verify` on a stopped node's directory."""
     verified = subprocess.run([gateway, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
@@ -273,7 +284,7 @@ def main():
         time.sleep(0.05)
     wait_ready(Client(certs, "clinic", NATIONAL_PORT))
     config = {"region": "610000", "role": "regional", "dataDirectory": regional_data,
-              "listen": [f"127.0.0.1:{REGIONAL_PORT}"], "logLevel": "warning",
+              "listen": [f"127.0.0.1:{REGIONAL_PORT}"], "logLevel": "notice",
               "tls": {"certificate": f"{certs}/node.pem", "privateKey": f"{certs}/node-key.pem", "clientCA": f"{certs}/ca.pem"},
               "federation": {"gatherTo": f"https://localhost:{NATIONAL_PORT}"}}
     with open(f"{args.dir}/regional.json", "w") as f:
@@ -316,12 +327,14 @@ def main():
                 put_back = unfiled(regional_data)
             except sqlite3.Error as error:
                 put_back = f"unknown, the files cannot be read ({error})"
+            log_start = os.path.getsize(f"{args.dir}/regional.log")
             regional.start()
             if wait_ready(workload.clinic, node=regional):
                 try:
                     problems = check(regional_data, workload)
                 except sqlite3.Error as error:
                     problems = [f"the data directory cannot be read: {error}"]
+                problems += told(f"{args.dir}/regional.log", log_start, put_back)
                 regional.stop()
                 problems += verify(regional_data, args.bin)
             else:
