@@ -58,8 +58,10 @@ public final class CheckpointSigner: @unchecked Sendable {
             }
             var pem = [UInt8](repeating: 0, count: 4096)
             let length = BIO_read(bio, &pem, Int32(pem.count))
-            let failure = gw_replace_file(keyPath, pem, Int(max(0, length)), 0o600)
-            guard length > 0, failure == 0 else { throw .key("cannot write \(keyPath): errno \(failure)") }
+            // Linked, not renamed: should another process have made the key meanwhile, its
+            // key stays and is the one read below.
+            let failure = gw_publish_file(keyPath, pem, Int(max(0, length)), 0o600, 0)
+            guard length > 0, failure == 0 || failure == EEXIST else { throw .key("cannot write \(keyPath): errno \(failure)") }
         }
         guard let file = fopen(keyPath, "r") else { throw .key("cannot read \(keyPath)") }
         defer { fclose(file) }

@@ -323,23 +323,26 @@ int gw_sha256(const void *head, size_t head_len, const void *body, size_t body_l
     return ok;
 }
 
-int gw_replace_file(const char *path, const void *bytes, size_t length, unsigned mode) {
+int gw_publish_file(const char *path, const void *bytes, size_t length, unsigned mode, int replace) {
     size_t path_length = strlen(path);
     char *temporary = malloc(path_length + 5);
     if (!temporary) return ENOMEM;
     snprintf(temporary, path_length + 5, "%s.tmp", path);
+    // A crash may have left one, with any mode: O_TRUNC would keep that mode.
+    unlink(temporary);
     int failure = 0;
-    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) failure = errno;
     for (size_t done = 0; !failure && done < length;) {
         ssize_t n = write(fd, (const char *)bytes + done, length - done);
-        if (n < 0 && errno != EINTR) failure = errno;
         if (n > 0) done += (size_t)n;
+        else if (n == 0) failure = EIO;
+        else if (errno != EINTR) failure = errno;
     }
     if (!failure && fsync(fd) != 0) failure = errno;
     if (fd >= 0) close(fd);
-    if (!failure && rename(temporary, path) != 0) failure = errno;
-    if (failure) unlink(temporary);
+    if (!failure && (replace ? rename(temporary, path) : link(temporary, path)) != 0) failure = errno;
+    if (failure || !replace) unlink(temporary);
     free(temporary);
     if (failure) return failure;
     // The directory holding the name: everything before the last '/', or ".".

@@ -104,7 +104,7 @@ public struct TokenKeyFile: Codable, Sendable, Equatable {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory.isEmpty ? "." : directory,
                                                 withIntermediateDirectories: true)
-        let failure = data.withUnsafeBytes { gw_replace_file(path, $0.baseAddress, $0.count, 0o600) }
+        let failure = data.withUnsafeBytes { gw_publish_file(path, $0.baseAddress, $0.count, 0o600, 1) }
         guard failure == 0 else { throw Failure.unreadable("cannot replace \(path): errno \(failure)") }
     }
 }

@@ -133,6 +133,8 @@ final class MerkleTreeTests: XCTestCase {
         try Data("-----BEGIN PRIVATE KEY-----\nMIGH".utf8).write(to: URL(fileURLWithPath: path + ".tmp"))
         let signer = try CheckpointSigner(keyPath: path)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path + ".tmp"))
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o600, "not the mode of what the crash left")
         let again = try CheckpointSigner(keyPath: path)
         XCTAssertEqual(again.publicKeyPEM, signer.publicKeyPEM)
     }

@@ -89,9 +89,12 @@ int gw_sha256(const void *head, size_t head_len, const void *body, size_t body_l
 int gw_fix_malloc_thresholds(int mmap_bytes, int trim_bytes);
 
 // Puts `length` bytes at `path` (mode `mode`) so that a crash or a power cut leaves
-// either the old file or the whole new one, never an empty or half-written file: the bytes
-// go to path.tmp, are fsynced, renamed over path, and the directory is fsynced so that
-// the new name survives too. 0 on success, else the errno of the step that failed.
-int gw_replace_file(const char *path, const void *bytes, size_t length, unsigned mode);
+// either no file or the old one, or the whole new one, never an empty or half-written
+// file: the bytes go to a fresh path.tmp, are fsynced, and take the name, and the
+// directory is fsynced so that the name survives too. With `replace` the new file is
+// renamed over any old one; without, it is linked to the name, which fails with EEXIST
+// when the path exists (an atomic create: of two writers, one wins). 0 on success, else
+// the errno of the step that failed.
+int gw_publish_file(const char *path, const void *bytes, size_t length, unsigned mode, int replace);
 
 #endif
