@@ -10,8 +10,9 @@ studies.
 With --power-cut each kill is also a power cut (power_cut.py): the writes no fsync had
 covered are undone, as a disk could have lost them. Most of the regional node's kills
 are then made by its shim right after a randomly chosen sync, so that cuts fall between
-one file's sync and the next's; in a quarter of the cycles the national node loses power
-too, and what it acknowledged to the regional node's outbox must survive.
+one file's sync and the next's (the first cut within the node's first start, while it
+makes its files, schema and key); in a quarter of the cycles the national node loses
+power too, and what it acknowledged to the regional node's outbox must survive.
 
 Workload while the node is up, from six threads: two uploading 20-record batches
 (hospital), two making token lookups (clinic), one making read requests (clinic), and a
@@ -193,12 +194,20 @@ class Workload:
 
 def unfiled(data):
     """Leaves the killed node kept in audit_pending beyond the audit file's end: the
-    crash fell between the two files' commits, and the restart must put them back."""
+    crash fell between the two files' commits, and the restart must put them back. None
+    when the cut came in the node's first start, before both files and their tables were
+    there: it had answered nothing yet."""
+    if not os.path.exists(f"{data}/index-audit.sqlite"):
+        return 0
     db = sqlite3.connect(f"file:{data}/index.sqlite?mode=ro", uri=True, timeout=30)
     try:
         db.execute("ATTACH ? AS audit", (f"file:{data}/index-audit.sqlite?mode=ro",))
         end = db.execute("SELECT coalesce(max(seq), 0) FROM audit.audit_events").fetchone()[0]
         return db.execute("SELECT count(*) FROM audit_pending WHERE seq > ?", (end,)).fetchone()[0]
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return 0
+        raise
     finally:
         db.close()
 
@@ -300,7 +309,9 @@ def main():
         if not (args.power_cut and cycle < args.cycles):
             return regional.start()
         power_cut.forget(regional_shimmed)
-        regional.start(dict(regional_shimmed, POWER_LOSS_CUT_AT=str(random.randrange(20, 600))))
+        # The first cut falls in the node's first start or just after it: files, schema, keys.
+        cut_at = random.randrange(1, 40) if cycle == 0 else random.randrange(20, 600)
+        regional.start(dict(regional_shimmed, POWER_LOSS_CUT_AT=str(cut_at)))
 
     try:
         start_for_workload(0)
