@@ -47,14 +47,12 @@ public final class DevCertificateAuthority {
         return (certPEM, keyPEM)
     }
 
-    /// Writes `text` to `path` readable by the owner only when `secret`.
+    /// Writes `text` to `path`, readable by the owner only when `secret`, synced with its
+    /// directory entry (`gw_publish_file`): a power cut leaves the whole file or none.
     public static func write(_ text: String, to path: String, secret: Bool) throws(Failure) {
-        do {
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: secret ? 0o600 : 0o644], ofItemAtPath: path)
-        } catch {
-            throw .io("cannot write \(path): \(error)")
-        }
+        let bytes = Array(text.utf8)
+        let failure = gw_publish_file(path, bytes, bytes.count, secret ? 0o600 : 0o644, 1)
+        guard failure == 0 else { throw .io("cannot write \(path): \(String(cString: strerror(failure)))") }
     }
 
     private static func build(subject: String, uri: String?, key: OpaquePointer, issuerKey: OpaquePointer,

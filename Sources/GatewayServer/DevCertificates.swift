@@ -31,6 +31,13 @@ enum DevCertificates {
             guard rename(staging.directory, paths.directory) == 0 else {
                 throw .io("cannot move \(staging.directory) to \(paths.directory): \(String(cString: strerror(errno)))")
             }
+            // The files and their folder's entries are synced already; this keeps the new name.
+            let parent = open(config.dataDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard parent >= 0, fsync(parent) == 0 else {
+                if parent >= 0 { close(parent) }
+                throw .io("cannot sync \(config.dataDirectory): \(String(cString: strerror(errno)))")
+            }
+            close(parent)
         }
         config.tls.certificate = paths.nodeCertificate
         config.tls.privateKey = paths.nodeKey
