@@ -53,7 +53,8 @@ let package = Package(
         .target(
             name: "GatewayServer",
             dependencies: [
-                "GatewayNet", "ImagingIndex", "IndexStore", "JSONText", "PatientTokens", "AuditLog", "ReadQueue", "Inference",
+                "GatewayNet", "CGatewayShims", "ImagingIndex", "IndexStore", "JSONText", "PatientTokens", "AuditLog", "ReadQueue",
+                "Inference",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),

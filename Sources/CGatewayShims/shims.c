@@ -349,10 +349,15 @@ int gw_publish_file(const char *path, const void *bytes, size_t length, unsigned
     const char *slash = strrchr(path, '/');
     char *directory = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
     if (!directory) return ENOMEM;
-    int dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int synced = gw_sync_directory(directory);
     free(directory);
-    if (dirfd < 0) return errno;
-    int synced = fsync(dirfd) == 0 ? 0 : errno;
-    close(dirfd);
+    return synced;
+}
+
+int gw_sync_directory(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int synced = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
     return synced;
 }

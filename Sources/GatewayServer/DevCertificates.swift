@@ -1,3 +1,4 @@
+import CGatewayShims
 import Foundation
 import GatewayNet
 
@@ -32,12 +33,8 @@ enum DevCertificates {
                 throw .io("cannot move \(staging.directory) to \(paths.directory): \(String(cString: strerror(errno)))")
             }
             // The files and their folder's entries are synced already; this keeps the new name.
-            let parent = open(config.dataDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard parent >= 0, fsync(parent) == 0 else {
-                if parent >= 0 { close(parent) }
-                throw .io("cannot sync \(config.dataDirectory): \(String(cString: strerror(errno)))")
-            }
-            close(parent)
+            let failure = gw_sync_directory(config.dataDirectory)
+            guard failure == 0 else { throw .io("cannot sync \(config.dataDirectory): \(String(cString: strerror(failure)))") }
         }
         config.tls.certificate = paths.nodeCertificate
         config.tls.privateKey = paths.nodeKey

@@ -97,4 +97,8 @@ int gw_fix_malloc_thresholds(int mmap_bytes, int trim_bytes);
 // the errno of the step that failed.
 int gw_publish_file(const char *path, const void *bytes, size_t length, unsigned mode, int replace);
 
+// fsyncs the directory `path`, so that the names made, renamed or removed in it survive a
+// power cut. 0 on success, else the errno of the step that failed.
+int gw_sync_directory(const char *path);
+
 #endif
