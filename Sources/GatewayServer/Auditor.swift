@@ -197,14 +197,16 @@ final class Auditor: Sendable {
         return signed
     }
 
-    /// Signs a checkpoint every `seconds` while the log grows, until `stopCheckpointing`.
-    func startCheckpointing(every seconds: Int) {
+    /// Signs a checkpoint every `seconds` while the log grows, until `stopCheckpointing`,
+    /// and hands the latest to `offer` (WitnessSender) each time, grown or not: an offer
+    /// that failed is made again a period later.
+    func startCheckpointing(every seconds: Int, offer: (@Sendable (Checkpoint) async -> Void)? = nil) {
         guard enabled, seconds > 0, checkpointing.withLock({ let was = $0; $0 = true; return !was }) else { return }
         Task.detached { [weak self] in
             while true {
                 try? await Task.sleep(for: .seconds(seconds))
                 guard let self, self.checkpointing.withLock({ $0 }) else { return }
-                _ = try? await self.checkpoint()
+                if let signed = try? await self.checkpoint() { await offer?(signed) }
             }
         }
     }

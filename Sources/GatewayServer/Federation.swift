@@ -38,7 +38,7 @@ final class Federation: Sendable {
     let client: HTTPClient
 
     init?(config: GatewayConfig) throws(TLSError) {
-        guard !config.federation.peers.isEmpty || config.federation.gatherTo != nil,
+        guard !config.federation.peers.isEmpty || config.federation.gatherTo != nil || !config.auditWitnesses.isEmpty,
               let certificate = config.tls.certificate, let key = config.tls.privateKey
         else { return nil }
         let tls = try TLSContext(configuration: TLSConfiguration(certificateChainPath: certificate, privateKeyPath: key,

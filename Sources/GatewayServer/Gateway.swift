@@ -19,6 +19,8 @@ public final class Gateway: @unchecked Sendable {
     private let computePool = ComputePool()
     private let auditor: Auditor
     private let gatherer: Gatherer?
+    /// Offers this node's checkpoints to its witnesses (`audit.witnesses`).
+    private let witnessSender: WitnessSender?
     private let reads: ReadService
 
     public enum StartError: Error, CustomStringConvertible {
@@ -111,6 +113,14 @@ public final class Gateway: @unchecked Sendable {
         IndexRoutes.add(to: &router, store: store, maxBatch: config.index.maxBatchRecords, tokenKeys: tokenKeys, auditor: auditor,
                         federation: federation, region: config.region)
         FederationRoutes.add(to: &router, store: store, tokenKeys: tokenKeys, auditor: auditor, region: config.region)
+        WitnessRoutes.add(to: &router, auditor: auditor, logger: logger) { [metrics] in metrics.witnessConflicts.increment() }
+        if let federation, !config.auditWitnesses.isEmpty {
+            witnessSender = WitnessSender(store: store, client: federation.client, witnesses: config.auditWitnesses,
+                                          publicKey: signer.publicKeyPEM, origin: auditor.origin,
+                                          retryAfterRefusal: .seconds(10 * config.audit.checkpointSeconds), logger: logger)
+        } else {
+            witnessSender = nil
+        }
         if let national = config.federation.gatherTo, let federation {
             gatherer = Gatherer(outbox: store, client: federation.client, nationalURL: national, region: config.region, logger: logger)
         } else {
@@ -128,6 +138,7 @@ public final class Gateway: @unchecked Sendable {
         ReadRoutes.add(to: &router, service: reads, index: store, auditor: auditor, federation: federation, region: config.region)
         server = HTTPServer(configuration: serverConfig, router: router, logger: logger)
         metrics.server = server
+        metrics.witnessSender = witnessSender
     }
 
     /// The key file when there is one: the token service needs it, and the index uses it
@@ -160,7 +171,9 @@ public final class Gateway: @unchecked Sendable {
     public func start() throws(StartError) -> [Int] {
         do {
             let ports = try server.start()
-            auditor.startCheckpointing(every: config.audit.checkpointSeconds)
+            var offer: (@Sendable (Checkpoint) async -> Void)?
+            if let witnessSender { offer = { await witnessSender.offer($0) } }
+            auditor.startCheckpointing(every: config.audit.checkpointSeconds, offer: offer)
             gatherer?.start()
             reads.start()
             return ports
@@ -210,8 +223,10 @@ public final class Gateway: @unchecked Sendable {
 final class GatewayMetrics: @unchecked Sendable {
     let registry = PrometheusCollectorRegistry()
     weak var server: HTTPServer?
+    var witnessSender: WitnessSender?
     private let accepted, requests, rejected, handshakeFailures, timeouts, protocolErrors: Gauge
     private let open: Gauge
+    let witnessConflicts: Counter
 
     init() {
         let registry = registry
@@ -225,6 +240,9 @@ final class GatewayMetrics: @unchecked Sendable {
         handshakeFailures = gauge("tls_handshake_failures_total", "TLS handshakes that failed.")
         timeouts = gauge("timeouts_total", "Connections closed by a handshake, header, body or idle timeout.")
         protocolErrors = gauge("http_protocol_errors_total", "Requests refused by the HTTP parser.")
+        witnessConflicts = registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "gateway", metricName: "audit_witness_conflicts_total", unitName: "",
+            helpText: "Checkpoints offered to this node as a witness that did not extend the one it held (WitnessRoutes)."))
     }
 
     /// Today's metering (UTC), per certificate and counter, as `gateway_usage_today`.
@@ -240,6 +258,11 @@ final class GatewayMetrics: @unchecked Sendable {
             registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "gateway", metricName: "usage_today", unitName: "",
                                                                 helpText: "Audited requests and items today (UTC) per client certificate."),
                                labels: [("actor", u.actor), ("counter", u.counter)]).set(Double(u.count))
+        }
+        for (witness, size) in witnessSender?.witnessed ?? [:] {
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "gateway", metricName: "audit_witnessed_tree_size", unitName: "",
+                                                                helpText: "The tree size of this node's log each witness holds, as last known."),
+                               labels: [("witness", witness)]).set(Double(size))
         }
         guard let statistics = server?.statistics else { return registry.emitToBuffer() }
         let s = statistics.snapshot

@@ -79,6 +79,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var quotas: [Quota] = []
         /// The checkpoint signing key; default `<dataDirectory>/audit-key.pem`.
         public var keyFile: String?
+        /// Nodes (`https://host:port`) this node offers its checkpoints to as witnesses;
+        /// default: the national node in `federation.gatherTo`, if any.
+        public var witnesses: [String]?
     }
 
     /// A daily limit on one metering counter for certificates of a role and/or organization.
@@ -120,6 +123,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     }
 
     public var auditKeyFile: String { audit.keyFile ?? dataDirectory + "/audit-key.pem" }
+
+    /// Where this node's checkpoints are witnessed: `audit.witnesses`, else its national node.
+    public var auditWitnesses: [String] { audit.witnesses ?? federation.gatherTo.map { [$0] } ?? [] }
 
     /// Where the token key file is, set or default.
     public var tokenKeyFile: String { tokens.keyFile ?? dataDirectory + "/token-keys.json" }
@@ -205,6 +211,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
             throw .invalid("federation.lookupDeadlineMs must be 50 to 60000")
         }
         guard audit.retentionDays >= 180 else { throw .invalid("audit.retentionDays must be at least 180") }
+        guard auditWitnesses.allSatisfy({ $0.hasPrefix("https://") }) else { throw .invalid("audit.witnesses: each is an https URL") }
         let counters: Set<String> = ["uploads", "records", "lookups", "prior-checks", "token-evaluations", "tokens", "read-requests",
                                      "read-transitions"]
         for q in audit.quotas where !counters.contains(q.counter) || q.perDay < 0 {
@@ -305,6 +312,7 @@ extension GatewayConfig.Audit {
         retentionDays = try c.decodeIfPresent(Int.self, forKey: .retentionDays) ?? 365
         quotas = try c.decodeIfPresent([GatewayConfig.Quota].self, forKey: .quotas) ?? []
         keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
+        witnesses = try c.decodeIfPresent([String].self, forKey: .witnesses)
     }
 }
 

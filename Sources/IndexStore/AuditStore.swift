@@ -32,6 +32,21 @@ public protocol AuditStore: AuditLogReading {
     func saveCheckpoint(_ checkpoint: Checkpoint, frontier: MerkleFrontier) async throws(StoreError)
     /// The checkpoint of the largest tree, with its frontier when one was kept.
     func latestCheckpoint() async throws(StoreError) -> (checkpoint: Checkpoint, frontier: MerkleFrontier?)?
+    /// The checkpoint of exactly `treeSize` leaves, with its frontier when one was kept:
+    /// what a proof to a witness that holds that size starts from.
+    func checkpoint(treeSize: Int) async throws(StoreError) -> (checkpoint: Checkpoint, frontier: MerkleFrontier?)?
+    /// Another node's checkpoint offered to this one as a witness: `judge` (in practice
+    /// `CheckpointWitness.judge`) runs on what is held for its origin, and in the same
+    /// transaction an accepted checkpoint becomes the one held and an inconsistent offer
+    /// is kept as a conflict. Returns once that is durable.
+    func witness(_ offered: Checkpoint, by actor: String,
+                 judge: @escaping @Sendable (WitnessedLog?) -> WitnessVerdict) async throws(StoreError) -> WitnessVerdict
+    /// Forgets the checkpoint held for `origin` (its history and conflicts stay), so that
+    /// the next offer is taken as first sight: an operator's decision after a conflict whose
+    /// cause is known (a node restored from a backup). False when none was held.
+    func forgetWitnessed(origin: String) async throws(StoreError) -> Bool
+    /// What this node holds as a witness for `origin`, and its newest conflicts (at most 20).
+    func witnessed(origin: String) async throws(StoreError) -> (log: WitnessedLog?, conflicts: [WitnessConflict])
     /// Usage counts for a UTC day (YYYY-MM-DD), all actors.
     func usage(day: String) async throws(StoreError) -> [UsageCount]
     /// One certificate's count of one counter for a UTC day (0 when none): what a quota check reads.

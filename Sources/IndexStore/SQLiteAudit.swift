@@ -197,6 +197,14 @@ enum SQLiteAudit {
         return (checkpoint, MerkleFrontier(size: checkpoint.treeSize, bytes: s.blob(1)))
     }
 
+    /// The checkpoint of exactly `treeSize` leaves, with its frontier when one was kept.
+    static func checkpoint(_ db: SQLiteConnection, treeSize: Int) throws(StoreError) -> (checkpoint: Checkpoint, frontier: MerkleFrontier?)? {
+        let s = try db.statement("SELECT checkpoint, frontier FROM audit.audit_checkpoints WHERE tree_size = ?1")
+        s.bind(1, treeSize)
+        guard try s.step(), let checkpoint = decode(s.string(0)) else { return nil }
+        return (checkpoint, MerkleFrontier(size: checkpoint.treeSize, bytes: s.blob(1)))
+    }
+
     private static func decode(_ text: String?) -> Checkpoint? {
         try? JSONDecoder().decode(Checkpoint.self, from: Data((text ?? "").utf8))
     }

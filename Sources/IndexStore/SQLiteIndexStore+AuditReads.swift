@@ -34,4 +34,25 @@ extension SQLiteIndexStore {
     public func saveCheckpoint(_ checkpoint: Checkpoint, frontier: MerkleFrontier) async throws(StoreError) {
         try await onWriter { writer throws(StoreError) in try SQLiteAudit.save(checkpoint, frontier: frontier, on: writer) }
     }
+
+    public func checkpoint(treeSize: Int) async throws(StoreError) -> (checkpoint: Checkpoint, frontier: MerkleFrontier?)? {
+        try await read { db throws(StoreError) in try SQLiteAudit.checkpoint(db, treeSize: treeSize) }
+    }
+
+    public func witness(_ offered: Checkpoint, by actor: String,
+                        judge: @escaping @Sendable (WitnessedLog?) -> WitnessVerdict) async throws(StoreError) -> WitnessVerdict {
+        try await onWriter { writer throws(StoreError) in try SQLiteWitness.witness(offered, by: actor, on: writer, judge: judge) }
+    }
+
+    public func forgetWitnessed(origin: String) async throws(StoreError) -> Bool {
+        try await onWriter { writer throws(StoreError) in try SQLiteWitness.forget(origin, on: writer) }
+    }
+
+    /// On the writer, not a reader: a reader may keep its snapshot across commits that
+    /// did not change the index, and a witness's commit does not.
+    public func witnessed(origin: String) async throws(StoreError) -> (log: WitnessedLog?, conflicts: [WitnessConflict]) {
+        try await onWriter { writer throws(StoreError) in
+            (try SQLiteWitness.held(origin, on: writer), try SQLiteWitness.conflicts(origin, limit: 20, on: writer))
+        }
+    }
 }

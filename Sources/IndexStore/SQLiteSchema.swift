@@ -228,6 +228,30 @@ enum SQLiteSchema {
             PRIMARY KEY (day, actor, counter)
         ) WITHOUT ROWID;
         """,
+        // Other nodes' logs this node witnesses (SQLiteWitness).
+        """
+        CREATE TABLE witnessed_logs (
+            origin TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            checkpoint TEXT NOT NULL
+        );
+        CREATE TABLE witnessed_checkpoints (
+            origin TEXT NOT NULL,
+            tree_size INTEGER NOT NULL,
+            checkpoint TEXT NOT NULL,
+            received INTEGER NOT NULL,
+            PRIMARY KEY (origin, tree_size)
+        ) WITHOUT ROWID;
+        CREATE TABLE witness_conflicts (
+            id INTEGER PRIMARY KEY,
+            origin TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            checkpoint TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            received INTEGER NOT NULL
+        );
+        """,
     ]
 
     /// Moves the audit tables an older build kept in the index's file into the attached

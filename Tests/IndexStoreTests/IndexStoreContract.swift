@@ -12,7 +12,7 @@ import XCTest
 class IndexStoreContract: XCTestCase {
     func makeStore() throws -> IndexStore? { nil }
 
-    private func store() throws -> IndexStore {
+    func store() throws -> IndexStore {
         guard let s = try makeStore() else { throw XCTSkip("the contract runs in subclasses") }
         return s
     }
