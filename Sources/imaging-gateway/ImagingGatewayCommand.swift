@@ -11,7 +11,7 @@ struct ImagingGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imaging-gateway",
         abstract: "A regional or national node of the ImagingGateway medical-imaging index.",
-        subcommands: [Serve.self, Keys.self, Audit.self, Gather.self],
+        subcommands: [Serve.self, Keys.self, Audit.self, Gather.self, Backup.self],
         defaultSubcommand: Serve.self)
 
     /// Leaves by `_exit` once the command is done (CommandExit says why). `serve` returns
