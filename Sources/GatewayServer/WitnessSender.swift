@@ -24,8 +24,8 @@ final class WitnessSender: Sendable {
     private let witnesses: [String]
     private let publicKey: String
     private let origin: String
-    private let logger: Logger
     private let retryAfterRefusal: Duration
+    private let logger: Logger
     /// Per witness URL, the tree size it holds of this log, when known.
     private let held = Mutex<[String: Int]>([:])
     /// Per witness URL that refused this log, when to offer it again.
@@ -33,12 +33,12 @@ final class WitnessSender: Sendable {
 
     init(store: AuditStore, client: HTTPClient, witnesses: [String], publicKey: String, origin: String,
          retryAfterRefusal: Duration, logger: Logger) {
-        self.retryAfterRefusal = retryAfterRefusal
         self.store = store
         self.client = client
         self.witnesses = witnesses
         self.publicKey = publicKey
         self.origin = origin
+        self.retryAfterRefusal = retryAfterRefusal
         self.logger = logger
     }
 
