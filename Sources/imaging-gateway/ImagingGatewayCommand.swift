@@ -68,7 +68,14 @@ struct Serve: ParsableCommand {
         let gateway: Gateway
         let lock: DataDirectoryLock
         do {
-            try FileManager.default.createDirectory(atPath: cfg.dataDirectory, withIntermediateDirectories: true)
+            // A data directory made here is synced into its parent before anything is
+            // acknowledged from it: without that, a power cut could lose its name, and with
+            // it every file inside, however well each was synced.
+            if !FileManager.default.fileExists(atPath: cfg.dataDirectory) {
+                try FileManager.default.createDirectory(atPath: cfg.dataDirectory, withIntermediateDirectories: true)
+                let parent = URL(fileURLWithPath: cfg.dataDirectory).standardizedFileURL.deletingLastPathComponent().path
+                guard gw_sync_directory(parent) == 0 else { throw ValidationError("cannot sync \(parent)") }
+            }
             lock = try DataDirectoryLock(directory: cfg.dataDirectory)
             gateway = try Gateway(config: cfg, logger: logger)
             if let dir = gateway.devCertificateDirectory {
