@@ -25,16 +25,25 @@
  * Nth sync it recorded: the cut then falls between two syncs, as between the index's and
  * the audit file's, a window too narrow for a kill from outside to find often.
  *
- * Not covered: files created or renamed without a directory fsync (a power cut could
- * lose the name itself), and writes through stdio, which glibc makes without the PLT.
+ * Names are journaled too: a file created ('C'), a directory made ('M'), a rename ('R',
+ * with the bytes of a file it replaced) or a link ('L') is durable only once its
+ * directory is synced ('D', an fsync of the directory). Until then a power cut may lose
+ * it, as on ext4 without a journal; a file's own fsync does not keep its name. Removals
+ * are not journaled (the shim errs towards losing less), nor writes through stdio, which
+ * glibc makes without the PLT.
  *
- * Record: kind (1 byte: 'W' write, 'T' truncate, 'S' sync), then five little-endian
- * 64-bit fields: path length, offset, size before, length of the change, length of the
- * old bytes; then the path and the old bytes. A sync's offset field is the log's length
- * when the sync began.
+ * Record: kind (1 byte: 'W' write, 'T' truncate, 'S' sync, or a name's kind above), then
+ * five little-endian 64-bit fields: path length, offset, size before, length of the
+ * change, length of the old bytes; then the path and the old bytes. A sync's offset field
+ * is the log's length when the sync began. A rename's path is the old and the new name
+ * with a newline between; its old bytes are the replaced file's, its length field is 1
+ * when it replaced one and its size field that file's mode.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -56,6 +65,11 @@ static ssize_t (*real_write)(int, const void *, size_t);
 static int (*real_ftruncate)(int, off_t);
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
+static int (*real_open)(const char *, int, ...);
+static int (*real_openat)(int, const char *, int, ...);
+static int (*real_mkdir)(const char *, mode_t);
+static int (*real_rename)(const char *, const char *);
+static int (*real_link)(const char *, const char *);
 
 __attribute__((constructor)) static void power_loss_start(void) {
     real_pwrite = dlsym(RTLD_NEXT, "pwrite64");
@@ -63,6 +77,11 @@ __attribute__((constructor)) static void power_loss_start(void) {
     real_ftruncate = dlsym(RTLD_NEXT, "ftruncate64");
     real_fsync = dlsym(RTLD_NEXT, "fsync");
     real_fdatasync = dlsym(RTLD_NEXT, "fdatasync");
+    real_open = dlsym(RTLD_NEXT, "open64");
+    real_openat = dlsym(RTLD_NEXT, "openat64");
+    real_mkdir = dlsym(RTLD_NEXT, "mkdir");
+    real_rename = dlsym(RTLD_NEXT, "rename");
+    real_link = dlsym(RTLD_NEXT, "link");
     const char *dir = getenv("POWER_LOSS_DIR"), *log = getenv("POWER_LOSS_LOG");
     if (!dir || !log || !realpath(dir, prefix)) return;
     prefix_length = strlen(prefix);
@@ -83,6 +102,22 @@ static int tracked(int fd, char *path) {
     if (n > 4 && strcmp(path + n - 4, "-shm") == 0) return 0;
     struct stat st;
     return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* `name`'s absolute path into `path` (its directory resolved, so that it compares with
+ * the prefix), when that is inside the journaled directory; else 0. */
+static int tracked_name(const char *name, char *path) {
+    if (logfd < 0) return 0;
+    char copy[PATH_MAX], directory[PATH_MAX];
+    if (snprintf(copy, sizeof copy, "%s", name) >= (int)sizeof copy) return 0;
+    char *base = basename(copy);
+    char parent[PATH_MAX];
+    if (snprintf(parent, sizeof parent, "%s", name) >= (int)sizeof parent) return 0;
+    if (!realpath(dirname(parent), directory)) return 0;
+    if (snprintf(path, PATH_MAX, "%s/%s", directory, base) >= PATH_MAX) return 0;
+    size_t n = strlen(path);
+    if (n <= prefix_length || strncmp(path, prefix, prefix_length) != 0 || path[prefix_length] != '/') return 0;
+    return !(n > 4 && strcmp(path + n - 4, "-shm") == 0);
 }
 
 static void append(char kind, const char *path, uint64_t offset, uint64_t size_before, uint64_t length,
@@ -144,8 +179,32 @@ static int recorded_truncate(int fd, off_t length) {
 int ftruncate64(int fd, off_t length) { return recorded_truncate(fd, length); }
 int ftruncate(int fd, off_t length) { return recorded_truncate(fd, length); }
 
+/* A directory of the journaled tree (or the tree itself) open at `fd`, into `path`. */
+static int tracked_directory(int fd, char *path) {
+    if (logfd < 0) return 0;
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, PATH_MAX - 1);
+    if (n <= 0) return 0;
+    path[n] = 0;
+    if ((size_t)n < prefix_length || strncmp(path, prefix, prefix_length) != 0) return 0;
+    if ((size_t)n > prefix_length && path[prefix_length] != '/') return 0;
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int recorded_sync(int fd, int (*sync)(int)) {
     char path[PATH_MAX];
+    if (tracked_directory(fd, path)) {
+        struct stat log;
+        if (fstat(logfd, &log) != 0) abort();
+        int result = sync(fd);
+        if (result == 0) {
+            append('D', path, (uint64_t)log.st_size, 0, 0, NULL, 0);
+            if (atomic_fetch_add(&syncs, 1) + 1 == cut_at) kill(getpid(), SIGKILL);
+        }
+        return result;
+    }
     if (!tracked(fd, path)) return sync(fd);
     struct stat log;
     if (fstat(logfd, &log) != 0) abort();
@@ -159,3 +218,97 @@ static int recorded_sync(int fd, int (*sync)(int)) {
 
 int fsync(int fd) { return recorded_sync(fd, real_fsync); }
 int fdatasync(int fd) { return recorded_sync(fd, real_fdatasync); }
+
+/* Whether opening `name` with `flags` will create it inside the tree; its path into `path`. */
+static int creates(const char *name, int flags, char *path) {
+    struct stat st;
+    return (flags & O_CREAT) && tracked_name(name, path) && lstat(path, &st) != 0;
+}
+
+static int opened(int fd, int fresh, const char *path) {
+    if (fd >= 0 && fresh) append('C', path, 0, 0, 0, NULL, 0);
+    return fd;
+}
+
+#define MODE(flags) \
+    mode_t mode = 0; \
+    if ((flags) & (O_CREAT | O_TMPFILE)) { \
+        va_list arguments; \
+        va_start(arguments, flags); \
+        mode = (mode_t)va_arg(arguments, int); \
+        va_end(arguments); \
+    }
+
+int open(const char *name, int flags, ...) {
+    MODE(flags)
+    char path[PATH_MAX];
+    int fresh = creates(name, flags, path);
+    return opened(real_open(name, flags, mode), fresh, path);
+}
+
+int open64(const char *name, int flags, ...) {
+    MODE(flags)
+    char path[PATH_MAX];
+    int fresh = creates(name, flags, path);
+    return opened(real_open(name, flags, mode), fresh, path);
+}
+
+/* Only names relative to the working directory, or absolute: the node opens no other. */
+int openat(int directory, const char *name, int flags, ...) {
+    MODE(flags)
+    char path[PATH_MAX];
+    int fresh = (directory == AT_FDCWD || name[0] == '/') && creates(name, flags, path);
+    return opened(real_openat(directory, name, flags, mode), fresh, path);
+}
+
+int openat64(int directory, const char *name, int flags, ...) {
+    MODE(flags)
+    char path[PATH_MAX];
+    int fresh = (directory == AT_FDCWD || name[0] == '/') && creates(name, flags, path);
+    return opened(real_openat(directory, name, flags, mode), fresh, path);
+}
+
+int mkdir(const char *name, mode_t mode) {
+    char path[PATH_MAX];
+    int tracked_here = tracked_name(name, path);
+    int result = real_mkdir(name, mode);
+    if (result == 0 && tracked_here) append('M', path, 0, 0, 0, NULL, 0);
+    return result;
+}
+
+int link(const char *from, const char *to) {
+    char path[PATH_MAX];
+    int tracked_here = tracked_name(to, path);
+    int result = real_link(from, to);
+    if (result == 0 && tracked_here) append('L', path, 0, 0, 0, NULL, 0);
+    return result;
+}
+
+/* The replaced file's bytes travel in the record, so that an undone rename puts it back. */
+int rename(const char *from, const char *to) {
+    char old_path[PATH_MAX], new_path[PATH_MAX];
+    if (!tracked_name(from, old_path) || !tracked_name(to, new_path)) return real_rename(from, to);
+    unsigned char *replaced = NULL;
+    size_t replaced_length = 0;
+    int replacing = 0;
+    struct stat st = {0};
+    if (lstat(new_path, &st) == 0 && S_ISREG(st.st_mode)) {
+        int fd = real_open(new_path, O_RDONLY | O_CLOEXEC, 0);
+        if (fd >= 0) {
+            replaced = old_bytes(fd, 0, (size_t)st.st_size, st.st_size, &replaced_length);
+            close(fd);
+            replacing = 1;
+        }
+    }
+    int result = real_rename(from, to);
+    if (result == 0) {
+        char both[2 * PATH_MAX + 1];
+        size_t a = strlen(old_path), b = strlen(new_path);
+        memcpy(both, old_path, a);
+        both[a] = '\n';
+        memcpy(both + a + 1, new_path, b + 1);
+        append('R', both, 0, replacing ? (uint64_t)(st.st_mode & 07777) : 0, (uint64_t)replacing, replaced, replaced_length);
+    }
+    free(replaced);
+    return result;
+}
