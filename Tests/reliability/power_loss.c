@@ -136,11 +136,18 @@ static void append(char kind, const char *path, uint64_t offset, uint64_t size_b
     free(record);
 }
 
-/* The bytes [offset, offset + length) currently hold, cut at the file's end. */
+/* The bytes [offset, offset + length) currently hold, cut at the file's end. A file
+ * open for writing only is read through a second, read-only descriptor. */
 static unsigned char *old_bytes(int fd, off_t offset, size_t length, off_t size, size_t *got) {
     *got = offset < size ? (size_t)(size - offset) < length ? (size_t)(size - offset) : length : 0;
     unsigned char *old = malloc(*got ? *got : 1);
-    if (!old || (*got && pread(fd, old, *got, offset) != (ssize_t)*got)) abort();
+    if (!old) abort();
+    if (!*got || pread(fd, old, *got, offset) == (ssize_t)*got) return old;
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    int reader = real_open(link, O_RDONLY | O_CLOEXEC, 0);
+    if (reader < 0 || pread(reader, old, *got, offset) != (ssize_t)*got) abort();
+    close(reader);
     return old;
 }
 
