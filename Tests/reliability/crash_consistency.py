@@ -5,10 +5,12 @@ acknowledged upload, lookup, workitem transition and audit leaf must be there, n
 twice, `PRAGMA integrity_check` ok, and `imaging-gateway audit verify` passing (run with
 the node stopped, so that it first files what the crash left pending, as a restart does).
 At the end the outbox must drain to the national node with exactly the regional node's
-studies.
+studies, and the national node, the regional log's witness, must hold its last checkpoint
+with no conflict kept.
 
 With --power-cut each kill is also a power cut (power_cut.py): the writes no fsync had
-covered are undone, as a disk could have lost them. Most of the regional node's kills
+covered, and the names no sync of their directory had, are undone, as a disk could have
+lost them. Most of the regional node's kills
 are then made by its shim right after a randomly chosen sync, so that cuts fall between
 one file's sync and the next's (the first cut within the node's first start, while it
 makes its files, schema and key); in a quarter of the cycles the national node loses
