@@ -41,6 +41,7 @@ final class GatewayConfigTests: XCTestCase {
             (#"{"federation":{"peers":[{"region":"١١٠٠٠٠","url":"https://a:1"}]}}"#, "six-digit"),
             (#"{"federation":{"lookupDeadlineMs":5}}"#, "lookupDeadlineMs"),
             (#"{"audit":{"retentionDays":30}}"#, "retentionDays"),
+            (#"{"audit":{"witnesses":["http://national:8443"]}}"#, "audit.witnesses"),
             (#"{"audit":{"quotas":[{"counter":"coffee","perDay":1}]}}"#, "counter must be one of"),
             (#"{"tokens":{"maxBatch":0}}"#, "tokens.maxBatch"),
             (#"{"timeouts":{"headerSeconds":0}}"#, "timeouts must be at least 1 second"),
@@ -57,6 +58,17 @@ final class GatewayConfigTests: XCTestCase {
         XCTAssertEqual(ok.federation.lookupDeadlineMs, 800)
         XCTAssertTrue(ok.audit.enabled, "the environment wins over the file")
         XCTAssertTrue(ok.tokens.service)
+    }
+
+    func testCheckpointsAreWitnessedByTheNationalNodeUnlessListedOtherwise() throws {
+        let national = #""federation":{"gatherTo":"https://national:8443"}"#
+        XCTAssertEqual(try GatewayConfig.load(path: try write("{\(national)}"), environment: [:]).auditWitnesses,
+                       ["https://national:8443"])
+        XCTAssertEqual(try GatewayConfig.load(path: try write(#"{"audit":{"witnesses":[]},"# + national + "}"),
+                                              environment: [:]).auditWitnesses, [], "an empty list turns witnessing off")
+        XCTAssertEqual(try GatewayConfig.load(path: try write(#"{"audit":{"witnesses":["https://peer:8443"]}}"#),
+                                              environment: [:]).auditWitnesses, ["https://peer:8443"])
+        XCTAssertEqual(try GatewayConfig.load(path: try write("{}"), environment: [:]).auditWitnesses, [])
     }
 
     func testAddressSplitting() {
