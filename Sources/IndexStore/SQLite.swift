@@ -118,11 +118,13 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     /// Runs `body` inside BEGIN IMMEDIATE … COMMIT, rolled back when it throws.
-    func transaction(_ body: () throws(StoreError) -> Void) throws(StoreError) {
+    @discardableResult
+    func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         try execPrepared("BEGIN IMMEDIATE")
         do {
-            try body()
+            let result = try body()
             try execPrepared("COMMIT")
+            return result
         } catch {
             try? exec("ROLLBACK")
             throw error

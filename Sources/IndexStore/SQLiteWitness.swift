@@ -8,9 +8,8 @@ import Foundation
 enum SQLiteWitness {
     static func witness(_ offered: Checkpoint, by actor: String, on db: SQLiteConnection,
                         judge: (WitnessedLog?) -> WitnessVerdict) throws(StoreError) -> WitnessVerdict {
-        var verdict = WitnessVerdict.badSignature
-        try db.transaction { () throws(StoreError) in
-            verdict = judge(try held(offered.origin, on: db))
+        try db.transaction { () throws(StoreError) -> WitnessVerdict in
+            let verdict = judge(try held(offered.origin, on: db))
             let now = Int(Date().timeIntervalSince1970)
             switch verdict {
             case .accepted(let log):
@@ -42,8 +41,8 @@ enum SQLiteWitness {
             case .alreadyHeld, .proofFrom, .badSignature, .notOwner, .keyChanged:
                 break
             }
+            return verdict
         }
-        return verdict
     }
 
     static func held(_ origin: String, on db: SQLiteConnection) throws(StoreError) -> WitnessedLog? {
