@@ -82,17 +82,26 @@ enum WitnessRoutes {
     }
 
     private static func origin(_ request: HTTPRequest) throws(HTTPError) -> String {
-        guard let origin = request.queryValue("origin"), (1...80).contains(origin.utf8.count) else {
-            throw HTTPError(400, "invalid_origin", "origin (a checkpoint's origin line, 1-80 characters) is required.")
+        guard let origin = request.queryValue("origin"), isOrigin(origin) else {
+            throw HTTPError(400, "invalid_origin", "origin is a node's checkpoint origin, imaging-gateway/ and a six-digit region code.")
         }
         return origin
+    }
+
+    /// `imaging-gateway/<region>`, as every node signs (Auditor.origin): nothing else is
+    /// kept or logged, so no offer can put free text into the witness's tables or logs.
+    static func isOrigin(_ text: String) -> Bool {
+        let prefix = "imaging-gateway/"
+        guard text.hasPrefix(prefix) else { return false }
+        let region = text.utf8.dropFirst(prefix.utf8.count)
+        return region.count == 6 && region.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
 
     private static func parse(_ request: HTTPRequest) throws(HTTPError) -> WitnessOffer {
         let invalid = HTTPError(400, "invalid_witness_offer",
                                 "Send {checkpoint, publicKey, from, consistency} as POST /v1/audit/witness describes.")
         guard let offer = try? JSONDecoder().decode(Offer.self, from: Data(request.body)),
-              (1...80).contains(offer.checkpoint.origin.utf8.count), offer.checkpoint.treeSize >= 1,
+              isOrigin(offer.checkpoint.origin), offer.checkpoint.treeSize >= 1,
               offer.from >= 0,
               offer.publicKey.utf8.count <= 1024, offer.consistency.count <= 64 else { throw invalid }
         var proof: [MerkleTree.Hash] = []

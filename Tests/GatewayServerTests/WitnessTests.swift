@@ -133,14 +133,18 @@ final class WitnessTests: XCTestCase {
         XCTAssertEqual(post("clinic", "{}").status, 403)
         XCTAssertEqual(post("node", "{}").code, "invalid_witness_offer")
         XCTAssertEqual(post("node", "not json").code, "invalid_witness_offer")
-        let checkpoint = "{\"origin\":\"o\",\"treeSize\":3,\"rootHash\":\"\(Data(count: 32).base64EncodedString())\","
+        let checkpoint = "{\"origin\":\"\(Self.origin)\",\"treeSize\":3,\"rootHash\":\"\(Data(count: 32).base64EncodedString())\","
             + "\"time\":\"2026-12-04T00:00:00Z\",\"signature\":\"AAAA\"}"
         let key = "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----\\n"
         XCTAssertEqual(post("node", "{\"checkpoint\":\(checkpoint),\"publicKey\":\"\(key)\",\"from\":0,\"consistency\":[]}").code,
                        "invalid_signature")
         XCTAssertEqual(post("node", "{\"checkpoint\":\(checkpoint),\"publicKey\":\"\(key)\",\"from\":0,\"consistency\":[\"AA==\"]}").code,
                        "invalid_witness_offer", "a proof hash is 32 bytes")
-        XCTAssertEqual(node.curl("operator", ["\(node.baseURL)/v1/audit/witness?origin=nobody"]).status, 404)
+        XCTAssertEqual(post("node", "{\"checkpoint\":\(checkpoint.replacingOccurrences(of: Self.origin, with: "patient 110101199003074512")),"
+                            + "\"publicKey\":\"\(key)\",\"from\":0,\"consistency\":[]}").code,
+                       "invalid_witness_offer", "an origin is a node's, never free text to keep or log")
+        XCTAssertEqual(node.curl("operator", ["\(node.baseURL)/v1/audit/witness?origin=imaging-gateway/440000"]).status, 404)
+        XCTAssertEqual(node.curl("operator", ["\(node.baseURL)/v1/audit/witness?origin=nobody"]).status, 400)
         XCTAssertEqual(node.curl("operator", ["\(node.baseURL)/v1/audit/witness"]).status, 400)
     }
 
