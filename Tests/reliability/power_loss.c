@@ -253,12 +253,7 @@ int open(const char *name, int flags, ...) {
     return opened(real_open(name, flags, mode), fresh, path);
 }
 
-int open64(const char *name, int flags, ...) {
-    MODE(flags)
-    char path[PATH_MAX];
-    int fresh = creates(name, flags, path);
-    return opened(real_open(name, flags, mode), fresh, path);
-}
+int open64(const char *name, int flags, ...) __attribute__((alias("open")));
 
 /* Only names relative to the working directory, or absolute: the node opens no other. */
 int openat(int directory, const char *name, int flags, ...) {
@@ -268,12 +263,7 @@ int openat(int directory, const char *name, int flags, ...) {
     return opened(real_openat(directory, name, flags, mode), fresh, path);
 }
 
-int openat64(int directory, const char *name, int flags, ...) {
-    MODE(flags)
-    char path[PATH_MAX];
-    int fresh = (directory == AT_FDCWD || name[0] == '/') && creates(name, flags, path);
-    return opened(real_openat(directory, name, flags, mode), fresh, path);
-}
+int openat64(int directory, const char *name, int flags, ...) __attribute__((alias("openat")));
 
 int mkdir(const char *name, mode_t mode) {
     char path[PATH_MAX];
