@@ -1,3 +1,5 @@
+import Foundation
+
 /// Another node's audit log as a witness holds it: the largest checkpoint it accepted,
 /// the key that signs that log, and the certificate that offers it. A node that rewrites
 /// its own log (or is rolled back to an older copy) can sign a new history with its own
@@ -64,7 +66,8 @@ public enum CheckpointWitness {
             return .accepted(WitnessedLog(origin: offered.origin, owner: actor, publicKey: offer.publicKey, checkpoint: offered))
         }
         guard held.owner == actor else { return .notOwner }
-        guard trimmed(held.publicKey) == trimmed(offer.publicKey) else { return .keyChanged }
+        guard held.publicKey.trimmingCharacters(in: .whitespacesAndNewlines)
+                == offer.publicKey.trimmingCharacters(in: .whitespacesAndNewlines) else { return .keyChanged }
         let size = held.checkpoint.treeSize
         if offered.treeSize < size {
             return .inconsistent("a tree of \(offered.treeSize) leaves offered after one of \(size) was witnessed")
@@ -79,13 +82,6 @@ public enum CheckpointWitness {
             return .inconsistent("the tree of \(offered.treeSize) leaves does not extend the witnessed tree of \(size)")
         }
         return .accepted(WitnessedLog(origin: held.origin, owner: actor, publicKey: held.publicKey, checkpoint: offered))
-    }
-
-    private static func trimmed(_ pem: String) -> Substring {
-        var s = Substring(pem)
-        while let c = s.last, c.isWhitespace { s = s.dropLast() }
-        while let c = s.first, c.isWhitespace { s = s.dropFirst() }
-        return s
     }
 }
 

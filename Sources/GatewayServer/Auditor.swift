@@ -169,10 +169,10 @@ final class Auditor: Sendable {
         return distinct
     }
     /// The latest checkpoint, signing a new one first when the log grew since the last:
-    /// the last checkpoint's frontier extended with only the leaves added since, read and
-    /// hashed 4 096 at a time (a few milliseconds each), so that a minute of a busy node's
-    /// leaves never holds a reader or a pool thread for long at once. A frontier that is missing (a checkpoint signed before migration
-    /// 10) or does not give its checkpoint's root is rebuilt from leaf 0, once.
+    /// the last checkpoint's frontier extended with only the leaves added since
+    /// (`AuditStore.frontier(extending:to:)`). A frontier that is missing (a checkpoint
+    /// signed before migration 10) or does not give its checkpoint's root is rebuilt from
+    /// leaf 0, once.
     func checkpoint() async throws(StoreError) -> Checkpoint {
         let size = try await store.auditSize()
         let last = try await store.latestCheckpoint()
@@ -182,16 +182,9 @@ final class Auditor: Sendable {
                 throw .engine("the audit log holds \(size) events, fewer than its checkpoint of \(last.checkpoint.treeSize)")
             }
         }
-        var frontier = MerkleFrontier()
-        if let last, let kept = last.frontier, kept.root == last.checkpoint.root { frontier = kept }
-        while frontier.size < size {
-            let wanted = min(size - frontier.size, 1 << 12)
-            let leaves = try await store.leafHashes(from: frontier.size, count: wanted)
-            guard leaves.count == wanted else {
-                throw .engine("audit leaves \(frontier.size)..<\(frontier.size + wanted) are not all stored; run imaging-gateway audit verify")
-            }
-            frontier.append(contentsOf: leaves)
-        }
+        var start = MerkleFrontier()
+        if let last, let kept = last.frontier, kept.root == last.checkpoint.root { start = kept }
+        let frontier = try await store.frontier(extending: start, to: size)
         let signed = signer.sign(origin: origin, treeSize: size, root: frontier.root)
         try await store.saveCheckpoint(signed, frontier: frontier)
         return signed

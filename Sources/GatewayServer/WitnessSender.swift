@@ -84,29 +84,21 @@ final class WitnessSender: Sendable {
         }
     }
 
-    private enum Failure: Error, CustomStringConvertible {
-        case answered(Int)
-        case leavesMissing(Int, Int)
-
-        var description: String {
-            switch self {
-            case .answered(let status): "the witness answered \(status)"
-            case .leavesMissing(let from, let to): "audit leaves \(from)..<\(to) are not all stored; run imaging-gateway audit verify"
-            }
-        }
+    private struct Unexpected: Error, CustomStringConvertible {
+        let status: Int
+        var description: String { "the witness answered \(status)" }
     }
 
-    /// The tree size `witness` holds of this log (0 when none).
+    /// The tree size `witness` holds of this log (0 when none). The origin needs no
+    /// escaping: it is `imaging-gateway/` and six digits.
     private func ask(_ witness: String) async throws -> Int {
-        var query = URLComponents()
-        query.queryItems = [URLQueryItem(name: "origin", value: origin)]
-        let target = WitnessRoutes.path + (query.percentEncodedQuery.map { "?" + $0 } ?? "")
+        let target = WitnessRoutes.path + "?origin=" + origin
         let response = try await client.execute(HTTPRequest(method: "GET", target: target, headers: HTTPHeaders([])), url: witness + target)
         if response.status == 404 { return 0 }
-        guard response.status == 200, let held = JSONValue.parseObject(response.body) else { throw Failure.answered(response.status) }
+        guard response.status == 200, let held = JSONValue.parseObject(response.body) else { throw Unexpected(status: response.status) }
         // Conflicts alone, with nothing held (an operator forgot it): first sight again.
         guard case .object(let checkpoint)? = held["witnessed"] else { return 0 }
-        guard case .number(let size)? = checkpoint["treeSize"] else { throw Failure.answered(response.status) }
+        guard case .number(let size)? = checkpoint["treeSize"] else { throw Unexpected(status: response.status) }
         return Int(size)
     }
 
@@ -114,7 +106,7 @@ final class WitnessSender: Sendable {
         var proof: [MerkleTree.Hash] = []
         if from > 0, from < checkpoint.treeSize {
             let frontier = try await frontier(at: from)
-            let added = try await leaves(from: from, count: checkpoint.treeSize - from)
+            let added = try await store.storedLeafHashes(from: from, count: checkpoint.treeSize - from)
             proof = MerkleTree.consistencyProof(from: frontier, adding: added[...])
         }
         let offer = WitnessRoutes.Offer(checkpoint: checkpoint, publicKey: publicKey, from: from,
@@ -131,17 +123,7 @@ final class WitnessSender: Sendable {
     private func frontier(at size: Int) async throws -> MerkleFrontier {
         if let kept = try await store.checkpoint(treeSize: size), let frontier = kept.frontier,
            frontier.root == kept.checkpoint.root { return frontier }
-        var frontier = MerkleFrontier()
-        while frontier.size < size {
-            frontier.append(contentsOf: try await leaves(from: frontier.size, count: min(size - frontier.size, 1 << 16)))
-        }
-        return frontier
-    }
-
-    private func leaves(from: Int, count: Int) async throws -> [MerkleTree.Hash] {
-        let leaves = try await store.leafHashes(from: from, count: count)
-        guard leaves.count == count else { throw Failure.leavesMissing(from, from + count) }
-        return leaves
+        return try await store.frontier(extending: MerkleFrontier(), to: size)
     }
 
     private static func errorCode(_ body: [UInt8]) -> String {

@@ -53,6 +53,29 @@ public protocol AuditStore: AuditLogReading {
     func usage(day: String, actor: String, counter: String) async throws(StoreError) -> Int
 }
 
+extension AuditStore {
+    /// Leaf hashes [from, from + count), every one of them, or an error naming the range
+    /// when storage holds fewer (a leaf gone: `audit verify` says which).
+    public func storedLeafHashes(from: Int, count: Int) async throws(StoreError) -> [MerkleTree.Hash] {
+        let leaves = try await leafHashes(from: from, count: count)
+        guard leaves.count == count else {
+            throw .engine("audit leaves \(from)..<\(from + count) are not all stored; run imaging-gateway audit verify")
+        }
+        return leaves
+    }
+
+    /// `frontier` extended with the stored leaves after it up to the log's first `size`,
+    /// read and hashed 4 096 at a time (a few milliseconds each), so that a busy period's
+    /// leaves never hold a reader or a pool thread for long at once.
+    public func frontier(extending frontier: MerkleFrontier, to size: Int) async throws(StoreError) -> MerkleFrontier {
+        var frontier = frontier
+        while frontier.size < size {
+            frontier.append(contentsOf: try await storedLeafHashes(from: frontier.size, count: min(size - frontier.size, 1 << 12)))
+        }
+        return frontier
+    }
+}
+
 public struct UsageCount: Sendable, Equatable, Codable {
     public let actor: String
     public let counter: String

@@ -176,7 +176,7 @@ enum SQLiteAudit {
         }
         let s = try db.statement("INSERT OR IGNORE INTO audit.audit_checkpoints (tree_size, checkpoint, frontier) VALUES (?1, ?2, ?3)")
         s.bind(1, checkpoint.treeSize)
-        s.bind(2, String(decoding: (try? JSONEncoder().encode(checkpoint)) ?? Data(), as: UTF8.self))
+        s.bind(2, text(checkpoint))
         s.bind(3, frontier.bytes)
         _ = try s.step()
     }
@@ -205,7 +205,12 @@ enum SQLiteAudit {
         return (checkpoint, MerkleFrontier(size: checkpoint.treeSize, bytes: s.blob(1)))
     }
 
-    private static func decode(_ text: String?) -> Checkpoint? {
+    /// A checkpoint as a row keeps it (here and in SQLiteWitness's tables), and back.
+    static func text(_ checkpoint: Checkpoint) -> String {
+        String(decoding: (try? JSONEncoder().encode(checkpoint)) ?? Data(), as: UTF8.self)
+    }
+
+    static func decode(_ text: String?) -> Checkpoint? {
         try? JSONDecoder().decode(Checkpoint.self, from: Data((text ?? "").utf8))
     }
 

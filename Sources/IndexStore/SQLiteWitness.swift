@@ -20,13 +20,13 @@ enum SQLiteWitness {
                 keep.bind(1, log.origin)
                 keep.bind(2, log.owner)
                 keep.bind(3, log.publicKey)
-                keep.bind(4, text(log.checkpoint))
+                keep.bind(4, SQLiteAudit.text(log.checkpoint))
                 _ = try keep.step()
                 let history = try db.statement(
                     "INSERT OR IGNORE INTO audit.witnessed_checkpoints (origin, tree_size, checkpoint, received) VALUES (?1, ?2, ?3, ?4)")
                 history.bind(1, log.origin)
                 history.bind(2, log.checkpoint.treeSize)
-                history.bind(3, text(log.checkpoint))
+                history.bind(3, SQLiteAudit.text(log.checkpoint))
                 history.bind(4, now)
                 _ = try history.step()
             case .inconsistent(let reason):
@@ -34,7 +34,7 @@ enum SQLiteWitness {
                     "INSERT INTO audit.witness_conflicts (origin, actor, checkpoint, reason, received) VALUES (?1, ?2, ?3, ?4, ?5)")
                 conflict.bind(1, offered.origin)
                 conflict.bind(2, actor)
-                conflict.bind(3, text(offered))
+                conflict.bind(3, SQLiteAudit.text(offered))
                 conflict.bind(4, reason)
                 conflict.bind(5, now)
                 _ = try conflict.step()
@@ -49,7 +49,7 @@ enum SQLiteWitness {
         let s = try db.statement("SELECT owner, public_key, checkpoint FROM audit.witnessed_logs WHERE origin = ?1")
         s.bind(1, origin)
         defer { s.reset() }
-        guard try s.step(), let checkpoint = decode(s.string(2)) else { return nil }
+        guard try s.step(), let checkpoint = SQLiteAudit.decode(s.string(2)) else { return nil }
         return WitnessedLog(origin: origin, owner: s.string(0) ?? "", publicKey: s.string(1) ?? "", checkpoint: checkpoint)
     }
 
@@ -69,21 +69,11 @@ enum SQLiteWitness {
         s.bind(2, limit)
         var out: [WitnessConflict] = []
         while try s.step() {
-            guard let checkpoint = decode(s.string(1)) else { continue }
+            guard let checkpoint = SQLiteAudit.decode(s.string(1)) else { continue }
             let received = Date(timeIntervalSince1970: TimeInterval(s.int(3) ?? 0))
             out.append(WitnessConflict(actor: s.string(0) ?? "", checkpoint: checkpoint, reason: s.string(2) ?? "",
                                        received: received.formatted(.iso8601)))
         }
         return out
-    }
-
-    private static func text(_ checkpoint: Checkpoint) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(checkpoint)) ?? Data(), as: UTF8.self)
-    }
-
-    private static func decode(_ text: String?) -> Checkpoint? {
-        try? JSONDecoder().decode(Checkpoint.self, from: Data((text ?? "").utf8))
     }
 }

@@ -30,9 +30,8 @@ struct Backup: ParsableCommand {
     func run() throws {
         let cfg = try location.resolved()
         let data = cfg.dataDirectory
-        let index = data + "/index.sqlite"
+        let index = try location.existingDatabase(cfg)
         let files = FileManager.default
-        guard files.fileExists(atPath: index) else { throw ValidationError("no database at \(index)") }
         guard !files.fileExists(atPath: to) else { throw ValidationError("\(to) exists; name a directory that does not") }
         let staging = to + ".partial"
         try? files.removeItem(atPath: staging)

@@ -20,7 +20,8 @@ struct NodeLocation: ParsableArguments {
         return cfg
     }
 
-    private func existingDatabase(_ cfg: GatewayConfig) throws -> String {
+    /// The node's index database, which must exist.
+    func existingDatabase(_ cfg: GatewayConfig) throws -> String {
         let path = cfg.dataDirectory + "/index.sqlite"
         guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no database at \(path)") }
         return path

@@ -90,19 +90,26 @@ __attribute__((constructor)) static void power_loss_start(void) {
     logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 }
 
-/* The path of a descriptor worth recording into `path`, or 0. */
-static int tracked(int fd, char *path) {
+/* What a descriptor is worth recording as, its path into `path`: 'S' for a regular
+ * file inside the journaled directory (not a -shm), 'D' for that directory or one inside
+ * it, 0 for anything else. */
+static char journaled(int fd, char *path) {
     if (logfd < 0 || fd == logfd) return 0;
     char link[64];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, path, PATH_MAX - 1);
     if (n <= 0) return 0;
     path[n] = 0;
-    if ((size_t)n <= prefix_length || strncmp(path, prefix, prefix_length) != 0 || path[prefix_length] != '/') return 0;
-    if (n > 4 && strcmp(path + n - 4, "-shm") == 0) return 0;
+    if ((size_t)n < prefix_length || strncmp(path, prefix, prefix_length) != 0) return 0;
+    if ((size_t)n > prefix_length && path[prefix_length] != '/') return 0;
     struct stat st;
-    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (fstat(fd, &st) != 0) return 0;
+    if (S_ISDIR(st.st_mode)) return 'D';
+    int inside = (size_t)n > prefix_length, shm = n > 4 && strcmp(path + n - 4, "-shm") == 0;
+    return S_ISREG(st.st_mode) && inside && !shm ? 'S' : 0;
 }
+
+static int tracked(int fd, char *path) { return journaled(fd, path) == 'S'; }
 
 /* `name`'s absolute path into `path` (its directory resolved, so that it compares with
  * the prefix), when that is inside the journaled directory; else 0. */
@@ -186,38 +193,15 @@ static int recorded_truncate(int fd, off_t length) {
 int ftruncate64(int fd, off_t length) { return recorded_truncate(fd, length); }
 int ftruncate(int fd, off_t length) { return recorded_truncate(fd, length); }
 
-/* A directory of the journaled tree (or the tree itself) open at `fd`, into `path`. */
-static int tracked_directory(int fd, char *path) {
-    if (logfd < 0) return 0;
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, PATH_MAX - 1);
-    if (n <= 0) return 0;
-    path[n] = 0;
-    if ((size_t)n < prefix_length || strncmp(path, prefix, prefix_length) != 0) return 0;
-    if ((size_t)n > prefix_length && path[prefix_length] != '/') return 0;
-    struct stat st;
-    return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 static int recorded_sync(int fd, int (*sync)(int)) {
     char path[PATH_MAX];
-    if (tracked_directory(fd, path)) {
-        struct stat log;
-        if (fstat(logfd, &log) != 0) abort();
-        int result = sync(fd);
-        if (result == 0) {
-            append('D', path, (uint64_t)log.st_size, 0, 0, NULL, 0);
-            if (atomic_fetch_add(&syncs, 1) + 1 == cut_at) kill(getpid(), SIGKILL);
-        }
-        return result;
-    }
-    if (!tracked(fd, path)) return sync(fd);
+    char kind = journaled(fd, path);
+    if (!kind) return sync(fd);
     struct stat log;
     if (fstat(logfd, &log) != 0) abort();
     int result = sync(fd);
     if (result == 0) {
-        append('S', path, (uint64_t)log.st_size, 0, 0, NULL, 0);
+        append(kind, path, (uint64_t)log.st_size, 0, 0, NULL, 0);
         if (atomic_fetch_add(&syncs, 1) + 1 == cut_at) kill(getpid(), SIGKILL);
     }
     return result;
