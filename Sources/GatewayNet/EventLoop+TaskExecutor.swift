@@ -1,5 +1,5 @@
 /// A loop as a task executor (`Task(executorPreference: loop)`): a task that mostly waits
-/// (a lookup waits for a reader, then for the writer's commit) resumes on the thread that
+/// (an audited lookup waits for the writer's commit) resumes on the thread that
 /// owns its connection, and its response is written there without another hand-off.
 /// Every resumption of such a task otherwise costs a wake-up of a pool thread and then
 /// of the loop, each a futex and a context switch (RESULTS.md).

@@ -147,7 +147,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     }
 
     public func query(_ query: StudyQuery) async throws(StoreError) -> [StudyRecord] {
-        try await read({ db throws(StoreError) in try SQLiteQuery.run(query, on: db) }, then: nil)
+        try await read(here: query.isShort, { db throws(StoreError) in try SQLiteQuery.run(query, on: db) }, then: nil)
     }
 
     /// The reader that ran the query enqueues the event on the group commit itself; the
@@ -164,8 +164,8 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         let run: @Sendable (SQLiteConnection) throws(StoreError) -> WrittenStudies = { db throws(StoreError) in
             try SQLiteQuery.write(query, on: db, write)
         }
-        guard let audit else { return try await read(run, then: nil) }
-        return try await read(run) { written, done in Pending(records: [], audit: [audit(written)], done: done) }
+        guard let audit else { return try await read(here: query.isShort, run, then: nil) }
+        return try await read(here: query.isShort, run) { written, done in Pending(records: [], audit: [audit(written)], done: done) }
     }
 
     public func query(_ queries: [StudyQuery], audit: (@Sendable (Int, [StudyRecord]) -> AuditEvent)?) async throws(StoreError)
@@ -186,17 +186,17 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// results on the group commit; the caller resumes once, after the commit.
     func query(_ query: StudyQuery, then pending: @escaping @Sendable ([StudyRecord],
                @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending) async throws(StoreError) -> [StudyRecord] {
-        try await read({ db throws(StoreError) in try SQLiteQuery.run(query, on: db) }, then: pending)
+        try await read(here: query.isShort, { db throws(StoreError) in try SQLiteQuery.run(query, on: db) }, then: pending)
     }
 
     /// `body` on a reader's snapshot; with `pending`, the reader then enqueues the write it
     /// makes of the result on the group commit, and the caller resumes once, after the commit.
-    private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T,
+    private func read<T: Sendable>(here: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T,
                                    then pending: (@Sendable (T, @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending)?)
         async throws(StoreError) -> T
     {
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
-            readers.submit { [self] reader in
+            readers.submit(here: here) { [self] reader in
                 let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots, body)
                 guard case .success(let value) = found, let pending else { return answerWhenDurable(found, c) }
                 enqueue(pending(value) { committed in c.resume(returning: committed.map { _ in value }) })

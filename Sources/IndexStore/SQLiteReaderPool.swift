@@ -31,25 +31,47 @@ final class SQLiteReaderPool: Sendable {
         line = Mutex(Line(idle: Array(readers.indices.reversed())))
     }
 
-    func submit(_ read: @escaping Read) {
+    /// Runs `read` on an idle reader, or queues it. With `here`, an idle reader runs it on
+    /// the calling thread (`queue.sync` on an idle serial queue does not hop), so a short
+    /// read costs no wake-up of a reader's thread, nor of the caller's on the way back: a
+    /// token lookup took a fifth to two fifths less of the node's CPU, audited or not
+    /// (RESULTS.md, session 30). Only for short reads (`StudyQuery.isShort`): the caller, an
+    /// event loop, serves nothing else meanwhile. A read that finds every reader busy waits
+    /// in the line as any other, so the caller never waits for another read; it may wait
+    /// for a snapshot's expiry or release on that queue, which take microseconds. (Session 11
+    /// ran reads on the caller's thread whether or not the reader was busy, and a pool
+    /// thread blocked behind a QIDO-RS search idled a core.)
+    func submit(here: Bool = false, _ read: @escaping Read) {
         let idle = line.withLock { line -> Int? in
             if let reader = line.idle.popLast() { return reader }
             line.waiting.append(read)
             return nil
         }
-        if let idle { run(read, on: idle) }
+        guard let idle else { return }
+        if here {
+            let reader = all[idle]
+            reader.queue.sync { read(reader) }
+            finished(idle)
+        } else {
+            run(read, on: idle)
+        }
     }
 
     private func run(_ read: @escaping Read, on index: Int) {
         let reader = all[index]
         reader.queue.async { [self] in
             read(reader)
-            let next = line.withLock { line -> Read? in
-                if let next = line.waiting.popFirst() { return next }
-                line.idle.append(index)
-                return nil
-            }
-            if let next { run(next, on: index) }
+            finished(index)
         }
+    }
+
+    /// Reader `index` takes the next waiting read, on its own queue, or goes idle.
+    private func finished(_ index: Int) {
+        let next = line.withLock { line -> Read? in
+            if let next = line.waiting.popFirst() { return next }
+            line.idle.append(index)
+            return nil
+        }
+        if let next { run(next, on: index) }
     }
 }

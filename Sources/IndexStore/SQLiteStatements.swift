@@ -268,3 +268,11 @@ enum SQLiteQuery {
             + " ORDER BY \(order) LIMIT \(p(.limit)) OFFSET \(p(.offset))"
     }
 }
+
+extension StudyQuery {
+    /// One patient's studies: read through the index that leads with the token, never
+    /// more rows than that patient has, tens of microseconds on a warm reader. Such a query
+    /// runs on its caller's thread when a reader is idle (`SQLiteReaderPool.submit(here:)`);
+    /// any other may scan a date range or a long UID list and goes to a reader's thread.
+    var isShort: Bool { patientToken != nil }
+}

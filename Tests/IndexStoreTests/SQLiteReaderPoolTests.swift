@@ -46,7 +46,36 @@ final class SQLiteReaderPoolTests: XCTestCase {
         XCTAssertNotEqual(order.first?.reader, order.last?.reader)
     }
 
-    /// Many reads from many threads at once: each runs exactly once.
+    /// A short read with a reader free runs on the caller's thread, before `submit`
+    /// returns; with none free it waits in the line and the caller goes on at once.
+    func testAReadHereRunsOnTheCallersThreadOnlyWhenAReaderIsFree() throws {
+        let readers = try pool(1)
+        let caller = pthread_self()
+        let ranOn = Mutex<[pthread_t]>([])
+        readers.submit(here: true) { _ in ranOn.withLock { $0.append(pthread_self()) } }
+        XCTAssertEqual(ranOn.withLock { $0.count }, 1, "the read had not run when submit returned")
+        XCTAssertTrue(ranOn.withLock { $0.first.map { pthread_equal($0, caller) != 0 } ?? false })
+
+        let held = DispatchSemaphore(value: 0)
+        let holding = DispatchSemaphore(value: 0)
+        readers.submit { _ in
+            holding.signal()
+            held.wait()
+        }
+        holding.wait()
+        let done = DispatchSemaphore(value: 0)
+        readers.submit(here: true) { _ in
+            ranOn.withLock { $0.append(pthread_self()) }
+            done.signal()
+        }
+        XCTAssertEqual(ranOn.withLock { $0.count }, 1, "the caller waited for the busy reader")
+        held.signal()
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
+        XCTAssertTrue(ranOn.withLock { $0.last.map { pthread_equal($0, caller) == 0 } ?? false }, "a read that waited ran on the caller's thread")
+    }
+
+    /// Many reads from many threads at once, half of them asked to run here: each runs
+    /// exactly once.
     func testEveryReadRunsExactlyOnce() throws {
         let readers = try pool(3)
         let count = 5_000
@@ -54,7 +83,7 @@ final class SQLiteReaderPoolTests: XCTestCase {
         let group = DispatchGroup()
         DispatchQueue.concurrentPerform(iterations: count) { read in
             group.enter()
-            readers.submit { _ in
+            readers.submit(here: read.isMultiple(of: 2)) { _ in
                 runs.withLock { $0[read] += 1 }
                 group.leave()
             }
