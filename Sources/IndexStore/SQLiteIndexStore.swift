@@ -111,6 +111,14 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         try writer.exec("PRAGMA audit.synchronous = FULL; PRAGMA audit.cache_size = -8192;")
         try SQLiteSchema.moveAudit(writer)
         auditLeavesPutBack = try SQLiteAudit.recoverPending(writer)
+        // The WALs the last run left are copied in and emptied before anyone reads. A node
+        // stopped after an ingest left hundreds of megabytes of WAL (under ingest the
+        // restart lets it grow, and none follows the last commit), and every page a reader
+        // fetched was first looked up in that WAL's index until a write came to restart it:
+        // with the audit log off, none ever did (RESULTS.md, index, session 30). Should it
+        // fail (another process reading), the WAL stays as it was, as before.
+        writer.resetAll()
+        try? writer.exec("PRAGMA main.wal_checkpoint(TRUNCATE); PRAGMA audit.wal_checkpoint(TRUNCATE);")
         Self.reserveAuditWAL(auditPath)
         workQueue = WorkQueue(policy: queuePolicy, open: try SQLiteWorkitems.loadOpen(on: writer))
         writer.resetAll()

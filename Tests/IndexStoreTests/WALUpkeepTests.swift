@@ -34,4 +34,26 @@ final class WALUpkeepTests: XCTestCase {
         let found = try await store.query(StudyQuery(patientToken: IndexStoreContract.record(1, patient: 1).patientToken))
         XCTAssertEqual(found.count, 1)
     }
+
+    /// A store opened on the files a stopped node left, its WAL still full (as a SIGKILL or
+    /// a stop right after an ingest leaves it), copies that WAL in and empties it before
+    /// anyone reads, and finds every study it held.
+    func testAStoreOpensWithTheWALItFoundCopiedInAndEmptied() async throws {
+        let path = Scratch.path("wal-at-open") + ".sqlite"
+        let running = try SQLiteIndexStore(path: path, readers: 1)
+        let records = (1...200).map { IndexStoreContract.record($0, patient: $0) }
+        _ = try await running.upsert(records)
+        let copy = Scratch.path("wal-at-open-copy") + ".sqlite"
+        for (from, to) in [(path, copy), (SQLiteIndexStore.auditPath(for: path), SQLiteIndexStore.auditPath(for: copy))] {
+            for suffix in ["", "-wal"] { try FileManager.default.copyItem(atPath: from + suffix, toPath: to + suffix) }
+        }
+        let walSize = { (file: String) in (try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? -1 }
+        XCTAssertGreaterThan(try walSize(copy + "-wal"), 0, "the copy's WAL held the upload")
+        let reopened = try SQLiteIndexStore(path: copy, readers: 1)
+        XCTAssertEqual(try walSize(copy + "-wal"), 0)
+        let count = try await reopened.count()
+        XCTAssertEqual(count, 200)
+        let found = try await reopened.query(StudyQuery(patientToken: records[99].patientToken))
+        XCTAssertEqual(found, [records[99]])
+    }
 }
