@@ -2,29 +2,25 @@
 # The index's figures (issue #3) and the token-lookup sweep (issue #8), in one invocation:
 # seed a node to N studies (default 1 M) through the API, then measure ingest on top of
 # it, lookups against /healthz in the same run, a QIDO-RS month+CT search under 16
-# clients, and a sweep of the token lookup with its plots. Not a test.
+# clients, and a sweep of the token lookup with its plots. Then the node is restarted with
+# its audit log off and /healthz and the lookup are measured again: the index's own lookup,
+# which issue #3's ratio is about (issue #5 prices the audit on top of it, in
+# audit-bench.sh). Not a test.
 #
-# usage: Benchmarks/index-bench.sh          STUDIES=1000000 DURATION=10 LOOPS=1 [SCALE_TO=10000000]
+# The node runs with its default event loops (one per core) unless LOOPS says otherwise:
+# a token lookup runs its handler and, with a reader free, its query on its connection's
+# loop, so one loop on two cores measures a node configured below its default.
+#
+# usage: Benchmarks/index-bench.sh          STUDIES=1000000 DURATION=10 [LOOPS=N] [SCALE_TO=10000000]
 #   KEEP=1 reuses a node already seeded in Benchmarks/out/index-bench (skips the seed)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
-out=$root/Benchmarks/out/index-bench
+source "$(dirname "$0")/lib.sh"
 studies=${STUDIES:-1000000}
 duration=${DURATION:-10}
 port=19643; plain=19680
-swift build -c release --product imaging-gateway >/dev/null
-swift build -c release --product gateway-bench >/dev/null
-gw=$root/.build/release/imaging-gateway
-bench=$root/.build/release/gateway-bench
-[ "${KEEP:-0}" = 1 ] || rm -rf "$out"
-mkdir -p "$out"
-"$gw" serve --data-dir "$out/node" --listen "127.0.0.1:$port" --plain-listen "127.0.0.1:$plain" --log-level warning \
-  --loops "${LOOPS:-1}" 2>>"$out/gateway.log" &
-gw_pid=$!
-trap 'kill $gw_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$plain/readyz" >/dev/null && break; sleep 0.1; done
-c=$out/node/dev-certs
+if [ "${KEEP:-0}" = 1 ]; then out=$root/Benchmarks/out/index-bench; mkdir -p "$out"; else bench_out index-bench; fi
+serve() { start_node "$port" "$plain" ${LOOPS:+--loops "$LOOPS"}; }
+serve
 as() { echo "--ca $c/ca.pem --cert $c/$1.pem --key $c/$1-key.pem"; }
 stage() { python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['stages'][0]; print(s['achievedRate'], s['latencyMs']['p99'], s['latencyMs']['p50'])" "$1/results.json"; }
 
@@ -114,6 +110,21 @@ $bench "https://127.0.0.1:$port" --scenario token-lookup --mode sweep --connecti
   $(as clinic) --server-pid "$gw_pid" --metrics-url "http://127.0.0.1:$plain/metrics" \
   --out "$root/Benchmarks/results/token-lookup-sweep" 2>/dev/null | grep -E "^Saturation|No stage"
 
+# audit_off SUFFIX: /healthz and the lookup on the node restarted with its audit log off
+# (into off_h, off_l, off_p99), then the node restarted as it was.
+audit_off() {
+  stop_node
+  IMAGING_GATEWAY_AUDIT=off serve
+  read -r off_h _ _ <<<"$(run "healthz-audit-off$1" healthz clinic --mode closed --connections 64)"
+  read -r off_l off_p99 _ <<<"$(run "lookup-audit-off$1" token-lookup clinic --mode closed --connections 64)"
+  stop_node
+  serve
+}
+audit_off ""
+ho_rate=$off_h lo_rate=$off_l lo_p99=$off_p99
+python3 -c "import sys; h, l, p = map(float, sys.argv[1:]); print(f'lookup   audit off: healthz {h:.0f} req/s, lookup {l:.0f} req/s = {l/h:.2f} x healthz (target >= 0.50), closed p99 {p:.2f} ms (target <= 5)')" \
+  "$ho_rate" "$lo_rate" "$lo_p99"
+
 # SCALE_TO=10000000: the same lookup after the node grows to that many studies, against
 # the rate just measured at $studies on the same node in this invocation (target ≥ 0.8 ×,
 # RSS ≤ 512 MiB). Lookups keep asking for the first 250 000 patients, whose four studies
@@ -126,11 +137,14 @@ if [ -n "${SCALE_TO:-}" ]; then
   read -r l2_rate l2_p99 _ <<<"$(run lookup-scaled token-lookup clinic --mode closed --connections 64)"
   rss2=$(awk '/VmRSS/ {print $2}' /proc/$gw_pid/status)
   db=$(du -sk "$out/node" | cut -f1)
-  python3 - "$studies" "$SCALE_TO" "$l_rate" "$h2_rate" "$l2_rate" "$l2_p99" "$rss2" "$db" <<'PY'
+  audit_off -scaled
+  ho2_rate=$off_h lo2_rate=$off_l lo2_p99=$off_p99
+  python3 - "$studies" "$SCALE_TO" "$l_rate" "$h2_rate" "$l2_rate" "$l2_p99" "$rss2" "$db" "$lo_rate" "$ho2_rate" "$lo2_rate" "$lo2_p99" <<'PY'
 import sys
-n1, n2, l1, h2, l2, p99, rss, db = map(float, sys.argv[1:])
+n1, n2, l1, h2, l2, p99, rss, db, lo1, ho2, lo2, op99 = map(float, sys.argv[1:])
 print(f"scaled   {n2/1e6:.1f} M studies: healthz {h2:.0f} req/s, lookup {l2:.0f} req/s, p99 {p99:.2f} ms")
 print(f"scaled   lookup at {n2/1e6:.1f} M / at {n1/1e6:.1f} M = {l2/l1:.2f} (target >= 0.80); rss {rss/1024:.0f} MiB (target <= 512); data dir {db/1048576:.1f} GiB")
+print(f"scaled   audit off: healthz {ho2:.0f} req/s, lookup {lo2:.0f} req/s, p99 {op99:.2f} ms; at {n2/1e6:.1f} M / at {n1/1e6:.1f} M = {lo2/lo1:.2f} (target >= 0.80)")
 PY
 fi
 sed 's/^/settle   /' "$out/settle.txt"

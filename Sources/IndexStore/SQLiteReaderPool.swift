@@ -1,4 +1,6 @@
 import DequeModule
+import Dispatch
+import Glibc
 import Synchronization
 
 /// The readers behind one line of waiting reads: a read goes to an idle reader, the one
@@ -26,9 +28,51 @@ final class SQLiteReaderPool: Sendable {
     }
     private let line: Mutex<Line>
 
-    init(_ readers: [SQLiteReader]) {
+    /// A read run here that took longer than `slowHere` while the process read from the
+    /// disk (`readFromDisk`) waited for the disk: on a warm cache a token lookup takes tens
+    /// of microseconds. For `backOff` after it, reads go to the readers' threads, so that a
+    /// cold cache (after a restart, or an index larger than memory) does not hold every
+    /// connection of the caller's loop behind each disk read: on a 10 M node just started
+    /// with the OS's cache dropped, `/healthz` beside the lookups waited a median 2.9 ms for
+    /// its loop, against 0.2–0.3 ms with the back-off or every read on a reader's thread
+    /// (RESULTS.md, session 30). A slow read with no disk read behind it is a thread that
+    /// waited for a core, which two busy cores make common: backing off for those cost
+    /// warm lookups 2–15 %.
+    private let slowHere: UInt64
+    private let backOff: UInt64
+    /// Until when (uptime nanoseconds) no read runs here.
+    private let notHereUntil = Atomic<UInt64>(0)
+    /// The process's blocks read from a disk so far (`inBlocks`), and as of the last slow
+    /// read here.
+    private let inBlocks: @Sendable () -> Int
+    private let blocksRead = Atomic<Int>(0)
+
+    init(_ readers: [SQLiteReader], slowHere: Duration = .milliseconds(1), backOff: Duration = .seconds(1),
+         inBlocks: @escaping @Sendable () -> Int = SQLiteReaderPool.processInBlocks) {
         all = readers
         line = Mutex(Line(idle: Array(readers.indices.reversed())))
+        self.slowHere = Self.nanoseconds(slowHere)
+        self.backOff = Self.nanoseconds(backOff)
+        self.inBlocks = inBlocks
+        blocksRead.store(inBlocks(), ordering: .relaxed)
+    }
+
+    /// Blocks this process has read from a disk: misses of the OS's cache, not copies
+    /// from it.
+    static func processInBlocks() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_inblock
+    }
+
+    /// Whether the process read from a disk since the last call.
+    private func readFromDisk() -> Bool {
+        let blocks = inBlocks()
+        return blocksRead.exchange(blocks, ordering: .relaxed) < blocks
+    }
+
+    private static func nanoseconds(_ d: Duration) -> UInt64 {
+        UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000)
     }
 
     /// Runs `read` on an idle reader, or queues it. With `here`, an idle reader runs it on
@@ -48,13 +92,13 @@ final class SQLiteReaderPool: Sendable {
             return nil
         }
         guard let idle else { return }
-        if here {
-            let reader = all[idle]
-            reader.queue.sync { read(reader) }
-            finished(idle)
-        } else {
-            run(read, on: idle)
-        }
+        let start = here ? DispatchTime.now().uptimeNanoseconds : 0
+        guard here, start >= notHereUntil.load(ordering: .relaxed) else { return run(read, on: idle) }
+        let reader = all[idle]
+        reader.queue.sync { read(reader) }
+        let end = DispatchTime.now().uptimeNanoseconds
+        if end - start > slowHere, readFromDisk() { notHereUntil.store(end + backOff, ordering: .relaxed) }
+        finished(idle)
     }
 
     private func run(_ read: @escaping Read, on index: Int) {

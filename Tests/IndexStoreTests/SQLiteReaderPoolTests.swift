@@ -8,12 +8,13 @@ import XCTest
 /// The readers' one line: a read never waits behind another reader's work while a reader
 /// is free, each runs once, and those that wait run in the order they came.
 final class SQLiteReaderPoolTests: XCTestCase {
-    private func pool(_ count: Int) throws -> SQLiteReaderPool {
+    private func pool(_ count: Int, slowHere: Duration = .milliseconds(1), backOff: Duration = .seconds(1),
+                      inBlocks: @escaping @Sendable () -> Int = { 0 }) throws -> SQLiteReaderPool {
         let path = Scratch.path("reader-pool") + ".sqlite"
         try SQLiteConnection(path: path, readOnly: false).exec("PRAGMA journal_mode = WAL; CREATE TABLE t (x)")
         return SQLiteReaderPool(try (0..<count).map { i in
             SQLiteReader(db: try SQLiteConnection(path: path, readOnly: true), queue: DispatchQueue(label: "reader-pool-test.\(i)"))
-        })
+        }, slowHere: slowHere, backOff: backOff, inBlocks: inBlocks)
     }
 
     /// With one reader held up, every later read runs on the other, in order, while the
@@ -72,6 +73,35 @@ final class SQLiteReaderPoolTests: XCTestCase {
         held.signal()
         XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
         XCTAssertTrue(ranOn.withLock { $0.last.map { pthread_equal($0, caller) == 0 } ?? false }, "a read that waited ran on the caller's thread")
+    }
+
+    /// A read here that took long while the process read from a disk (a cold cache) sends
+    /// the reads after it to the readers' threads until the back-off ends; then they run
+    /// here again. A read as slow with no disk read behind it (a thread that waited for a
+    /// core) changes nothing.
+    func testAfterASlowReadHereFromDiskTheNextGoToTheReadersForAWhile() throws {
+        let disk = Atomic<Int>(0)
+        let readers = try pool(1, slowHere: .milliseconds(20), backOff: .milliseconds(300)) { disk.load(ordering: .relaxed) }
+        let caller = pthread_self()
+        func ranHere(sleeping ms: UInt32 = 0) -> Bool {
+            let ranOn = Mutex<pthread_t?>(nil)
+            let done = DispatchSemaphore(value: 0)
+            readers.submit(here: true) { _ in
+                usleep(ms * 1_000)
+                ranOn.withLock { $0 = pthread_self() }
+                done.signal()
+            }
+            XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
+            return ranOn.withLock { $0.map { pthread_equal($0, caller) != 0 } ?? false }
+        }
+        XCTAssertTrue(ranHere(sleeping: 40), "a read with a reader free ran elsewhere")
+        XCTAssertTrue(ranHere(), "a slow read with no disk read behind it sent the next elsewhere")
+        disk.store(8, ordering: .relaxed)
+        XCTAssertTrue(ranHere(sleeping: 40))
+        XCTAssertFalse(ranHere(), "a read right after a slow one from the disk ran here")
+        usleep(400_000)
+        XCTAssertTrue(ranHere(), "reads did not come back here after the back-off")
+        XCTAssertTrue(ranHere())
     }
 
     /// Many reads from many threads at once, half of them asked to run here: each runs
