@@ -62,3 +62,23 @@ public enum Gzip {
         return output
     }
 }
+
+extension HTTPRequest {
+    /// Undoes a gzip or deflate Content-Encoding, its output bounded by `limit` bytes; the
+    /// request then reads as if sent unencoded.
+    mutating func decodeContentEncoding(limit: Int) throws(HTTPError) {
+        guard let coding = headers["Content-Encoding"]?.trimmingOWS().lowercased(), coding != "identity" else { return }
+        guard ["gzip", "x-gzip", "deflate"].contains(coding) else {
+            throw HTTPError(415, "unsupported_content_encoding", "Request bodies may be gzip or deflate encoded only.")
+        }
+        do {
+            body = try Gzip.decompress(body, limit: limit)
+        } catch .tooLarge {
+            throw HTTPError(413, "decompressed_too_large", "The decompressed body exceeds \(limit) bytes.")
+        } catch {
+            throw HTTPError(400, "corrupt_encoding", "The \(coding) body could not be decoded.")
+        }
+        headers.remove("Content-Encoding")
+        headers.set("Content-Length", String(body.count))
+    }
+}

@@ -271,7 +271,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         let head = request.method == "HEAD"
         let acceptsGzip = request.headers.hasToken("Accept-Encoding", "gzip")
         do throws(HTTPError) {
-            try decodeBody(&request)
+            try request.decodeContentEncoding(limit: server.configuration.limits.maxDecompressedBytes)
         } catch {
             return respond(error.response, keepAlive: false, headRequest: head, acceptsGzip: false, started: started)
         }
@@ -341,26 +341,6 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         } catch {
             return internalError
         }
-    }
-
-    /// Undoes a gzip or deflate Content-Encoding within the decompressed-size limit.
-    private func decodeBody(_ request: inout HTTPRequest) throws(HTTPError) {
-        guard let coding = request.headers["Content-Encoding"]?.trimmingOWS().lowercased(), coding != "identity" else {
-            return
-        }
-        guard ["gzip", "x-gzip", "deflate"].contains(coding) else {
-            throw HTTPError(415, "unsupported_content_encoding", "Request bodies may be gzip or deflate encoded only.")
-        }
-        let limit = server.configuration.limits.maxDecompressedBytes
-        do {
-            request.body = try Gzip.decompress(request.body, limit: limit)
-        } catch .tooLarge {
-            throw HTTPError(413, "decompressed_too_large", "The decompressed body exceeds \(limit) bytes.")
-        } catch {
-            throw HTTPError(400, "corrupt_encoding", "The \(coding) body could not be decoded.")
-        }
-        request.headers.remove("Content-Encoding")
-        request.headers.set("Content-Length", String(request.body.count))
     }
 
     private func respond(_ response: HTTPResponse, keepAlive: Bool, headRequest: Bool, acceptsGzip: Bool,
