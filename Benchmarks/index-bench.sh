@@ -111,14 +111,12 @@ $bench "https://127.0.0.1:$port" --scenario token-lookup --mode sweep --connecti
   --out "$root/Benchmarks/results/token-lookup-sweep" 2>/dev/null | grep -E "^Saturation|No stage"
 
 # audit_off SUFFIX: /healthz and the lookup on the node restarted with its audit log off
-# (into off_h, off_l, off_p99), then the node restarted as it was.
+# (into off_h, off_l, off_p99); the node is left running so.
 audit_off() {
   stop_node
   IMAGING_GATEWAY_AUDIT=off serve
   read -r off_h _ _ <<<"$(run "healthz-audit-off$1" healthz clinic --mode closed --connections 64)"
   read -r off_l off_p99 _ <<<"$(run "lookup-audit-off$1" token-lookup clinic --mode closed --connections 64)"
-  stop_node
-  serve
 }
 audit_off ""
 ho_rate=$off_h lo_rate=$off_l lo_p99=$off_p99
@@ -131,6 +129,8 @@ python3 -c "import sys; h, l, p = map(float, sys.argv[1:]); print(f'lookup   aud
 # each now sit among ten times as many rows in every index.
 if [ -n "${SCALE_TO:-}" ]; then
   grown=$((from + 100000))
+  stop_node
+  serve
   echo "growing the node from $grown to $SCALE_TO studies"
   $bench seed "https://127.0.0.1:$port" --from "$grown" --count $((SCALE_TO - grown)) $(as node) 2>/dev/null | tee "$out/grow.txt"
   read -r h2_rate _ _ <<<"$(run healthz-scaled healthz clinic --mode closed --connections 64)"

@@ -249,21 +249,17 @@ int openat(int directory, const char *name, int flags, ...) {
 
 int openat64(int directory, const char *name, int flags, ...) __attribute__((alias("openat")));
 
-int mkdir(const char *name, mode_t mode) {
+/* A name a call made (`result` 0), journaled as `kind` when tracked. Resolved after the
+   call: only its parent directory is read, and a failed call keeps its errno. */
+static int made(char kind, const char *name, int result) {
     char path[PATH_MAX];
-    int tracked_here = tracked_name(name, path);
-    int result = real_mkdir(name, mode);
-    if (result == 0 && tracked_here) append('M', path, 0, 0, 0, NULL, 0);
+    if (result == 0 && tracked_name(name, path)) append(kind, path, 0, 0, 0, NULL, 0);
     return result;
 }
 
-int link(const char *from, const char *to) {
-    char path[PATH_MAX];
-    int tracked_here = tracked_name(to, path);
-    int result = real_link(from, to);
-    if (result == 0 && tracked_here) append('L', path, 0, 0, 0, NULL, 0);
-    return result;
-}
+int mkdir(const char *name, mode_t mode) { return made('M', name, real_mkdir(name, mode)); }
+
+int link(const char *from, const char *to) { return made('L', to, real_link(from, to)); }
 
 /* The replaced file's bytes travel in the record, so that an undone rename puts it back. */
 int rename(const char *from, const char *to) {
