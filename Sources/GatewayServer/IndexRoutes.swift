@@ -166,10 +166,13 @@ enum IndexRoutes {
         return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: out.bytes)
     }
 
+    /// Built once: a set literal in the lookup built and hashed its seven names each time.
+    static let lookupParameters: Set<String> = ["purpose", "from", "to", "modality", "limit", "offset", "scope"]
+
     /// The native lookup a request asks for, checked; nothing is read yet.
     static func patientQuery(_ request: HTTPRequest, tokenKeys: TokenKeys?) throws(HTTPError)
         -> (query: StudyQuery, token: String, purpose: String, scope: String) {
-        let params = try QueryParameters(request, allowed: ["purpose", "from", "to", "modality", "limit", "offset", "scope"])
+        let params = try QueryParameters(request, allowed: lookupParameters)
         let purpose = try params.purpose()
         let scope = try params.scope(callerRole: request.peer?.role)
         let token = try pathToken(request, tokenKeys: tokenKeys)

@@ -21,9 +21,11 @@ enum PriorRoutes {
         })
     }
 
+    static let checkParameters: Set<String> = ["purpose", "modality", "bodyPart", "examItem", "days", "scope"]
+
     static func check(_ request: HTTPRequest, store: IndexStore & SupervisionStore, rule: PriorExamRule, tokenKeys: TokenKeys?,
                       auditor: Auditor, federation: Federation?, region: String) async throws -> HTTPResponse {
-        let params = try QueryParameters(request, allowed: ["purpose", "modality", "bodyPart", "examItem", "days", "scope"])
+        let params = try QueryParameters(request, allowed: checkParameters)
         let purpose = try params.purpose()
         let scope = try params.scope(callerRole: request.peer?.role)
         let token = try IndexRoutes.pathToken(request, tokenKeys: tokenKeys)

@@ -21,4 +21,9 @@ int gw_sqlite_page_cache_install(void);
 /// The wrapper's methods, for tests that drive a cache directly; NULL unless installed.
 const sqlite3_pcache_methods2 *gw_sqlite_page_cache_methods(void);
 
+/// Turns off (once, when the program is loaded; later calls return the first result)
+/// SQLite's count of the memory it holds, which takes a process-wide mutex on every
+/// allocation (memory_status.c). SQLITE_OK when off.
+int gw_sqlite_memory_status_off(void);
+
 #endif
