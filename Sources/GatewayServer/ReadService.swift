@@ -16,9 +16,12 @@ final class ReadService: Sendable {
     private let logger: Logger
     private let actor: String
     private let running = Mutex(false)
+    /// The in-node AI stage's, nil without one.
+    private let doorbell: AIDoorbell?
 
     init(store: WorkitemStore, settings: GatewayConfig.Reads, region: String, logger: Logger) {
-        self.store = store
+        doorbell = settings.aiStage == "node" ? AIDoorbell() : nil
+        self.store = doorbell.map { RingingWorkitemStore(store: store, doorbell: $0) } ?? store
         self.settings = settings
         self.logger = logger
         actor = "imaging-gateway/\(region)/ai-stage"
@@ -65,10 +68,11 @@ final class ReadService: Sendable {
                                operation: "lease expiry", studyInstanceUIDs: outcome.changed.map(\.studyInstanceUID),
                                count: outcome.changed.count, counter: "read-transitions")
                 }
+                doorbell?.tick()
                 try? await Task.sleep(for: .milliseconds(200))
             }
         }
-        guard settings.aiStage == "node" else { return }
+        guard let doorbell else { return }
         // The engine is connected in the background: a model server that is not ready
         // yet delays the AI stage (items wait, as they would for a busy one), not the node.
         Task.detached { [self] in
@@ -79,7 +83,7 @@ final class ReadService: Sendable {
                     logger.notice("AI stage ready", metadata: ["model": "\(engine.descriptor.name)", "engine": "\(engine.descriptor.engine)",
                                                                "version": "\(engine.descriptor.version)"])
                     for _ in 0..<settings.aiWorkers {
-                        Task.detached { [self] in await work(engine) }
+                        Task.detached { [self] in await work(engine, doorbell: doorbell) }
                     }
                     return
                 } catch {
@@ -93,23 +97,23 @@ final class ReadService: Sendable {
 
     func stop() {
         running.withLock { $0 = false }
+        doorbell?.stop()
     }
 
     /// One AI worker: claim (in memory only: a crash before the result leaves the item
-    /// waiting, which is what it should do), infer, post the result durably. Idle, it
-    /// polls with a backoff from 1 to 50 ms.
-    private func work(_ engine: InferenceEngine) async {
-        var idle = 1
-        while running.withLock({ $0 }) {
+    /// waiting, which is what it should do), infer, post the result durably. Idle, it waits
+    /// for the doorbell: a ring is one item to claim; a tick, or the start, means claim
+    /// until none is left (AIDoorbell).
+    private func work(_ engine: InferenceEngine, doorbell: AIDoorbell) async {
+        var wake = AIDoorbell.Wake.tick
+        while running.withLock({ $0 }), wake != .stop {
             let txn = UIDs.make()
             let claimed = try? await store.perform(.claimNext(stage: .ai, labels: nil, transactionUID: txn, holder: actor),
                                                    durable: false) { _ in nil }
             guard case .success(let outcome)? = claimed, let item = outcome.item else {
-                try? await Task.sleep(for: .milliseconds(idle))
-                idle = min(50, idle * 2)
+                wake = await doorbell.wait()
                 continue
             }
-            idle = 1
             let input = InferenceInput(studyInstanceUID: item.studyInstanceUID, modalities: item.modalities, bodyPart: item.bodyPart)
             let result: AIResult
             var failed = false
@@ -129,6 +133,8 @@ final class ReadService: Sendable {
             if case .failure(let refusal)? = answer {
                 logger.debug("AI result not taken", metadata: ["workitem": "\(item.uid)", "reason": "\(refusal)"])
             }
+            // One ring, one item. After a tick the next claim looks for more.
+            if wake == .ring { wake = await doorbell.wait() }
         }
     }
 }
