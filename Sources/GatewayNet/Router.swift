@@ -19,7 +19,9 @@ public enum RouteHandler: Sendable {
 /// admits requests from a plain-HTTP listener, which exists only when an operator
 /// configured it on a local address (metrics scrapes, benchmarks).
 public struct Router: Sendable {
-    private struct Route: Sendable {
+    /// A class: resolving copied each candidate route, five references retained and
+    /// released each time (1.4 % of a token lookup's CPU in `perf`); now one.
+    private final class Route: Sendable {
         let method: String
         let segments: [Segment]
         let roles: Set<String>?
@@ -27,6 +29,11 @@ public struct Router: Sendable {
         let handler: RouteHandler
         /// How many segments are literal: the more, the more specific the route.
         let literals: Int
+
+        init(method: String, segments: [Segment], roles: Set<String>?, plainListener: Bool, handler: RouteHandler, literals: Int) {
+            (self.method, self.segments, self.roles, self.plainListener, self.handler, self.literals) =
+                (method, segments, roles, plainListener, handler, literals)
+        }
     }
 
     private enum Segment: Sendable, Equatable {
@@ -68,10 +75,11 @@ public struct Router: Sendable {
 
     /// Finds the route for `request`, binding its path parameters, or the error answer.
     func resolve(_ request: inout HTTPRequest) -> Resolution {
-        if let route = exact[request.path]?[request.method] {
+        let path = request.path
+        if let route = exact[path]?[request.method] {
             return admit(route, &request, params: [:])
         }
-        let parts = Self.segments(of: request.path)
+        let parts = Self.segments(of: path)
         // The most specific routes own a path: /v1/reads/next belongs to POST
         // /v1/reads/next, not also to GET /v1/reads/{uid} with uid "next", so a GET there
         // is 405 with Allow: POST rather than a lookup of a workitem called "next".
