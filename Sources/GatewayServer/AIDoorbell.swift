@@ -5,10 +5,10 @@ import Synchronization
 
 /// Wakes the in-node AI stage's idle workers when work arrives, instead of each polling.
 ///
-/// Why: each of the sixteen workers polled the queue with a back-off from 1 to 50 ms. Under
-/// the read-cycle benchmark that made about one empty claim for every item triaged (30 000
-/// empty against 30 046 found), each a hop to the store's writer and back, and an idle node
-/// made some 300 a second. Now every command that puts items in the AI stage's waiting set
+/// Why: each worker polled the queue with a back-off from 1 to 50 ms. Under the read-cycle
+/// benchmark (sixteen workers) that made about one empty claim for every item triaged
+/// (30 000 empty against 30 046 found), each a hop to the store's writer and back, and an
+/// idle node with sixteen made some 300 a second. Now every command that puts items in the AI stage's waiting set
 /// rings once per item (`RingingWorkitemStore`), and a ring wakes one idle worker, or
 /// waits for the next one to look (`permits`).
 ///
