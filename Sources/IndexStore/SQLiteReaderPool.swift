@@ -28,7 +28,7 @@ final class SQLiteReaderPool: Sendable {
     }
     private let line: Mutex<Line>
 
-    /// A read run here that took longer than `slowHere` while the process read from the
+    /// A read run here that took longer than `slowHere` while its thread read from the
     /// disk (`readFromDisk`) waited for the disk: on a warm cache a token lookup takes tens
     /// of microseconds. For `backOff` after it, reads go to the readers' threads, so that a
     /// cold cache (after a restart, or an index larger than memory) does not hold every
@@ -37,38 +37,43 @@ final class SQLiteReaderPool: Sendable {
     /// its loop, against 0.2–0.3 ms with the back-off or every read on a reader's thread
     /// (RESULTS.md, session 30). A slow read with no disk read behind it is a thread that
     /// waited for a core, which two busy cores make common: backing off for those cost
-    /// warm lookups 2–15 %.
+    /// warm lookups 2–15 %. The disk reads counted are the thread's own: the process's
+    /// included the checkpointer's, which under audited lookups set off four back-offs in
+    /// 12 s and sent 6 % of the reads to the readers' threads (RESULTS.md, session 31).
     private let slowHere: UInt64
     private let backOff: UInt64
     /// Until when (uptime nanoseconds) no read runs here.
     private let notHereUntil = Atomic<UInt64>(0)
-    /// The process's blocks read from a disk so far (`inBlocks`), and as of the last slow
-    /// read here.
+    /// The calling thread's blocks read from a disk so far (`inBlocks`), and each thread's
+    /// as of its last slow read here (touched only after a slow read: a few threads).
     private let inBlocks: @Sendable () -> Int
-    private let blocksRead = Atomic<Int>(0)
+    private let blocksRead = Mutex<[UInt: Int]>([:])
 
     init(_ readers: [SQLiteReader], slowHere: Duration = .milliseconds(1), backOff: Duration = .seconds(1),
-         inBlocks: @escaping @Sendable () -> Int = SQLiteReaderPool.processInBlocks) {
+         inBlocks: @escaping @Sendable () -> Int = SQLiteReaderPool.threadInBlocks) {
         all = readers
         line = Mutex(Line(idle: Array(readers.indices.reversed())))
         self.slowHere = Self.nanoseconds(slowHere)
         self.backOff = Self.nanoseconds(backOff)
         self.inBlocks = inBlocks
-        blocksRead.store(inBlocks(), ordering: .relaxed)
     }
 
-    /// Blocks this process has read from a disk: misses of the OS's cache, not copies
-    /// from it.
-    static func processInBlocks() -> Int {
+    /// Blocks the calling thread has read from a disk: misses of the OS's cache, not
+    /// copies from it.
+    static func threadInBlocks() -> Int {
         var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
+        getrusage(rusageThread, &usage)
         return usage.ru_inblock
     }
 
-    /// Whether the process read from a disk since the last call.
+    /// Linux's RUSAGE_THREAD, which Glibc's module declares only under _GNU_SOURCE.
+    private static let rusageThread: __rusage_who_t = 1
+
+    /// Whether the calling thread read from a disk since its last call (for a thread's
+    /// first, ever).
     private func readFromDisk() -> Bool {
         let blocks = inBlocks()
-        return blocksRead.exchange(blocks, ordering: .relaxed) < blocks
+        return blocksRead.withLock { $0.updateValue(blocks, forKey: UInt(pthread_self())) ?? 0 } < blocks
     }
 
     private static func nanoseconds(_ d: Duration) -> UInt64 {

@@ -104,6 +104,34 @@ final class SQLiteReaderPoolTests: XCTestCase {
         XCTAssertTrue(ranHere())
     }
 
+    /// The disk reads behind a back-off are the reading thread's own: another thread's (the
+    /// checkpointer's, say) do not count as the caller's.
+    func testTheDiskReadsCountedAreTheCallingThreadsOwn() throws {
+        let path = Scratch.path("in-blocks")
+        let size = 4 << 20
+        let fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0o600)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var data = [UInt8](repeating: 7, count: size)
+        XCTAssertEqual(write(fd, &data, size), size)
+        XCTAssertEqual(fsync(fd), 0)
+        XCTAssertEqual(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0, "the file's pages dropped from the OS's cache")
+        let mine = SQLiteReaderPool.threadInBlocks()
+        let theirs = Mutex((before: 0, after: 0))
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let before = SQLiteReaderPool.threadInBlocks()
+            var buffer = [UInt8](repeating: 0, count: size)
+            _ = pread(fd, &buffer, size, 0)
+            theirs.withLock { $0 = (before, SQLiteReaderPool.threadInBlocks()) }
+            done.signal()
+        }.start()
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
+        let (before, after) = theirs.withLock { $0 }
+        guard after > before else { throw XCTSkip("the read came from memory here; nothing to tell apart") }
+        XCTAssertEqual(SQLiteReaderPool.threadInBlocks(), mine, "another thread's disk reads counted as this one's")
+    }
+
     /// Many reads from many threads at once, half of them asked to run here: each runs
     /// exactly once.
     func testEveryReadRunsExactlyOnce() throws {
