@@ -11,8 +11,8 @@ final class TokenKeyFileTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/token-keys.json"
-        FileManager.default.createFile(atPath: path + ".tmp", contents: Data("{\"keys\":[".utf8),
-                                       attributes: [.posixPermissions: 0o644])
+        XCTAssertTrue(FileManager.default.createFile(atPath: path + ".tmp", contents: Data("{\"keys\":[".utf8),
+                                                     attributes: [.posixPermissions: 0o644]), "the stale temporary file made")
         let file = try TokenKeyFile.create()
         try file.save(path: path)
         XCTAssertEqual(try TokenKeyFile.load(path: path), file)
