@@ -15,7 +15,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         case handshake, header, body, handling, idle, closing
     }
 
-    private unowned let server: HTTPServer
+    private let server: ServerContext
     private var loop: EventLoop
     private let home: EventLoop
     private let fd: Int32
@@ -36,7 +36,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     /// An expiry is queued on the loop (`expire`).
     private var expiring = false
 
-    static func open(fd: Int32, tls: TLSContext?, server: HTTPServer, loop: EventLoop, home: EventLoop) {
+    static func open(fd: Int32, tls: TLSContext?, context server: ServerContext, loop: EventLoop, home: EventLoop) {
         var transport = Transport.plain(fd)
         if let tls {
             guard let session = TLSSession(context: tls, fd: fd) else {
@@ -57,7 +57,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         if !connection.handshaking { connection.ready(readable: true, writable: true, failed: false) }
     }
 
-    private init(fd: Int32, transport: Transport, identityPrefix: String, server: HTTPServer, loop: EventLoop, home: EventLoop) {
+    private init(fd: Int32, transport: Transport, identityPrefix: String, server: ServerContext, loop: EventLoop, home: EventLoop) {
         self.fd = fd
         self.identityPrefix = identityPrefix
         self.transport = transport

@@ -137,7 +137,7 @@ public final class Gateway: @unchecked Sendable {
         reads = ReadService(store: store, settings: config.reads, region: config.region, logger: logger)
         ReadRoutes.add(to: &router, service: reads, index: store, auditor: auditor, federation: federation, region: config.region)
         server = HTTPServer(configuration: serverConfig, router: router, logger: logger)
-        metrics.server = server
+        metrics.statistics = server.statistics
         metrics.witnessSender = witnessSender
     }
 
@@ -222,7 +222,7 @@ public final class Gateway: @unchecked Sendable {
 /// server's atomics, so the request path pays nothing for them.
 final class GatewayMetrics: @unchecked Sendable {
     let registry = PrometheusCollectorRegistry()
-    weak var server: HTTPServer?
+    var statistics: HTTPServerStatistics?
     var witnessSender: WitnessSender?
     private let accepted, requests, rejected, handshakeFailures, timeouts, protocolErrors: Gauge
     private let open: Gauge
@@ -264,7 +264,7 @@ final class GatewayMetrics: @unchecked Sendable {
                                                                 helpText: "The tree size of this node's log each witness holds, as last known."),
                                labels: [("witness", witness)]).set(Double(size))
         }
-        guard let statistics = server?.statistics else { return registry.emitToBuffer() }
+        guard let statistics else { return registry.emitToBuffer() }
         let s = statistics.snapshot
         accepted.set(Double(s.accepted))
         open.set(Double(s.open))
