@@ -137,18 +137,32 @@ enum IndexRoutes {
     static func patientStudies(_ request: HTTPRequest, store: IndexStore, tokenKeys: TokenKeys?, auditor: Auditor,
                                federation: Federation?, region: String) async throws -> HTTPResponse {
         let (query, token, purpose, scope) = try patientQuery(request, tokenKeys: tokenKeys)
+        guard try !ScopedLookup.peers(scope, federation: federation, region: region).isEmpty else {
+            let written = try await auditor.lookup(request, asked: token, query, in: store) { $0.writeNative(to: &$1) }
+            let count = written.studyInstanceUIDs.count
+            return page(token: token, query: query, scope: scope, regions: [(region, count >= query.limit ? "partial" : "complete", count)],
+                        count: count) { $0.value(json: written.json) }
+        }
         let (studies, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: query, scope: scope,
                                                            federation: federation, region: region, store: store, auditor: auditor)
         return page(token: token, query: query, scope: scope, regions: regions, studies: studies)
     }
 
-    /// A native lookup's answer: `{"patientToken":…,"count":…,…,"regions":[…],"studies":[…]}`.
     static func page(token: String, query: StudyQuery, scope: String, regions: [ScopedLookup.Region],
                      studies: [StudyRecord]) -> HTTPResponse {
-        var out = JSONWriter(capacity: 256 + 640 * studies.count)
+        page(token: token, query: query, scope: scope, regions: regions, count: studies.count) { out in
+            out.array(studies) { $1.write(to: &$0) }
+        }
+    }
+
+    /// A native lookup's answer: `{"patientToken":…,"count":…,…,"regions":[…],"studies":[…]}`,
+    /// the `count` studies' array written by `studies`.
+    static func page(token: String, query: StudyQuery, scope: String, regions: [ScopedLookup.Region], count: Int,
+                     studies: (inout JSONWriter) -> Void) -> HTTPResponse {
+        var out = JSONWriter(capacity: 256 + 640 * count)
         out.beginObject()
         out.field("patientToken", token)
-        out.field("count", studies.count)
+        out.field("count", count)
         out.field("limit", query.limit)
         out.field("offset", query.offset)
         out.field("scope", scope)
@@ -161,7 +175,7 @@ enum IndexRoutes {
             out.endObject()
         }
         out.key("studies")
-        out.array(studies) { $1.write(to: &$0) }
+        studies(&out)
         out.endObject()
         return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: out.bytes)
     }

@@ -27,14 +27,22 @@ enum ScopedLookup {
         return value ?? "all"
     }
 
-    static func run(_ request: HTTPRequest, token: String, purpose: String, query: StudyQuery, scope: String,
-                    federation: Federation?, region: String, store: IndexStore, auditor: Auditor,
-                    counter: String = "lookups") async throws -> (studies: [StudyRecord], regions: [Region]) {
+    /// The peers a lookup in `scope` asks; none when this node's store answers alone. 404
+    /// when the scope names neither this node's region nor a peer's.
+    static func peers(_ scope: String, federation: Federation?, region: String) throws(HTTPError) -> [Federation.Peer] {
         let peers = scope == "local" ? [] : federation?.peers(for: scope) ?? []
         let here = scope == "local" || scope == "all" || scope == "region:\(region)"
         guard here || !peers.isEmpty else {
             throw HTTPError(404, "unknown_region", "\(scope) is neither this node's region nor one of its peers.")
         }
+        return peers
+    }
+
+    static func run(_ request: HTTPRequest, token: String, purpose: String, query: StudyQuery, scope: String,
+                    federation: Federation?, region: String, store: IndexStore, auditor: Auditor,
+                    counter: String = "lookups") async throws -> (studies: [StudyRecord], regions: [Region]) {
+        let peers = try peers(scope, federation: federation, region: region)
+        let here = scope == "local" || scope == "all" || scope == "region:\(region)"
         guard let federation, !peers.isEmpty else {
             let studies = try await auditor.lookup(request, asked: token, query, in: store, counter: counter)
             return (studies, [(region, studies.count >= query.limit ? "partial" : "complete", studies.count)])

@@ -11,35 +11,59 @@ extension StudyRecord {
     }
 
     /// Writes the record as one JSON object (an array element when `out` is in an array).
-    public func write(to out: inout JSONWriter) {
+    public func write(to out: inout JSONWriter) { writeNative(to: &out) }
+}
+
+extension StudyFields {
+    /// The study as the native API's JSON object, from its fields wherever they are: a
+    /// token lookup writes it from the rows its reader is on, which made and dropped a
+    /// `StudyRecord` (some twenty Strings) per study before (RESULTS.md, index, session 32).
+    public func writeNative(to out: inout JSONWriter) {
         out.beginObject()
-        out.field("patientToken", patientToken)
-        out.field("studyInstanceUID", studyInstanceUID)
-        out.field("accessionNumber", accessionNumber)
-        out.field("studyDate", studyDate)
-        out.field("studyTime", studyTime)
-        out.field("timezoneOffset", timezoneOffset)
+        out.text("patientToken", .patientToken, of: self, required: true)
+        out.text("studyInstanceUID", .studyInstanceUID, of: self, required: true)
+        out.text("accessionNumber", .accessionNumber, of: self)
+        out.text("studyDate", .studyDate, of: self, required: true)
+        out.text("studyTime", .studyTime, of: self)
+        out.text("timezoneOffset", .timezoneOffset, of: self)
         out.key("modalitiesInStudy")
-        out.array(modalitiesInStudy) { $0.string($1) }
-        out.field("bodyPartExamined", bodyPartExamined)
-        out.field("studyDescription", studyDescription)
-        out.field("examItemCode", examItemCode)
-        out.field("numberOfStudyRelatedSeries", numberOfStudyRelatedSeries)
-        out.field("numberOfStudyRelatedInstances", numberOfStudyRelatedInstances)
-        out.field("patientSex", patientSex)
-        out.field("patientBirthYear", patientBirthYear)
-        out.field("institutionName", institutionName)
-        out.field("institutionCode", institutionCode)
-        out.field("storageUnit", storageUnit)
-        out.field("retrieveURL", retrieveURL)
-        out.field("instanceAvailability", instanceAvailability)
-        out.field("region", region)
-        out.field("nhsaIndexCode", nhsaIndexCode)
+        out.beginArray()
+        forEachModality { modality in
+            out.element()
+            out.string(utf8: modality)
+        }
+        out.endArray()
+        out.text("bodyPartExamined", .bodyPartExamined, of: self)
+        out.text("studyDescription", .studyDescription, of: self)
+        out.text("examItemCode", .examItemCode, of: self)
+        out.field("numberOfStudyRelatedSeries", number(.seriesSent))
+        out.field("numberOfStudyRelatedInstances", number(.instancesInStudy))
+        out.text("patientSex", .patientSex, of: self)
+        out.field("patientBirthYear", number(.patientBirthYear))
+        out.text("institutionName", .institutionName, of: self)
+        out.text("institutionCode", .institutionCode, of: self)
+        out.text("storageUnit", .storageUnit, of: self, required: true)
+        out.text("retrieveURL", .retrieveURL, of: self, required: true)
+        out.text("instanceAvailability", .instanceAvailability, of: self)
+        out.text("region", .region, of: self, required: true)
+        out.text("nhsaIndexCode", .nhsaIndexCode, of: self)
         if let series {
             out.key("series")
             out.array(series) { $1.write(to: &$0) }
         }
         out.endObject()
+    }
+}
+
+private extension JSONWriter {
+    /// A text member from the study's bytes: left out when absent, unless `required`
+    /// (then empty, as a record made from a row with nothing there holds it).
+    mutating func text<Study: StudyFields>(_ key: StaticString, _ field: StudyText, of study: Study, required: Bool = false) {
+        study.withText(field) { value in
+            guard value != nil || required else { return }
+            self.key(key)
+            if let value { string(utf8: value) } else { raw(#""""#) }
+        }
     }
 }
 

@@ -11,18 +11,24 @@ public protocol StudyFields {
     func number(_ field: StudyNumber) -> Int?
     /// Each of the study's modalities, in their order.
     func forEachModality(_ body: (UnsafeBufferPointer<UInt8>) -> Void)
+    /// The study's series, when it was sent with them.
+    var series: [SeriesRecord]? { get }
 }
 
 /// A text field of a study, named as `StudyRecord` names it.
 public enum StudyText: Sendable, CaseIterable {
     case patientToken, studyInstanceUID, accessionNumber, studyDate, studyTime, timezoneOffset
     case studyDescription, institutionName, patientSex, retrieveURL, instanceAvailability
+    case bodyPartExamined, examItemCode, institutionCode, storageUnit, region, nhsaIndexCode
 }
 
 public enum StudyNumber: Sendable, CaseIterable {
     /// `numberOfStudyRelatedSeries`, or when that was not sent, how many series were.
     case seriesInStudy
     case instancesInStudy
+    /// `numberOfStudyRelatedSeries` as sent, nil when it was not.
+    case seriesSent
+    case patientBirthYear
 }
 
 extension StudyRecord: StudyFields {
@@ -40,6 +46,12 @@ extension StudyRecord: StudyFields {
         case .patientSex: value = patientSex
         case .retrieveURL: value = retrieveURL
         case .instanceAvailability: value = instanceAvailability
+        case .bodyPartExamined: value = bodyPartExamined
+        case .examItemCode: value = examItemCode
+        case .institutionCode: value = institutionCode
+        case .storageUnit: value = storageUnit
+        case .region: value = region
+        case .nhsaIndexCode: value = nhsaIndexCode
         }
         guard var text = value else { return body(nil) }
         return text.withUTF8 { body($0) }
@@ -49,6 +61,8 @@ extension StudyRecord: StudyFields {
         switch field {
         case .seriesInStudy: return numberOfStudyRelatedSeries ?? series?.count
         case .instancesInStudy: return numberOfStudyRelatedInstances
+        case .seriesSent: return numberOfStudyRelatedSeries
+        case .patientBirthYear: return patientBirthYear
         }
     }
 

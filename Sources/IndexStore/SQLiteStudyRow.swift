@@ -28,11 +28,17 @@ struct StudyRow: StudyFields {
         switch field {
         case .seriesInStudy:
             return s.int(StudyColumn.seriesCount.rawValue)
-                ?? s.string(StudyColumn.seriesJSON.rawValue).flatMap(SeriesRecord.fromStoredJSON)?.count
+                ?? series?.count
         case .instancesInStudy:
             return s.int(StudyColumn.instanceCount.rawValue)
+        case .seriesSent:
+            return s.int(StudyColumn.seriesCount.rawValue)
+        case .patientBirthYear:
+            return s.int(StudyColumn.birthYear.rawValue)
         }
     }
+
+    var series: [SeriesRecord]? { s.string(StudyColumn.seriesJSON.rawValue).flatMap(SeriesRecord.fromStoredJSON) }
 
     func forEachModality(_ body: (UnsafeBufferPointer<UInt8>) -> Void) {
         guard let list = s.text(StudyColumn.modalities.rawValue) else { return }
@@ -57,6 +63,12 @@ struct StudyRow: StudyFields {
         case .patientSex: return .patientSex
         case .retrieveURL: return .retrieveURL
         case .instanceAvailability: return .availability
+        case .bodyPartExamined: return .bodyPart
+        case .examItemCode: return .examItemCode
+        case .institutionCode: return .institutionCode
+        case .storageUnit: return .storageUnit
+        case .region: return .region
+        case .nhsaIndexCode: return .nhsaIndexCode
         }
     }
 }
@@ -86,7 +98,7 @@ extension SQLiteQuery {
         r.institutionCode = text(.institutionCode)
         r.instanceAvailability = text(.availability)
         r.nhsaIndexCode = text(.nhsaIndexCode)
-        r.series = text(.seriesJSON).flatMap(SeriesRecord.fromStoredJSON)
+        r.series = row.series
         return r
     }
 }

@@ -127,7 +127,8 @@ class IndexStoreContract: XCTestCase {
     }
 
     /// An answer written from the store's own rows (`query(_:writing:audit:)`) is, byte for
-    /// byte, the one written from the records `query` returns: every field, escapes, the
+    /// byte, the one written from the records `query` returns, in DICOM JSON and in the
+    /// native API's form: every field, escapes, series, the
     /// series count made from the series, several modalities, an empty page. Its audit
     /// event is made of the written studies, durable before the call returns.
     func testAnswersWrittenInPlaceAreThoseWrittenFromTheRecords() async throws {
@@ -140,6 +141,11 @@ class IndexStoreContract: XCTestCase {
         full.patientSex = "F"
         full.instanceAvailability = "ONLINE"
         full.numberOfStudyRelatedSeries = 3
+        full.bodyPartExamined = "CHEST"
+        full.examItemCode = "CT-CHEST-01"
+        full.institutionCode = "12610000435200100J"
+        full.patientBirthYear = 1958
+        full.nhsaIndexCode = "A1"
         var bare = Self.record(11, date: "20241002")
         bare.studyTime = nil
         bare.accessionNumber = ""
@@ -150,6 +156,8 @@ class IndexStoreContract: XCTestCase {
             Self.everyField(study, to: &out)
             out.element()
             DicomJSON.study(study, include: ["00080080", "00081030"], to: &out)
+            out.element()
+            study.writeNative(to: &out)
         }
         var october = StudyQuery()
         october.dateFrom = "20241001"
