@@ -1,3 +1,4 @@
+import CSQLiteShims
 import Foundation
 import Synchronization
 
@@ -211,8 +212,7 @@ final class SQLiteSyncer: @unchecked Sendable {
         guard descriptors[i] >= 0, fdatasync(descriptors[i]) == 0 else {
             return .engine("could not sync \(walPaths[i]): \(String(cString: strerror(errno)))")
         }
-        var status = stat()
-        guard fstat(descriptors[i], &status) == 0, status.st_nlink == 0 else { return nil }
+        guard gw_file_link_count(descriptors[i]) == 0 else { return nil }
         close(descriptors[i])
         descriptors[i] = open(walPaths[i], O_RDWR | O_CLOEXEC)
         return sync(i)

@@ -1,4 +1,5 @@
 import CSQLite
+import CSQLiteShims
 import Foundation
 @testable import IndexStore
 import Synchronization
@@ -132,6 +133,39 @@ final class DeferredSyncTests: XCTestCase {
         syncer.finished(second, wrote: [true, false], needs: .index) { _ in alone.fulfill() }
         wait(for: [alone], timeout: 5)
         XCTAssertTrue(syncer.isDurable(second), "nothing of it waits in the second file")
+    }
+
+    /// A WAL replaced under the syncer (a new file at its path) is the one synced from
+    /// then on: after the next sync the syncer holds the file at the path, not the
+    /// unlinked one. It learns of the unlink from the link count alone (`gw_file_link_count`,
+    /// which reads no timestamp: link_count.c says why that matters).
+    func testAReplacedWALIsSyncedAtItsPath() throws {
+        let wal = directory + "/\(UUID().uuidString).sqlite-wal"
+        _ = FileManager.default.createFile(atPath: wal, contents: Data("frames".utf8))
+        let syncer = SQLiteSyncer(walPaths: [wal])
+        let first = expectation(description: "first commit answered")
+        syncer.finished(syncer.begin(), wrote: [true]) { _ in first.fulfill() }
+        wait(for: [first], timeout: 5)
+        XCTAssertEqual(Self.openPaths().filter { $0.hasPrefix(wal) }, [wal])
+        try FileManager.default.removeItem(atPath: wal)
+        _ = FileManager.default.createFile(atPath: wal, contents: Data("new frames".utf8))
+        let second = expectation(description: "commit after the replacement answered")
+        syncer.finished(syncer.begin(), wrote: [true]) { _ in second.fulfill() }
+        wait(for: [second], timeout: 5)
+        XCTAssertEqual(Self.openPaths().filter { $0.hasPrefix(wal) }, [wal], "the unlinked file is let go")
+
+        let fd = open(wal, O_RDONLY)
+        defer { close(fd) }
+        XCTAssertEqual(gw_file_link_count(fd), 1)
+        unlink(wal)
+        XCTAssertEqual(gw_file_link_count(fd), 0)
+        XCTAssertEqual(gw_file_link_count(-1), -1)
+    }
+
+    /// What this process's descriptors name (`… (deleted)` for an unlinked file).
+    private static func openPaths() -> [String] {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0) }
     }
 
     /// The second file fails to sync: a commit that needs the first alone is answered

@@ -26,4 +26,9 @@ const sqlite3_pcache_methods2 *gw_sqlite_page_cache_methods(void);
 /// allocation (memory_status.c). SQLITE_OK when off.
 int gw_sqlite_memory_status_off(void);
 
+/// The number of names the open file `fd` has (0 once it was unlinked), read with statx
+/// asking for the link count alone, so that no timestamp is read (link_count.c); -1 when
+/// it cannot be told.
+int gw_file_link_count(int fd);
+
 #endif
