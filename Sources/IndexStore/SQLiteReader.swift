@@ -31,6 +31,8 @@ final class SQLiteReader: @unchecked Sendable {
     /// Touched only on `queue`.
     private var openSince: UInt64?
     private var openGeneration = 0
+    /// An expiry is scheduled on `queue`; touched only on `queue`.
+    private var expiryScheduled = false
     static let maxSnapshotAge: UInt64 = 20_000_000
 
     init(db: SQLiteConnection, queue: DispatchQueue) {
@@ -51,13 +53,27 @@ final class SQLiteReader: @unchecked Sendable {
             try db.execPrepared("BEGIN")
             openSince = now
             openGeneration = generation
-            queue.asyncAfter(deadline: .now() + .nanoseconds(Int(Self.maxSnapshotAge))) { [self] in
-                if let since = openSince, DispatchTime.now().uptimeNanoseconds &- since >= Self.maxSnapshotAge { endSnapshot() }
-            }
+            if !expiryScheduled { scheduleExpiry(in: Self.maxSnapshotAge) }
         } catch {
             return .failure(error)
         }
         return finish(Result { () throws(StoreError) in try body(db) })
+    }
+
+    /// Ends the open snapshot once it is `maxSnapshotAge` old. One expiry at a time: it
+    /// fires no later than the deadline of whatever snapshot is open then (a snapshot
+    /// opened after it was scheduled is younger) and schedules itself again for the rest.
+    /// One per snapshot, as before, was a timer for the dispatch manager's thread and a
+    /// wake-up of a worker's on every index query when commits kept moving the generation
+    /// on, some 2 800 a second under read cycles (RESULTS.md, read cycles, session 32).
+    private func scheduleExpiry(in nanoseconds: UInt64) {
+        expiryScheduled = true
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { [self] in
+            expiryScheduled = false
+            guard let since = openSince else { return }
+            let age = DispatchTime.now().uptimeNanoseconds &- since
+            if age >= Self.maxSnapshotAge { endSnapshot() } else { scheduleExpiry(in: Self.maxSnapshotAge - age) }
+        }
     }
 
     /// Runs `body` on the queue outside any snapshot: it sees the latest commit.
