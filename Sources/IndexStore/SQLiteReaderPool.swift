@@ -29,7 +29,7 @@ final class SQLiteReaderPool: Sendable {
     private let line: Mutex<Line>
 
     /// A read run here that took longer than `slowHere` while its thread read from the
-    /// disk (`readFromDisk`) waited for the disk: on a warm cache a token lookup takes tens
+    /// disk waited for the disk: on a warm cache a token lookup takes tens
     /// of microseconds. For `backOff` after it, reads go to the readers' threads, so that a
     /// cold cache (after a restart, or an index larger than memory) does not hold every
     /// connection of the caller's loop behind each disk read: on a 10 M node just started
@@ -37,17 +37,18 @@ final class SQLiteReaderPool: Sendable {
     /// its loop, against 0.2–0.3 ms with the back-off or every read on a reader's thread
     /// (RESULTS.md, session 30). A slow read with no disk read behind it is a thread that
     /// waited for a core, which two busy cores make common: backing off for those cost
-    /// warm lookups 2–15 %. The disk reads counted are the thread's own: the process's
-    /// included the checkpointer's, which under audited lookups set off four back-offs in
-    /// 12 s and sent 6 % of the reads to the readers' threads (RESULTS.md, session 31).
+    /// warm lookups 2–15 %. The disk reads counted are the thread's own during that read:
+    /// the process's included the checkpointer's, which under audited lookups set off four
+    /// back-offs in 12 s (RESULTS.md, session 31); and those since the thread's last slow
+    /// read included any one disk read in the seconds before, which on a warm 1 M node set
+    /// off five back-offs in 14 s, a third of the time with every lookup on a reader's
+    /// thread (RESULTS.md, session 32). Counting costs a `getrusage` a read, some 0.2 µs.
     private let slowHere: UInt64
     private let backOff: UInt64
     /// Until when (uptime nanoseconds) no read runs here.
     private let notHereUntil = Atomic<UInt64>(0)
-    /// The calling thread's blocks read from a disk so far (`inBlocks`), and each thread's
-    /// as of its last slow read here (touched only after a slow read: a few threads).
+    /// The calling thread's blocks read from a disk so far.
     private let inBlocks: @Sendable () -> Int
-    private let blocksRead = Mutex<[UInt: Int]>([:])
 
     init(_ readers: [SQLiteReader], slowHere: Duration = .milliseconds(1), backOff: Duration = .seconds(1),
          inBlocks: @escaping @Sendable () -> Int = SQLiteReaderPool.threadInBlocks) {
@@ -68,13 +69,6 @@ final class SQLiteReaderPool: Sendable {
 
     /// Linux's RUSAGE_THREAD, which Glibc's module declares only under _GNU_SOURCE.
     private static let rusageThread: __rusage_who_t = 1
-
-    /// Whether the calling thread read from a disk since its last call (for a thread's
-    /// first, ever).
-    private func readFromDisk() -> Bool {
-        let blocks = inBlocks()
-        return blocksRead.withLock { $0.updateValue(blocks, forKey: UInt(pthread_self())) ?? 0 } < blocks
-    }
 
     private static func nanoseconds(_ d: Duration) -> UInt64 {
         UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000)
@@ -100,9 +94,10 @@ final class SQLiteReaderPool: Sendable {
         let start = here ? DispatchTime.now().uptimeNanoseconds : 0
         guard here, start >= notHereUntil.load(ordering: .relaxed) else { return run(read, on: idle) }
         let reader = all[idle]
+        let blocks = inBlocks()
         reader.queue.sync { read(reader) }
         let end = DispatchTime.now().uptimeNanoseconds
-        if end - start > slowHere, readFromDisk() { notHereUntil.store(end + backOff, ordering: .relaxed) }
+        if end - start > slowHere, inBlocks() > blocks { notHereUntil.store(end + backOff, ordering: .relaxed) }
         finished(idle)
     }
 

@@ -75,18 +75,19 @@ final class SQLiteReaderPoolTests: XCTestCase {
         XCTAssertTrue(ranOn.withLock { $0.last.map { pthread_equal($0, caller) == 0 } ?? false }, "a read that waited ran on the caller's thread")
     }
 
-    /// A read here that took long while the process read from a disk (a cold cache) sends
+    /// A read here that took long while its thread read from a disk (a cold cache) sends
     /// the reads after it to the readers' threads until the back-off ends; then they run
     /// here again. A read as slow with no disk read behind it (a thread that waited for a
-    /// core) changes nothing.
+    /// core) changes nothing, though the thread read from the disk before it.
     func testAfterASlowReadHereFromDiskTheNextGoToTheReadersForAWhile() throws {
         let disk = Atomic<Int>(0)
         let readers = try pool(1, slowHere: .milliseconds(20), backOff: .milliseconds(300)) { disk.load(ordering: .relaxed) }
         let caller = pthread_self()
-        func ranHere(sleeping ms: UInt32 = 0) -> Bool {
+        func ranHere(sleeping ms: UInt32 = 0, fromDisk: Bool = false) -> Bool {
             let ranOn = Mutex<pthread_t?>(nil)
             let done = DispatchSemaphore(value: 0)
             readers.submit(here: true) { _ in
+                if fromDisk { disk.add(8, ordering: .relaxed) }
                 usleep(ms * 1_000)
                 ranOn.withLock { $0 = pthread_self() }
                 done.signal()
@@ -96,8 +97,10 @@ final class SQLiteReaderPoolTests: XCTestCase {
         }
         XCTAssertTrue(ranHere(sleeping: 40), "a read with a reader free ran elsewhere")
         XCTAssertTrue(ranHere(), "a slow read with no disk read behind it sent the next elsewhere")
-        disk.store(8, ordering: .relaxed)
+        disk.add(8, ordering: .relaxed)
         XCTAssertTrue(ranHere(sleeping: 40))
+        XCTAssertTrue(ranHere(), "a disk read before a slow read counted as the slow read's")
+        XCTAssertTrue(ranHere(sleeping: 40, fromDisk: true))
         XCTAssertFalse(ranHere(), "a read right after a slow one from the disk ran here")
         usleep(400_000)
         XCTAssertTrue(ranHere(), "reads did not come back here after the back-off")
