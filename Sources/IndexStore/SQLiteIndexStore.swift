@@ -199,10 +199,18 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
 
     /// `body` on a reader's snapshot; with `pending`, the reader then enqueues the write it
     /// makes of the result on the group commit, and the caller resumes once, after the commit.
+    /// A short read with nothing to write, run here with everything it could see durable,
+    /// returns without suspending: no continuation, no hop back to the caller's executor.
     private func read<T: Sendable>(here: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T,
                                    then pending: (@Sendable (T, @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending)?)
         async throws(StoreError) -> T
     {
+        if here, pending == nil, let found = readers.readHere({ [self] reader in
+            reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots, body)
+        }) {
+            if syncer.everythingDurable { return try found.get() }
+            return try await withCheckedContinuation { c in answerWhenDurable(found, c) }.get()
+        }
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
             readers.submit(here: here) { [self] reader in
                 let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots, body)

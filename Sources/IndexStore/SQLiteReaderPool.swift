@@ -93,12 +93,28 @@ final class SQLiteReaderPool: Sendable {
         guard let idle else { return }
         let start = here ? DispatchTime.now().uptimeNanoseconds : 0
         guard here, start >= notHereUntil.load(ordering: .relaxed) else { return run(read, on: idle) }
-        let reader = all[idle]
+        runHere(read, on: idle, since: start)
+    }
+
+    /// `read` run here as `submit(here: true)` runs it, and what it returned; nil, with
+    /// nothing run, when no reader is idle or reads are backed off. The caller that gets
+    /// its answer here needs no continuation, nor the hop back to its executor that
+    /// resuming one costs.
+    func readHere<T>(_ read: (SQLiteReader) -> T) -> T? {
+        let start = DispatchTime.now().uptimeNanoseconds
+        guard start >= notHereUntil.load(ordering: .relaxed), let idle = line.withLock({ $0.idle.popLast() }) else { return nil }
+        return runHere(read, on: idle, since: start)
+    }
+
+    /// Runs `read` on the calling thread with reader `index`, taken idle, and gives it back.
+    private func runHere<T>(_ read: (SQLiteReader) -> T, on index: Int, since start: UInt64) -> T {
+        let reader = all[index]
         let blocks = inBlocks()
-        reader.queue.sync { read(reader) }
+        let result = reader.queue.sync { read(reader) }
         let end = DispatchTime.now().uptimeNanoseconds
         if end - start > slowHere, inBlocks() > blocks { notHereUntil.store(end + backOff, ordering: .relaxed) }
-        finished(idle)
+        finished(index)
+        return result
     }
 
     private func run(_ read: @escaping Read, on index: Int) {

@@ -119,6 +119,12 @@ final class SQLiteSyncer: @unchecked Sendable {
     /// Whether commit `number` is durable in every file.
     func isDurable(_ number: Int) -> Bool { durableCommits.load(ordering: .acquiring) >= number }
 
+    /// Whether every commit begun so far is durable in every file (`whenDurable` would run
+    /// its body at once).
+    var everythingDurable: Bool {
+        durableCommits.load(ordering: .acquiring) >= begun.load(ordering: .acquiring) && !failed.load(ordering: .relaxed)
+    }
+
     /// Runs `body` once every commit begun so far is durable in every file: for a reader
     /// that has just queried, that is every commit it could have seen.
     func whenDurable(_ body: @escaping @Sendable (StoreError?) -> Void) {

@@ -107,6 +107,35 @@ final class SQLiteReaderPoolTests: XCTestCase {
         XCTAssertTrue(ranHere())
     }
 
+    /// `readHere` runs a read on the caller's thread and returns its answer when a reader
+    /// is idle; with none idle, or reads backed off, it runs nothing and returns nil (the
+    /// caller then submits the read to wait in the line).
+    func testReadHereRunsOnlyWithAReaderIdleAndNoBackOff() throws {
+        let disk = Atomic<Int>(0)
+        let readers = try pool(1, slowHere: .milliseconds(20), backOff: .milliseconds(300)) { disk.load(ordering: .relaxed) }
+        let caller = pthread_self()
+        XCTAssertEqual(readers.readHere { _ in pthread_equal(pthread_self(), caller) != 0 }, true, "not run here, on the caller's thread")
+        let held = DispatchSemaphore(value: 0)
+        let holding = DispatchSemaphore(value: 0)
+        readers.submit { _ in
+            holding.signal()
+            held.wait()
+        }
+        holding.wait()
+        let ran = Atomic<Bool>(false)
+        XCTAssertNil(readers.readHere { _ in ran.store(true, ordering: .relaxed) }, "a busy reader's read ran here")
+        held.signal()
+        let deadline = Date() + 10
+        while readers.readHere({ _ in 0 }) == nil, Date() < deadline { usleep(1_000) }
+        XCTAssertEqual(readers.readHere { _ in
+            disk.add(8, ordering: .relaxed)
+            usleep(40_000)
+            return 7
+        }, 7)
+        XCTAssertNil(readers.readHere { _ in ran.store(true, ordering: .relaxed) }, "a read ran here during the back-off")
+        XCTAssertFalse(ran.load(ordering: .relaxed))
+    }
+
     /// The disk reads behind a back-off are the reading thread's own: another thread's (the
     /// checkpointer's, say) do not count as the caller's.
     func testTheDiskReadsCountedAreTheCallingThreadsOwn() throws {
