@@ -17,6 +17,19 @@ final class SQLiteReaderPoolTests: XCTestCase {
         }, slowHere: slowHere, backOff: backOff, inBlocks: inBlocks)
     }
 
+    /// Submits a read that holds its reader until the semaphore returned is signalled, and
+    /// returns once it is running.
+    private static func holdAReader(_ readers: SQLiteReaderPool) -> DispatchSemaphore {
+        let held = DispatchSemaphore(value: 0)
+        let holding = DispatchSemaphore(value: 0)
+        readers.submit { _ in
+            holding.signal()
+            held.wait()
+        }
+        holding.wait()
+        return held
+    }
+
     /// With one reader held up, every later read runs on the other, in order, while the
     /// first is still held: dealt out in turn, every second one would wait behind it.
     func testReadsGoToTheFreeReaderInTheOrderTheyCame() throws {
@@ -57,13 +70,7 @@ final class SQLiteReaderPoolTests: XCTestCase {
         XCTAssertEqual(ranOn.withLock { $0.count }, 1, "the read had not run when submit returned")
         XCTAssertTrue(ranOn.withLock { $0.first.map { pthread_equal($0, caller) != 0 } ?? false })
 
-        let held = DispatchSemaphore(value: 0)
-        let holding = DispatchSemaphore(value: 0)
-        readers.submit { _ in
-            holding.signal()
-            held.wait()
-        }
-        holding.wait()
+        let held = Self.holdAReader(readers)
         let done = DispatchSemaphore(value: 0)
         readers.submit(here: true) { _ in
             ranOn.withLock { $0.append(pthread_self()) }
@@ -115,13 +122,7 @@ final class SQLiteReaderPoolTests: XCTestCase {
         let readers = try pool(1, slowHere: .milliseconds(20), backOff: .milliseconds(300)) { disk.load(ordering: .relaxed) }
         let caller = pthread_self()
         XCTAssertEqual(readers.readHere { _ in pthread_equal(pthread_self(), caller) != 0 }, true, "not run here, on the caller's thread")
-        let held = DispatchSemaphore(value: 0)
-        let holding = DispatchSemaphore(value: 0)
-        readers.submit { _ in
-            holding.signal()
-            held.wait()
-        }
-        holding.wait()
+        let held = Self.holdAReader(readers)
         let ran = Atomic<Bool>(false)
         XCTAssertNil(readers.readHere { _ in ran.store(true, ordering: .relaxed) }, "a busy reader's read ran here")
         held.signal()
