@@ -117,11 +117,19 @@ enum QidoRoutes {
     static func studies(_ request: HTTPRequest, store: IndexStore, auditor: Auditor, federation: Federation?,
                         region: String) async throws -> HTTPResponse {
         let (s, q, scope) = try studySearch(request)
-        guard let token = q.patientToken else {
-            let include = s.include
-            let found = try await auditor.lookup(request, asked: nil, q, in: store) { DicomJSON.study($0, include: include, to: &$1) }
+        let include = s.include
+        let local = try q.patientToken == nil || ScopedLookup.peers(scope, federation: federation, region: region).isEmpty
+        guard !local, let token = q.patientToken else {
+            // This node's store alone: the answer written from its rows.
+            let found = try await auditor.lookup(request, asked: q.patientToken, q, in: store) { DicomJSON.study($0, include: include, to: &$1) }
             guard found.count > 0 else { return HTTPResponse(status: 204) }
-            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", media)]), body: found.json)
+            var response = HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", media)]), body: found.json)
+            if q.patientToken != nil {
+                for warning in ScopedLookup.warnings([(region, found.count >= q.limit ? "partial" : "complete", found.count)]) {
+                    response.headers.add("Warning", warning)
+                }
+            }
+            return response
         }
         let (found, regions) = try await ScopedLookup.run(request, token: token, purpose: request.queryValue("purpose") ?? "TREAT",
                                                           query: q, scope: scope, federation: federation, region: region,

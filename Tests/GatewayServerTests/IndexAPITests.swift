@@ -135,6 +135,24 @@ final class IndexAPITests: XCTestCase {
         XCTAssertEqual((try? JSONSerialization.jsonObject(with: Data(tagForm.body.utf8)) as? [Any])?.count, 1)
     }
 
+    /// A PatientID search this node answers alone: a page as long as the limit may not be
+    /// all, and a `Warning` says this region's answer is partial; a shorter page says
+    /// nothing; a region the node does not know is 404.
+    func testQidoByPatientSaysWhenThisRegionsPageIsPartial() throws {
+        let p = Self.token(2)
+        let r = try upload((11...13).map { Self.record($0, patient: p) }.joined(separator: "\n"))
+        XCTAssertEqual(r.status, 200, r.body)
+        let base = "https://localhost:\(Self.port)/dicomweb/studies?PatientID=\(p)&purpose=TREAT"
+        let full = curl("clinic", ["-D", "-", base + "&limit=2"])
+        XCTAssertTrue(full.body.contains("Warning: 299 imaging-gateway \"region 000000: partial\""), full.body)
+        XCTAssertEqual(full.body.components(separatedBy: "\"0020000D\"").count - 1, 2, full.body)
+        let all = curl("clinic", ["-D", "-", base])
+        XCTAssertTrue(all.body.hasPrefix("HTTP/1.1 200"), all.body)
+        XCTAssertFalse(all.body.contains("Warning:"), all.body)
+        XCTAssertEqual(all.body.components(separatedBy: "\"0020000D\"").count - 1, 3, all.body)
+        XCTAssertEqual(curl("clinic", [base + "&scope=region:999999"]).status, 404)
+    }
+
     func testLookupNeedsPurposeValidTokenAndRole() {
         let base = "https://localhost:\(Self.port)/v1/patients/\(Self.token)/studies"
         let noPurpose = curl("clinic", [base])
