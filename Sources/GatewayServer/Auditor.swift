@@ -82,14 +82,16 @@ final class Auditor: Sendable {
     }
 
     /// Runs a lookup's query and, with auditing on, makes its event durable before
-    /// returning: the tokens asked for or returned, and the studies returned.
-    func lookup(_ request: HTTPRequest, asked token: String?, _ query: StudyQuery,
-                in store: IndexStore, counter: String = "lookups") async throws(HTTPError) -> [StudyRecord] {
+    /// returning: the tokens asked for or returned, and the studies returned. With
+    /// `returned`, the caller passes on only the studies it keeps, and only those are named.
+    func lookup(_ request: HTTPRequest, asked token: String?, _ query: StudyQuery, in store: IndexStore,
+                counter: String = "lookups", returned: (@Sendable (StudyRecord) -> Bool)? = nil) async throws(HTTPError) -> [StudyRecord] {
         guard enabled else {
             return try await IndexRoutes.storeCall { () throws(StoreError) in try await store.query(query) }
         }
+        let event = recordsEvent(request, asked: token, counter: counter)
         return try await IndexRoutes.storeCall { () throws(StoreError) in
-            try await store.query(query, audit: recordsEvent(request, asked: token, counter: counter))
+            try await store.query(query) { found in event(returned.map { found.filter($0) } ?? found) }
         }
     }
 

@@ -27,18 +27,23 @@ enum FHIRRoutes {
     static func search(_ request: HTTPRequest, store: IndexStore, auditor: Auditor, federation: Federation?,
                        region: String) async throws -> HTTPResponse {
         let (q, token, purpose, scope, bodySite) = try searchQuery(request)
+        let atSite = bodySite.map(Self.examined(at:))
         var (found, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: q, scope: scope,
-                                                          federation: federation, region: region, store: store, auditor: auditor)
-        if let bodySite {
-            // The index keeps a study's body part and its series'; either may match.
-            found = found.filter { study in
-                ([study.bodyPartExamined] + (study.series ?? []).map(\.bodyPartExamined)).contains { $0?.uppercased() == bodySite }
-            }
-        }
+                                                          federation: federation, region: region, store: store, auditor: auditor,
+                                                          returned: atSite)
+        if let atSite { found = found.filter(atSite) }
         let b = base(request)
         let bundle = FHIRMapping.searchBundle(found, base: b, selfURL: b + "/ImagingStudy?" + (request.target.split(separator: "?").last ?? ""),
                                               incomplete: regions.filter { $0.status != "complete" }.map { ($0.region, $0.status) })
         return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", media)]), body: bundle)
+    }
+
+    /// Whether a study examined `site`: the index keeps a study's body part and its
+    /// series', and either may match.
+    static func examined(at site: String) -> @Sendable (StudyRecord) -> Bool {
+        { study in
+            study.bodyPartExamined?.uppercased() == site || (study.series ?? []).contains { $0.bodyPartExamined?.uppercased() == site }
+        }
     }
 
     /// The ImagingStudy search a request asks for, checked; nothing is read yet.

@@ -38,13 +38,15 @@ enum ScopedLookup {
         return peers
     }
 
+    /// `returned`: which of the studies on the page the caller passes on (a FHIR search
+    /// narrowed by body site); the audit event names only those.
     static func run(_ request: HTTPRequest, token: String, purpose: String, query: StudyQuery, scope: String,
-                    federation: Federation?, region: String, store: IndexStore, auditor: Auditor,
-                    counter: String = "lookups") async throws -> (studies: [StudyRecord], regions: [Region]) {
+                    federation: Federation?, region: String, store: IndexStore, auditor: Auditor, counter: String = "lookups",
+                    returned: (@Sendable (StudyRecord) -> Bool)? = nil) async throws -> (studies: [StudyRecord], regions: [Region]) {
         let peers = try peers(scope, federation: federation, region: region)
         let here = scope == "local" || scope == "all" || scope == "region:\(region)"
         guard let federation, !peers.isEmpty else {
-            let studies = try await auditor.lookup(request, asked: token, query, in: store, counter: counter)
+            let studies = try await auditor.lookup(request, asked: token, query, in: store, counter: counter, returned: returned)
             return (studies, [(region, studies.count >= query.limit ? "partial" : "complete", studies.count)])
         }
         guard query.offset <= 1_000 else {
@@ -71,7 +73,8 @@ enum ScopedLookup {
         if here { regions.append((region, mine.count >= wide.limit ? "partial" : "complete", mine.count)) }
         regions += answers.map { ($0.region, $0.status, $0.studies.count) }
         let page = Array(merged.dropFirst(query.offset).prefix(query.limit))
-        try await auditor.recordLookup(request, requestID: requestID, asked: token, found: page, counter: counter)
+        try await auditor.recordLookup(request, requestID: requestID, asked: token, found: returned.map { page.filter($0) } ?? page,
+                                       counter: counter)
         return (page, regions)
     }
 

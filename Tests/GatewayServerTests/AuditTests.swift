@@ -179,6 +179,30 @@ final class AuditTests: XCTestCase {
         XCTAssertEqual(Set(events.first?["studyInstanceUIDs"] as? [String] ?? []), Set((1...4).map { "1.2.156.4.\($0)" }))
     }
 
+    /// A FHIR search narrowed by body site names in its event only the studies it returned,
+    /// not every study its query read.
+    func testAFHIRSearchByBodySiteNamesOnlyTheStudiesItReturned() async throws {
+        let node = try TestNode()
+        defer { node.stop() }
+        let records = [("1.2.156.5.1", "CHEST"), ("1.2.156.5.2", "HEAD")].map { uid, part in
+            "{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"\(uid)\",\"studyDate\":\"20241101\","
+                + "\"modalitiesInStudy\":[\"CT\"],\"bodyPartExamined\":\"\(part)\",\"storageUnit\":\"91610000MA6TG0001A\","
+                + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
+        }
+        let upload = node.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", records.joined(separator: "\n"),
+                                            node.baseURL + "/v1/index/studies"])
+        XCTAssertEqual(upload.status, 200, upload.body)
+        let search = node.curl("clinic", ["-H", "X-Request-ID: body-site-1", node.baseURL
+                                          + "/fhir/ImagingStudy?subject:identifier=\(Self.token)&bodysite=CHEST&purpose=TREAT"])
+        XCTAssertEqual(search.status, 200, search.body)
+        XCTAssertTrue(search.body.contains("1.2.156.5.1") && !search.body.contains("1.2.156.5.2"), search.body)
+        let store = try SQLiteIndexStore(path: node.gateway.config.dataDirectory + "/index.sqlite", readers: 1)
+        let events = try await store.events(from: 0, limit: 100).map { Self.json($0.text) }.filter { $0["requestID"] as? String == "body-site-1" }
+        XCTAssertEqual(events.count, 1)
+        XCTAssertEqual(events.first?["studyInstanceUIDs"] as? [String], ["1.2.156.5.1"])
+        XCTAssertEqual(events.first?["count"] as? Int, 1)
+    }
+
     /// The purpose of use is read wherever it stands among the parameters, and decoded
     /// when percent-encoded.
     func testThePurposeIsReadWhereverItStandsAndDecoded() async throws {
