@@ -14,11 +14,25 @@ final class AuditTests: XCTestCase {
     static let token = "v1:" + String(repeating: "A", count: 42) + "Q"
 
     static func upload(_ node: TestNode, uid: String) -> (status: Int, body: String) {
-        let record = "{\"patientToken\":\"\(token)\",\"studyInstanceUID\":\"\(uid)\",\"studyDate\":\"20241101\","
-            + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
-            + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
-        return node.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", record,
+        upload(node, studies: [(token, uid, "")])
+    }
+
+    /// Uploads, as a hospital, a CT study of 2024-11-01 for each patient token and UID,
+    /// with `extra` members (`,"name":value…`) added to its record.
+    static func upload(_ node: TestNode, studies: [(token: String, uid: String, extra: String)]) -> (status: Int, body: String) {
+        let records = studies.map { study in
+            "{\"patientToken\":\"\(study.token)\",\"studyInstanceUID\":\"\(study.uid)\",\"studyDate\":\"20241101\","
+                + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
+                + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"\(study.extra)}"
+        }
+        return node.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", records.joined(separator: "\n"),
                                       node.baseURL + "/v1/index/studies"])
+    }
+
+    /// The events the node logged for request `id`, read from its store.
+    static func events(_ node: TestNode, requestID id: String) async throws -> [[String: Any]] {
+        let store = try SQLiteIndexStore(path: node.gateway.config.dataDirectory + "/index.sqlite", readers: 1)
+        return try await store.events(from: 0, limit: 100).map { json($0.text) }.filter { $0["requestID"] as? String == id }
     }
 
     static func lookup(_ node: TestNode, role: String = "clinic") -> (status: Int, body: String) {
@@ -161,19 +175,12 @@ final class AuditTests: XCTestCase {
         let node = try TestNode()
         defer { node.stop() }
         let tokens = ["a", "B", "A"].map { "v1:" + String(repeating: $0, count: 42) + "Q" }
-        let records = zip([tokens[0], tokens[1], tokens[0], tokens[2]], 1...).map { token, n in
-            "{\"patientToken\":\"\(token)\",\"studyInstanceUID\":\"1.2.156.4.\(n)\",\"studyDate\":\"20241101\","
-                + "\"modalitiesInStudy\":[\"CT\"],\"storageUnit\":\"91610000MA6TG0001A\","
-                + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
-        }
-        let upload = node.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", records.joined(separator: "\n"),
-                                            node.baseURL + "/v1/index/studies"])
+        let upload = Self.upload(node, studies: zip([tokens[0], tokens[1], tokens[0], tokens[2]], 1...).map { ($0, "1.2.156.4.\($1)", "") })
         XCTAssertEqual(upload.status, 200, upload.body)
         let search = node.curl("clinic", ["-H", "X-Request-ID: several-1", node.baseURL
                                           + "/dicomweb/studies?StudyDate=20241101-20241101&ModalitiesInStudy=CT&purpose=TREAT"])
         XCTAssertEqual(search.status, 200, search.body)
-        let store = try SQLiteIndexStore(path: node.gateway.config.dataDirectory + "/index.sqlite", readers: 1)
-        let events = try await store.events(from: 0, limit: 100).map { Self.json($0.text) }.filter { $0["requestID"] as? String == "several-1" }
+        let events = try await Self.events(node, requestID: "several-1")
         XCTAssertEqual(events.count, 1)
         XCTAssertEqual(events.first?["patientTokens"] as? [String], [tokens[2], tokens[1], tokens[0]])
         XCTAssertEqual(Set(events.first?["studyInstanceUIDs"] as? [String] ?? []), Set((1...4).map { "1.2.156.4.\($0)" }))
@@ -184,20 +191,14 @@ final class AuditTests: XCTestCase {
     func testAFHIRSearchByBodySiteNamesOnlyTheStudiesItReturned() async throws {
         let node = try TestNode()
         defer { node.stop() }
-        let records = [("1.2.156.5.1", "CHEST"), ("1.2.156.5.2", "HEAD")].map { uid, part in
-            "{\"patientToken\":\"\(Self.token)\",\"studyInstanceUID\":\"\(uid)\",\"studyDate\":\"20241101\","
-                + "\"modalitiesInStudy\":[\"CT\"],\"bodyPartExamined\":\"\(part)\",\"storageUnit\":\"91610000MA6TG0001A\","
-                + "\"retrieveURL\":\"https://pacs.example/dicomweb\",\"region\":\"610100\"}"
-        }
-        let upload = node.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", records.joined(separator: "\n"),
-                                            node.baseURL + "/v1/index/studies"])
+        let upload = Self.upload(node, studies: [(Self.token, "1.2.156.5.1", ",\"bodyPartExamined\":\"CHEST\""),
+                                                 (Self.token, "1.2.156.5.2", ",\"bodyPartExamined\":\"HEAD\"")])
         XCTAssertEqual(upload.status, 200, upload.body)
         let search = node.curl("clinic", ["-H", "X-Request-ID: body-site-1", node.baseURL
                                           + "/fhir/ImagingStudy?subject:identifier=\(Self.token)&bodysite=CHEST&purpose=TREAT"])
         XCTAssertEqual(search.status, 200, search.body)
         XCTAssertTrue(search.body.contains("1.2.156.5.1") && !search.body.contains("1.2.156.5.2"), search.body)
-        let store = try SQLiteIndexStore(path: node.gateway.config.dataDirectory + "/index.sqlite", readers: 1)
-        let events = try await store.events(from: 0, limit: 100).map { Self.json($0.text) }.filter { $0["requestID"] as? String == "body-site-1" }
+        let events = try await Self.events(node, requestID: "body-site-1")
         XCTAssertEqual(events.count, 1)
         XCTAssertEqual(events.first?["studyInstanceUIDs"] as? [String], ["1.2.156.5.1"])
         XCTAssertEqual(events.first?["count"] as? Int, 1)
