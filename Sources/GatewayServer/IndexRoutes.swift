@@ -140,7 +140,7 @@ enum IndexRoutes {
         guard try !ScopedLookup.peers(scope, federation: federation, region: region).isEmpty else {
             let written = try await auditor.lookup(request, asked: token, query, in: store) { $0.writeNative(to: &$1) }
             let count = written.studyInstanceUIDs.count
-            return page(token: token, query: query, scope: scope, regions: [(region, count >= query.limit ? "partial" : "complete", count)],
+            return page(token: token, query: query, scope: scope, regions: [ScopedLookup.ownRegion(region, found: count, limit: query.limit)],
                         count: count) { $0.value(json: written.json) }
         }
         let (studies, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: query, scope: scope,

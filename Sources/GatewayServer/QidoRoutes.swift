@@ -125,7 +125,7 @@ enum QidoRoutes {
             guard found.count > 0 else { return HTTPResponse(status: 204) }
             var response = HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", media)]), body: found.json)
             if q.patientToken != nil {
-                for warning in ScopedLookup.warnings([(region, found.count >= q.limit ? "partial" : "complete", found.count)]) {
+                for warning in ScopedLookup.warnings([ScopedLookup.ownRegion(region, found: found.count, limit: q.limit)]) {
                     response.headers.add("Warning", warning)
                 }
             }

@@ -47,7 +47,7 @@ enum ScopedLookup {
         let here = scope == "local" || scope == "all" || scope == "region:\(region)"
         guard let federation, !peers.isEmpty else {
             let studies = try await auditor.lookup(request, asked: token, query, in: store, counter: counter, returned: returned)
-            return (studies, [(region, studies.count >= query.limit ? "partial" : "complete", studies.count)])
+            return (studies, [ownRegion(region, found: studies.count, limit: query.limit)])
         }
         guard query.offset <= 1_000 else {
             throw HTTPError(400, "invalid_offset", "Across regions the offset goes up to 1000; narrow the search by date.")
@@ -70,12 +70,18 @@ enum ScopedLookup {
         }
         merged.sort { ($0.studyDate, $0.studyTime ?? "", $1.studyInstanceUID) > ($1.studyDate, $1.studyTime ?? "", $0.studyInstanceUID) }
         var regions: [Region] = []
-        if here { regions.append((region, mine.count >= wide.limit ? "partial" : "complete", mine.count)) }
+        if here { regions.append(ownRegion(region, found: mine.count, limit: wide.limit)) }
         regions += answers.map { ($0.region, $0.status, $0.studies.count) }
         let page = Array(merged.dropFirst(query.offset).prefix(query.limit))
         try await auditor.recordLookup(request, requestID: requestID, asked: token, found: returned.map { page.filter($0) } ?? page,
                                        counter: counter)
         return (page, regions)
+    }
+
+    /// This node's own entry: `found` studies under a `limit` (a page as long as its limit
+    /// may not be all of them).
+    static func ownRegion(_ region: String, found: Int, limit: Int) -> Region {
+        (region, found >= limit ? "partial" : "complete", found)
     }
 
     /// RFC 9111 §5.5 Warning values (code 299, "miscellaneous persistent warning") for the

@@ -73,3 +73,32 @@ extension StudyRecord: StudyFields {
         }
     }
 }
+
+extension StudyRecord {
+    /// The record of a study's fields wherever they are (a row the store's reader is on):
+    /// one mapping, so a record made from a row holds what an answer written from the row
+    /// says. A required text that is absent becomes empty.
+    public init(_ study: some StudyFields) {
+        func text(_ field: StudyText) -> String? { study.withText(field) { $0.map { String(decoding: $0, as: UTF8.self) } } }
+        var modalities: [String] = []
+        study.forEachModality { modalities.append(String(decoding: $0, as: UTF8.self)) }
+        self.init(patientToken: text(.patientToken) ?? "", studyInstanceUID: text(.studyInstanceUID) ?? "",
+                  studyDate: text(.studyDate) ?? "", modalitiesInStudy: modalities, storageUnit: text(.storageUnit) ?? "",
+                  retrieveURL: text(.retrieveURL) ?? "", region: text(.region) ?? "")
+        studyTime = text(.studyTime)
+        timezoneOffset = text(.timezoneOffset)
+        accessionNumber = text(.accessionNumber)
+        bodyPartExamined = text(.bodyPartExamined)
+        studyDescription = text(.studyDescription)
+        examItemCode = text(.examItemCode)
+        numberOfStudyRelatedSeries = study.number(.seriesSent)
+        numberOfStudyRelatedInstances = study.number(.instancesInStudy)
+        patientSex = text(.patientSex)
+        patientBirthYear = study.number(.patientBirthYear)
+        institutionName = text(.institutionName)
+        institutionCode = text(.institutionCode)
+        instanceAvailability = text(.instanceAvailability)
+        nhsaIndexCode = text(.nhsaIndexCode)
+        series = study.series
+    }
+}

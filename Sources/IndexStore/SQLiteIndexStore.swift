@@ -205,15 +205,16 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
                                    then pending: (@Sendable (T, @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending)?)
         async throws(StoreError) -> T
     {
-        if here, pending == nil, let found = readers.readHere({ [self] reader in
+        let onSnapshot: @Sendable (SQLiteReader) -> Result<T, StoreError> = { [self] reader in
             reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots, body)
-        }) {
+        }
+        if here, pending == nil, let found = readers.readHere(onSnapshot) {
             if syncer.everythingDurable { return try found.get() }
             return try await withCheckedContinuation { c in answerWhenDurable(found, c) }.get()
         }
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
             readers.submit(here: here) { [self] reader in
-                let found = reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots, body)
+                let found = onSnapshot(reader)
                 guard case .success(let value) = found, let pending else { return answerWhenDurable(found, c) }
                 enqueue(pending(value) { committed in c.resume(returning: committed.map { _ in value }) })
             }

@@ -75,30 +75,5 @@ struct StudyRow: StudyFields {
 
 extension SQLiteQuery {
     /// The study of the row `s` is on, its columns from column 0.
-    static func record(_ s: Statement) -> StudyRecord {
-        let row = StudyRow(s)
-        func text(_ c: StudyColumn) -> String? { s.string(c.rawValue) }
-        func int(_ c: StudyColumn) -> Int? { s.int(c.rawValue) }
-        var modalities: [String] = []
-        row.forEachModality { modalities.append(String(decoding: $0, as: UTF8.self)) }
-        var r = StudyRecord(patientToken: row.string(.patientToken), studyInstanceUID: row.string(.studyUID),
-                            studyDate: row.string(.studyDate), modalitiesInStudy: modalities,
-                            storageUnit: row.string(.storageUnit), retrieveURL: row.string(.retrieveURL), region: row.string(.region))
-        r.studyTime = text(.studyTime)
-        r.timezoneOffset = text(.timezoneOffset)
-        r.accessionNumber = text(.accession)
-        r.bodyPartExamined = text(.bodyPart)
-        r.studyDescription = text(.description)
-        r.examItemCode = text(.examItemCode)
-        r.numberOfStudyRelatedSeries = int(.seriesCount)
-        r.numberOfStudyRelatedInstances = int(.instanceCount)
-        r.patientSex = text(.patientSex)
-        r.patientBirthYear = int(.birthYear)
-        r.institutionName = text(.institutionName)
-        r.institutionCode = text(.institutionCode)
-        r.instanceAvailability = text(.availability)
-        r.nhsaIndexCode = text(.nhsaIndexCode)
-        r.series = row.series
-        return r
-    }
+    static func record(_ s: Statement) -> StudyRecord { StudyRecord(StudyRow(s)) }
 }
