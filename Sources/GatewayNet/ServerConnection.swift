@@ -284,23 +284,22 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
             respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip, started: started)
             logAccess(request, response)
         case .handler(.async(let body)):
-            runTask(body, request, onLoop: false, keepAlive: keepAlive, head: head, acceptsGzip: acceptsGzip, started: started)
+            runTask(body, request, on: .pool, keepAlive: keepAlive, head: head, acceptsGzip: acceptsGzip, started: started)
         case .handler(.awaiting(let body)):
-            runTask(body, request, onLoop: true, keepAlive: keepAlive, head: head, acceptsGzip: acceptsGzip, started: started)
+            runTask(body, request, on: .loop, keepAlive: keepAlive, head: head, acceptsGzip: acceptsGzip, started: started)
+        case .handler(.immediate(let body)):
+            runTask(body, request, on: .loopAtOnce, keepAlive: keepAlive, head: head, acceptsGzip: acceptsGzip, started: started)
         }
     }
 
-    /// Runs an async handler as a task, on the cooperative pool or (`onLoop`) on this
-    /// connection's loop, and writes its response on the loop: from a task already there
-    /// after the current events, without the doorbell.
-    ///
-    /// A task on the loop starts at once, on this thread, rather than as a job queued behind
-    /// the loop's events: a handler that never suspends (a token lookup whose read ran here,
-    /// audit off) is then done before this returns, with no job queued and no switch of
-    /// executor; one that suspends resumes on the loop as before. Alternating
-    /// pairs of unaudited lookups: +5.9, +4.8, +0.5 % (RESULTS.md, session 33).
+    /// Where a handler's task runs (RouteHandler): the cooperative pool, this connection's
+    /// loop after its current events, or the loop at once.
+    private enum TaskStart { case pool, loop, loopAtOnce }
+
+    /// Runs an async handler as a task and writes its response on the loop: from a task
+    /// already there after the current events, without the doorbell.
     private func runTask(_ body: @escaping @Sendable (HTTPRequest) async throws -> HTTPResponse, _ request: HTTPRequest,
-                         onLoop: Bool, keepAlive: Bool, head: Bool, acceptsGzip: Bool, started: ContinuousClock.Instant?) {
+                         on start: TaskStart, keepAlive: Bool, head: Bool, acceptsGzip: Bool, started: ContinuousClock.Instant?) {
         inFlight = true
         enter(.handling)
         let logger = server.logger
@@ -324,7 +323,11 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
             }
             if loop.inLoop { loop.runSoon(finish) } else { loop.execute(finish) }
         }
-        if onLoop { Task.immediate(executorPreference: loop, operation: work) } else { Task(operation: work) }
+        switch start {
+        case .pool: Task(operation: work)
+        case .loop: Task(executorPreference: loop, operation: work)
+        case .loopAtOnce: Task.immediate(executorPreference: loop, operation: work)
+        }
     }
 
     /// The access log, at debug level: method, path without its query, status, caller and

@@ -18,7 +18,7 @@ enum IndexRoutes {
             if let refusal = try await auditor.admit(request, counter: "uploads") { return refusal }
             return try await upload(request, store: store, maxBatch: maxBatch, tokenKeys: tokenKeys, auditor: auditor)
         })
-        router.add("GET", "/v1/patients/{token}/studies", roles: lookupRoles, .awaiting { request in
+        router.add("GET", "/v1/patients/{token}/studies", roles: lookupRoles, .immediate { request in
             if let refusal = try await auditor.admit(request, counter: "lookups") { return refusal }
             return try await patientStudies(request, store: store, tokenKeys: tokenKeys, auditor: auditor,
                                             federation: federation, region: region)

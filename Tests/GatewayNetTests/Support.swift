@@ -71,7 +71,7 @@ final class TestServer {
             return .json("{\"slow\":true}")
         })
         // The kernel's name of the thread a handler's task runs on, before and after it
-        // waits: where `async` and `awaiting` put it.
+        // waits: where `async`, `awaiting` and `immediate` put it.
         let threads: @Sendable (HTTPRequest) async throws -> HTTPResponse = { _ in
             let before = Self.threadName()
             try await Task.sleep(for: .milliseconds(5))
@@ -79,6 +79,7 @@ final class TestServer {
         }
         router.add("GET", "/thread/async", .async(threads))
         router.add("GET", "/thread/awaiting", .awaiting(threads))
+        router.add("GET", "/thread/immediate", .immediate(threads))
         router.add("GET", "/whoami", roles: ["clinic", "hospital"], .inline { r in
             .json("{\"role\":\(jsonString(r.peer?.role ?? "")),\"org\":\(jsonString(r.peer?.organization ?? ""))}")
         })

@@ -14,12 +14,12 @@ final class ThreadNameTests: XCTestCase {
         XCTAssertTrue(names.contains("gateway.loop.0"), "\(names.sorted())")
     }
 
-    /// An `awaiting` handler's task runs on a loop's thread, and resumes there after it
-    /// waits; an `async` one runs on the cooperative pool, never on a loop.
+    /// An `awaiting` or `immediate` handler's task runs on a loop's thread, and resumes
+    /// there after it waits; an `async` one runs on the cooperative pool, never on a loop.
     func testAwaitingHandlersRunOnTheLoopAndAsyncOnesDoNot() throws {
         let s = try TestServer()
         defer { s.stop() }
-        for (path, onLoop) in [("/thread/awaiting", true), ("/thread/async", false)] {
+        for (path, onLoop) in [("/thread/awaiting", true), ("/thread/immediate", true), ("/thread/async", false)] {
             let (text, _) = RawClient(port: s.plainPort).exchange("GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             let body = text.components(separatedBy: "\r\n\r\n").last ?? ""
             let names = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: String] ?? [:]
