@@ -139,7 +139,7 @@ enum IndexRoutes {
         let (query, token, purpose, scope) = try patientQuery(request, tokenKeys: tokenKeys)
         guard try !ScopedLookup.peers(scope, federation: federation, region: region).isEmpty else {
             let written = try await auditor.lookup(request, asked: token, query, in: store) { $0.writeNative(to: &$1) }
-            let count = written.studyInstanceUIDs.count
+            let count = written.count
             return page(token: token, query: query, scope: scope, regions: [ScopedLookup.ownRegion(region, found: count, limit: query.limit)],
                         count: count) { $0.value(json: written.json) }
         }

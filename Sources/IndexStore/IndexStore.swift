@@ -42,6 +42,7 @@ public protocol IndexStore: Sendable {
     /// `audit` (when given) makes the event of what was written, durable before this
     /// returns. The bytes are those `write` makes of the records `query(_:)` returns, in
     /// their order; the point is that no record need be made (RESULTS.md, session 26).
+    /// The studies are named (tokens, UIDs) only for `audit`: without it, only counted.
     func query(_ query: StudyQuery, writing write: @escaping @Sendable (any StudyFields, inout JSONWriter) -> Void,
                audit: (@Sendable (WrittenStudies) -> AuditEvent)?) async throws(StoreError) -> WrittenStudies
     func count() async throws(StoreError) -> Int
@@ -53,19 +54,29 @@ public protocol IndexStore: Sendable {
     func purgeTokens(keyVersion: Int) async throws(StoreError) -> Int
 }
 
-/// Studies written out by `IndexStore.query(_:writing:audit:)`: the JSON array, and each
-/// study's patient token and UID in the array's order (what an audit event names).
+/// Studies written out by `IndexStore.query(_:writing:audit:)`: the JSON array, how many,
+/// and, when an audit event is to name them, each study's patient token and UID in the
+/// array's order.
 public struct WrittenStudies: Sendable, Equatable {
     public let json: [UInt8]
+    public let count: Int
     public let patientTokens: [String]
     public let studyInstanceUIDs: [String]
 
-    public var count: Int { studyInstanceUIDs.count }
-
+    /// Named studies, for an audit event.
     public init(json: [UInt8], patientTokens: [String], studyInstanceUIDs: [String]) {
         self.json = json
+        count = studyInstanceUIDs.count
         self.patientTokens = patientTokens
         self.studyInstanceUIDs = studyInstanceUIDs
+    }
+
+    /// Studies counted, not named: no event will read their names.
+    public init(json: [UInt8], count: Int) {
+        self.json = json
+        self.count = count
+        patientTokens = []
+        studyInstanceUIDs = []
     }
 }
 

@@ -169,8 +169,9 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     public func query(_ query: StudyQuery, writing write: @escaping @Sendable (any StudyFields, inout JSONWriter) -> Void,
                       audit: (@Sendable (WrittenStudies) -> AuditEvent)?) async throws(StoreError) -> WrittenStudies
     {
+        let named = audit != nil
         let run: @Sendable (SQLiteConnection) throws(StoreError) -> WrittenStudies = { db throws(StoreError) in
-            try SQLiteQuery.write(query, on: db, write)
+            try SQLiteQuery.write(query, on: db, named: named, write)
         }
         guard let audit else { return try await read(here: query.isShort, run, then: nil) }
         return try await read(here: query.isShort, run) { written, done in Pending(records: [], audit: [audit(written)], done: done) }

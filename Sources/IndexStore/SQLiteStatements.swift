@@ -172,24 +172,34 @@ enum SQLiteQuery {
     }
 
     /// `run`, each study written by `write` from its row as the row is read.
-    static func write(_ q: StudyQuery, on db: SQLiteConnection,
+    /// `named`: the studies' tokens and UIDs are collected too, for an audit event. A
+    /// patient's studies share one token, kept once.
+    static func write(_ q: StudyQuery, on db: SQLiteConnection, named: Bool,
                       _ write: (any StudyFields, inout JSONWriter) -> Void) throws(StoreError) -> WrittenStudies {
         let s = try prepared(q, on: db)
         // A QIDO-RS study is some 900 bytes; room for the first page of 100 saves the
         // writer's doublings on the common search, without reserving a huge limit's worth.
-        var out = JSONWriter(capacity: 64 + 900 * min(max(q.limit, 1), 100))
+        // A patient has a few: 90 KB for each token lookup was a block large enough to make
+        // glibc consolidate its free lists at every one.
+        var out = JSONWriter(capacity: 64 + 900 * min(max(q.limit, 1), q.isShort ? 8 : 100))
         var tokens: [String] = []
         var uids: [String] = []
+        var count = 0
         out.beginArray()
         while try s.step() {
             let row = StudyRow(s)
-            tokens.append(row.string(.patientToken))
-            uids.append(row.string(.studyUID))
+            if named {
+                let same = tokens.last.map { last in row.withText(.patientToken) { $0?.elementsEqual(last.utf8) ?? false } } ?? false
+                tokens.append(same ? tokens[tokens.count - 1] : row.string(.patientToken))
+                uids.append(row.string(.studyUID))
+            }
+            count += 1
             out.element()
             write(row, &out)
         }
         out.endArray()
-        return WrittenStudies(json: out.bytes, patientTokens: tokens, studyInstanceUIDs: uids)
+        return named ? WrittenStudies(json: out.bytes, patientTokens: tokens, studyInstanceUIDs: uids)
+            : WrittenStudies(json: out.bytes, count: count)
     }
 
     private static func prepared(_ q: StudyQuery, on db: SQLiteConnection) throws(StoreError) -> Statement {
