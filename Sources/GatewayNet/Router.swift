@@ -5,19 +5,20 @@
 /// on the connection's loop (EventLoop+TaskExecutor): for handlers that mostly wait (a
 /// lookup: a reader, then the writer's commit) and compute little between their awaits,
 /// which then cost no hand-off to the pool and back. What it computes delays every other
-/// connection on that loop. `immediate` is `awaiting` started at once, on the loop's
-/// thread, before the loop reads its other connections: for handlers that often finish
-/// without suspending, which then cost no job and no executor switch (a token lookup whose
-/// read runs here; audited, it then waits for its leaf's sync, and was faster started at
-/// once too). A handler that submits work to be grouped with other connections' (a
-/// workitem's transition) belongs in `awaiting`: its task runs after the loop's current
-/// events, so one turn's submissions reach the writer together and can share a commit.
-/// (Started at once, read cycles were no faster in nine pairs: RESULTS.md, session 33.)
+/// connection on that loop. `immediate` first asks `atOnce`, inline, for an answer it can
+/// give without waiting (a token lookup whose read runs here, audit off): a task costs a
+/// request some 1.5 µs of CPU, as `/healthz` measured run both ways (RESULTS.md, session
+/// 33). When `atOnce` gives nil, the handler runs as `awaiting` does but started at once,
+/// on the loop's thread, before the loop reads its other connections: no job and no
+/// executor switch until it suspends. A handler that submits work to be grouped with
+/// other connections' (a workitem's transition) belongs in `awaiting`: its task runs
+/// after the loop's current events, so one turn's submissions reach the writer together
+/// and can share a commit. (Started at once, read cycles were no faster in nine pairs.)
 public enum RouteHandler: Sendable {
     case inline(@Sendable (HTTPRequest) throws -> HTTPResponse)
     case async(@Sendable (HTTPRequest) async throws -> HTTPResponse)
     case awaiting(@Sendable (HTTPRequest) async throws -> HTTPResponse)
-    case immediate(@Sendable (HTTPRequest) async throws -> HTTPResponse)
+    case immediate(atOnce: @Sendable (HTTPRequest) throws -> HTTPResponse?, @Sendable (HTTPRequest) async throws -> HTTPResponse)
 }
 
 /// Method + path-pattern routing. Patterns are `/`-separated; a `{name}` segment binds

@@ -280,15 +280,20 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
             respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip, started: started)
             logAccess(request, response)
         case .handler(.inline(let body)):
-            let response = Self.run { try body(request) }
+            let response = Self.run({ try body(request) }, { $0 })
             respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip, started: started)
             logAccess(request, response)
         case .handler(.async(let body)):
             runTask(body, request, on: .pool, keepAlive: keepAlive, head: head, acceptsGzip: acceptsGzip, started: started)
         case .handler(.awaiting(let body)):
             runTask(body, request, on: .loop, keepAlive: keepAlive, head: head, acceptsGzip: acceptsGzip, started: started)
-        case .handler(.immediate(let body)):
-            runTask(body, request, on: .loopAtOnce, keepAlive: keepAlive, head: head, acceptsGzip: acceptsGzip, started: started)
+        case .handler(.immediate(let atOnce, let body)):
+            if let response = Self.run({ try atOnce(request) }, { $0 }) {
+                respond(response, keepAlive: keepAlive, headRequest: head, acceptsGzip: acceptsGzip, started: started)
+                logAccess(request, response)
+            } else {
+                runTask(body, request, on: .loopAtOnce, keepAlive: keepAlive, head: head, acceptsGzip: acceptsGzip, started: started)
+            }
         }
     }
 
@@ -342,13 +347,14 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
 
     private static let internalError = HTTPError(500, "internal_error", "The gateway failed to handle this request; it has been logged.").response
 
-    private static func run(_ body: () throws -> HTTPResponse) -> HTTPResponse {
+    /// What `body` answers, or (`answer`) the answer to the error it threw.
+    private static func run<Answer>(_ body: () throws -> Answer, _ answer: (HTTPResponse) -> Answer) -> Answer {
         do {
             return try body()
         } catch let error as HTTPError {
-            return error.response
+            return answer(error.response)
         } catch {
-            return internalError
+            return answer(internalError)
         }
     }
 

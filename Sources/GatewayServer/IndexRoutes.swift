@@ -18,7 +18,10 @@ enum IndexRoutes {
             if let refusal = try await auditor.admit(request, counter: "uploads") { return refusal }
             return try await upload(request, store: store, maxBatch: maxBatch, tokenKeys: tokenKeys, auditor: auditor)
         })
-        router.add("GET", "/v1/patients/{token}/studies", roles: lookupRoles, .immediate { request in
+        router.add("GET", "/v1/patients/{token}/studies", roles: lookupRoles, .immediate(atOnce: { request in
+            try patientStudiesAtOnce(request, store: store, tokenKeys: tokenKeys, auditor: auditor, federation: federation,
+                                     region: region)
+        }) { request in
             if let refusal = try await auditor.admit(request, counter: "lookups") { return refusal }
             return try await patientStudies(request, store: store, tokenKeys: tokenKeys, auditor: auditor,
                                             federation: federation, region: region)
@@ -139,13 +142,30 @@ enum IndexRoutes {
         let (query, token, purpose, scope) = try patientQuery(request, tokenKeys: tokenKeys)
         guard try !ScopedLookup.peers(scope, federation: federation, region: region).isEmpty else {
             let written = try await auditor.lookup(request, asked: token, query, in: store) { $0.writeNative(to: &$1) }
-            let count = written.count
-            return page(token: token, query: query, scope: scope, regions: [ScopedLookup.ownRegion(region, found: count, limit: query.limit)],
-                        count: count) { $0.value(json: written.json) }
+            return ownPage(written, token: token, query: query, scope: scope, region: region)
         }
         let (studies, regions) = try await ScopedLookup.run(request, token: token, purpose: purpose, query: query, scope: scope,
                                                            federation: federation, region: region, store: store, auditor: auditor)
         return page(token: token, query: query, scope: scope, regions: regions, studies: studies)
+    }
+
+    /// `patientStudies` answered on the loop, without a task, when nothing need be waited
+    /// for: no audit event to make durable (auditing off), no other region to ask, and the
+    /// store can read here at once. Nil sends the request to `patientStudies`.
+    static func patientStudiesAtOnce(_ request: HTTPRequest, store: IndexStore, tokenKeys: TokenKeys?, auditor: Auditor,
+                                     federation: Federation?, region: String) throws(HTTPError) -> HTTPResponse? {
+        guard !auditor.enabled else { return nil }
+        let (query, token, _, scope) = try patientQuery(request, tokenKeys: tokenKeys)
+        guard try ScopedLookup.peers(scope, federation: federation, region: region).isEmpty,
+              let written = store.queryAtOnce(query, writing: { $0.writeNative(to: &$1) }) else { return nil }
+        return ownPage(written, token: token, query: query, scope: scope, region: region)
+    }
+
+    /// The answer from this region's studies alone.
+    private static func ownPage(_ written: WrittenStudies, token: String, query: StudyQuery, scope: String,
+                                region: String) -> HTTPResponse {
+        page(token: token, query: query, scope: scope, regions: [ScopedLookup.ownRegion(region, found: written.count, limit: query.limit)],
+             count: written.count) { $0.value(json: written.json) }
     }
 
     static func page(token: String, query: StudyQuery, scope: String, regions: [ScopedLookup.Region],

@@ -45,6 +45,11 @@ public protocol IndexStore: Sendable {
     /// The studies are named (tokens, UIDs) only for `audit`: without it, only counted.
     func query(_ query: StudyQuery, writing write: @escaping @Sendable (any StudyFields, inout JSONWriter) -> Void,
                audit: (@Sendable (WrittenStudies) -> AuditEvent)?) async throws(StoreError) -> WrittenStudies
+    /// `query(_:writing:audit:)` without an audit, answered on the caller's thread when that
+    /// needs no wait at all (for a reader, for a sync); nil, with nothing to undo, when it
+    /// would wait or fails (the caller then asks `query(_:writing:audit:)`). What it answers
+    /// is what that would. A store may always say nil (the default).
+    func queryAtOnce(_ query: StudyQuery, writing write: (any StudyFields, inout JSONWriter) -> Void) -> WrittenStudies?
     func count() async throws(StoreError) -> Int
     /// The response first given to (scope, key), if any.
     func savedResponse(scope: String, key: String) async throws(StoreError) -> SavedResponse?

@@ -177,6 +177,20 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
         return try await read(here: query.isShort, run) { written, done in Pending(records: [], audit: [audit(written)], done: done) }
     }
 
+    /// Only a patient's studies (`isShort`), and only with everything begun durable before
+    /// and after the read: a commit that began meanwhile, not yet synced, sends the caller
+    /// to `query(_:writing:audit:)`, which reads again and waits for it.
+    public func queryAtOnce(_ query: StudyQuery, writing write: (any StudyFields, inout JSONWriter) -> Void) -> WrittenStudies? {
+        guard query.isShort, syncer.everythingDurable,
+              let found = readers.readHere({ reader in
+                  reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots) { db throws(StoreError) in
+                      try SQLiteQuery.write(query, on: db, named: false, write)
+                  }
+              }),
+              syncer.everythingDurable, case .success(let written) = found else { return nil }
+        return written
+    }
+
     public func query(_ queries: [StudyQuery], audit: (@Sendable (Int, [StudyRecord]) -> AuditEvent)?) async throws(StoreError)
         -> [[StudyRecord]]
     {
@@ -287,28 +301,6 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             generation.add(1, ordering: .releasing)
             return deleted
         }
-    }
-
-    // MARK: outbox
-
-    public func pending(after sequence: Int, limit: Int) async throws(StoreError) -> [OutboxEntry] {
-        try await read { db throws(StoreError) in try SQLiteOutbox.pending(db, after: sequence, limit: limit) }
-    }
-
-    public func outboxEpoch() async throws(StoreError) -> String {
-        try await read { db throws(StoreError) in
-            let s = try db.statement("SELECT value FROM node_meta WHERE key = 'outbox_epoch'")
-            _ = try s.step()
-            return s.string(0) ?? ""
-        }
-    }
-
-    public func lag() async throws(StoreError) -> (records: Int, seconds: Int) {
-        try await read { db throws(StoreError) in try SQLiteOutbox.lag(db, now: Int(Date().timeIntervalSince1970)) }
-    }
-
-    public func acknowledge(through sequence: Int) async throws(StoreError) {
-        try await groupWrite { db throws(StoreError) in try SQLiteOutbox.acknowledge(through: sequence, on: db) }
     }
 
     /// Checks the file's integrity (`PRAGMA integrity_check`); "ok" when sound.

@@ -81,3 +81,26 @@ extension SQLiteIndexStore {
         }
     }
 }
+
+/// The store's outbox (OutboxStore): read on the readers, acknowledged in a group commit.
+extension SQLiteIndexStore {
+    public func pending(after sequence: Int, limit: Int) async throws(StoreError) -> [OutboxEntry] {
+        try await read { db throws(StoreError) in try SQLiteOutbox.pending(db, after: sequence, limit: limit) }
+    }
+
+    public func outboxEpoch() async throws(StoreError) -> String {
+        try await read { db throws(StoreError) in
+            let s = try db.statement("SELECT value FROM node_meta WHERE key = 'outbox_epoch'")
+            _ = try s.step()
+            return s.string(0) ?? ""
+        }
+    }
+
+    public func lag() async throws(StoreError) -> (records: Int, seconds: Int) {
+        try await read { db throws(StoreError) in try SQLiteOutbox.lag(db, now: Int(Date().timeIntervalSince1970)) }
+    }
+
+    public func acknowledge(through sequence: Int) async throws(StoreError) {
+        try await groupWrite { db throws(StoreError) in try SQLiteOutbox.acknowledge(through: sequence, on: db) }
+    }
+}

@@ -79,7 +79,15 @@ final class TestServer {
         }
         router.add("GET", "/thread/async", .async(threads))
         router.add("GET", "/thread/awaiting", .awaiting(threads))
-        router.add("GET", "/thread/immediate", .immediate(threads))
+        router.add("GET", "/thread/immediate", .immediate(atOnce: { _ in nil }, threads))
+        // Answered at once, refused at once, or left to the task.
+        router.add("GET", "/at-once/{what}", .immediate(atOnce: { r in
+            switch r.pathParameters["what"] {
+            case "here": return .json("{\"by\":\"atOnce\"}")
+            case "refused": throw HTTPError(409, "refused_at_once", "Refused before any task.")
+            default: return nil
+            }
+        }) { _ in .json("{\"by\":\"task\"}") })
         router.add("GET", "/whoami", roles: ["clinic", "hospital"], .inline { r in
             .json("{\"role\":\(jsonString(r.peer?.role ?? "")),\"org\":\(jsonString(r.peer?.organization ?? ""))}")
         })

@@ -14,6 +14,19 @@ final class ThreadNameTests: XCTestCase {
         XCTAssertTrue(names.contains("gateway.loop.0"), "\(names.sorted())")
     }
 
+    /// An `immediate` route answers with `atOnce` when it answers (or throws), and with its
+    /// task when `atOnce` gives nil.
+    func testAnImmediateRouteAnswersAtOnceOrLeavesItToItsTask() throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        for (what, status, body) in [("here", "200", "{\"by\":\"atOnce\"}"), ("refused", "409", "refused_at_once"),
+                                     ("later", "200", "{\"by\":\"task\"}")] {
+            let (text, _) = RawClient(port: s.plainPort).exchange("GET /at-once/\(what) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            XCTAssertTrue(text.hasPrefix("HTTP/1.1 \(status) "), "\(what): \(text)")
+            XCTAssertTrue(text.contains(body), "\(what): \(text)")
+        }
+    }
+
     /// An `awaiting` or `immediate` handler's task runs on a loop's thread, and resumes
     /// there after it waits; an `async` one runs on the cooperative pool, never on a loop.
     func testAwaitingHandlersRunOnTheLoopAndAsyncOnesDoNot() throws {

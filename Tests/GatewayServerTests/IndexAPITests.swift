@@ -78,6 +78,29 @@ final class IndexAPITests: XCTestCase {
         XCTAssertEqual((json(ranged.body)["studies"] as? [Any])?.count, 2, ranged.body)
     }
 
+    /// With auditing off a lookup is answered on its connection's loop without a task
+    /// (`IndexRoutes.patientStudiesAtOnce`): byte for byte what an audited node answers,
+    /// refusals included.
+    func testAnUnauditedNodeAnswersLookupsAsAnAuditedOneDoes() throws {
+        let quiet = try TestNode { $0.audit.enabled = false }
+        defer { quiet.stop() }
+        let p = Self.token(7)
+        let file = Scratch.path("upload")
+        try (71...73).map { Self.record($0, patient: p) }.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        for node in [Self.node!, quiet] {
+            let r = node.curl("hospital", ["-H", "Content-Type: application/x-ndjson", "--data-binary", "@\(file)",
+                                           "\(node.baseURL)/v1/index/studies"])
+            XCTAssertEqual(r.status, 200, r.body)
+        }
+        for path in ["\(p)/studies?purpose=TREAT", "\(p)/studies?purpose=TREAT&limit=2&offset=1", "\(p)/studies?purpose=TREAT&modality=MR",
+                     "\(p)/studies?purpose=TREAT&from=2024-11-02", "nope/studies?purpose=TREAT", "\(p)/studies"] {
+            let audited = Self.node.curl("clinic", ["\(Self.node.baseURL)/v1/patients/\(path)"])
+            let unaudited = quiet.curl("clinic", ["\(quiet.baseURL)/v1/patients/\(path)"])
+            XCTAssertEqual(unaudited.status, audited.status, path)
+            XCTAssertEqual(unaudited.body, audited.body, path)
+        }
+    }
+
     func testIdempotencyKeyMakesARetryANoOp() throws {
         let key = "batch-\(UUID().uuidString)"
         let first = try upload(Self.record(7), headers: ["Idempotency-Key: \(key)"])

@@ -131,7 +131,8 @@ class IndexStoreContract: XCTestCase {
     /// native API's form: every field, escapes, series, the
     /// series count made from the series, several modalities, an empty page. Its audit
     /// event is made of the written studies, named in order, durable before the call
-    /// returns; without one they are counted, not named.
+    /// returns; without one they are counted, not named. What `queryAtOnce` answers, when
+    /// it answers, is the same.
     func testAnswersWrittenInPlaceAreThoseWrittenFromTheRecords() async throws {
         let s = try store()
         var full = Self.record(10, date: "20241003", modalities: ["CT", "MR", "PT"])
@@ -173,6 +174,7 @@ class IndexStoreContract: XCTestCase {
             let written = try await s.query(query, writing: write, audit: nil)
             XCTAssertEqual(String(decoding: written.json, as: UTF8.self), String(decoding: expected.bytes, as: UTF8.self))
             XCTAssertEqual(written.count, records.count)
+            if let atOnce = s.queryAtOnce(query, writing: write) { XCTAssertEqual(atOnce, written, "answered at once") }
         }
         let octoberCount = try await s.query(october).count
         XCTAssertEqual(octoberCount, 3, "the first page held every kind of study")

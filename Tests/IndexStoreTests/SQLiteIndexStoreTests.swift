@@ -3,6 +3,7 @@ import ReadQueue
 import ChildProcess
 import Foundation
 import ImagingIndex
+import JSONText
 @testable import IndexStore
 import Synchronization
 import TestScratch
@@ -12,6 +13,22 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     override func makeStore() throws -> IndexStore? {
         let path = Scratch.path("index") + ".sqlite"
         return try SQLiteIndexStore(path: path, readers: 2)
+    }
+
+    /// With a reader idle and every commit durable, a patient's studies are answered at
+    /// once, as `query` answers them; a search over dates, which may read much, is not.
+    func testAPatientsStudiesAreAnsweredAtOnceWhenNothingNeedWait() async throws {
+        let s = try SQLiteIndexStore(path: Scratch.path("index") + ".sqlite", readers: 1)
+        _ = try await s.upsert([Self.record(1), Self.record(2), Self.record(3, patient: 2)])
+        let write: @Sendable (any StudyFields, inout JSONWriter) -> Void = { $0.writeNative(to: &$1) }
+        let patient = StudyQuery(patientToken: Self.token(1))
+        let atOnce = try XCTUnwrap(s.queryAtOnce(patient, writing: write), "not answered at once")
+        let waited = try await s.query(patient, writing: write, audit: nil)
+        XCTAssertEqual(atOnce, waited)
+        XCTAssertEqual(atOnce.count, 2)
+        var dates = StudyQuery()
+        dates.dateFrom = "20240101"
+        XCTAssertNil(s.queryAtOnce(dates, writing: write), "a search over dates was answered on the caller's thread")
     }
 
     /// A file from before the study's time joined the (modality, date) key: the migration
