@@ -48,7 +48,7 @@ public protocol IndexStore: Sendable {
     /// `query(_:writing:audit:)` without an audit, answered on the caller's thread when that
     /// needs no wait at all (for a reader, for a sync); nil, with nothing to undo, when it
     /// would wait or fails (the caller then asks `query(_:writing:audit:)`). What it answers
-    /// is what that would. A store may always say nil (the default).
+    /// is what that would. A store that cannot read on the caller's thread always says nil.
     func queryAtOnce(_ query: StudyQuery, writing write: (any StudyFields, inout JSONWriter) -> Void) -> WrittenStudies?
     func count() async throws(StoreError) -> Int
     /// The response first given to (scope, key), if any.
