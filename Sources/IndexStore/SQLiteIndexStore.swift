@@ -183,9 +183,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     public func queryAtOnce(_ query: StudyQuery, writing write: (any StudyFields, inout JSONWriter) -> Void) -> WrittenStudies? {
         guard query.isShort, syncer.everythingDurable,
               let found = readers.readHere({ reader in
-                  reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots) { db throws(StoreError) in
-                      try SQLiteQuery.write(query, on: db, named: false, write)
-                  }
+                  onSnapshot(reader) { db throws(StoreError) in try SQLiteQuery.write(query, on: db, named: false, write) }
               }),
               syncer.everythingDurable, case .success(let written) = found else { return nil }
         return written
@@ -220,21 +218,23 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
                                    then pending: (@Sendable (T, @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending)?)
         async throws(StoreError) -> T
     {
-        let onSnapshot: @Sendable (SQLiteReader) -> Result<T, StoreError> = { [self] reader in
-            reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots, body)
-        }
-        if here, pending == nil, let found = readers.readHere(onSnapshot) {
+        if here, pending == nil, let found = readers.readHere({ onSnapshot($0, body) }) {
             if syncer.everythingDurable { return try found.get() }
             return try await withCheckedContinuation { c in answerWhenDurable(found, c) }.get()
         }
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
             readers.submit(here: here) { [self] reader in
-                let found = onSnapshot(reader)
+                let found = onSnapshot(reader, body)
                 guard case .success(let value) = found, let pending else { return answerWhenDurable(found, c) }
                 enqueue(pending(value) { committed in c.resume(returning: committed.map { _ in value }) })
             }
         }
         return try result.get()
+    }
+
+    /// `body` on `reader`'s snapshot of the index as this store's writer has moved it on.
+    private func onSnapshot<T>(_ reader: SQLiteReader, _ body: (SQLiteConnection) throws(StoreError) -> T) -> Result<T, StoreError> {
+        reader.onSnapshot(generation: generation.load(ordering: .acquiring), keep: keepSnapshots, body)
     }
 
     public func count() async throws(StoreError) -> Int {

@@ -189,8 +189,11 @@ enum SQLiteQuery {
         while try s.step() {
             let row = StudyRow(s)
             if named {
-                let same = tokens.last.map { last in row.withText(.patientToken) { $0?.elementsEqual(last.utf8) ?? false } } ?? false
-                tokens.append(same ? tokens[tokens.count - 1] : row.string(.patientToken))
+                if let last = tokens.last, row.withText(.patientToken, { $0?.elementsEqual(last.utf8) ?? false }) {
+                    tokens.append(last)
+                } else {
+                    tokens.append(row.string(.patientToken))
+                }
                 uids.append(row.string(.studyUID))
             }
             count += 1
