@@ -31,8 +31,13 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     /// Whether the VFS that writes WAL frames in large pieces (CSQLiteShims) is there;
-    /// connections fall back to the default VFS if it could not be registered.
-    private static let walBuffered = gw_sqlite_wal_buffer_register() == SQLITE_OK
+    /// connections fall back to the default VFS if it could not be registered. Reads that
+    /// may refuse to wait for the disk (`SQLiteReaderPool.readHere`) are installed first,
+    /// before any connection opens a file; where they cannot be, none runs on a loop.
+    private static let walBuffered: Bool = {
+        _ = gw_sqlite_nowait_install()
+        return gw_sqlite_wal_buffer_register() == SQLITE_OK
+    }()
 
     /// How long a statement waits for a lock another connection holds.
     static let busyTimeoutMs: Int32 = 10_000

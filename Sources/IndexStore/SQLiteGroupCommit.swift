@@ -1,4 +1,7 @@
+import AuditLog
 import Foundation
+import ImagingIndex
+import ReadQueue
 
 /// The writer's transaction for a group of waiting batches. What must stay true: each
 /// batch is answered exactly once, after the commit that holds it is durable (or with the
@@ -8,6 +11,33 @@ import Foundation
 /// of the commit is kept in `audit_pending` too, else once both files are. Those rows are
 /// deleted only once the audit file's copy of them is durable.
 extension SQLiteIndexStore {
+    /// One caller's writes for the group commit, and whom to answer once they are durable.
+    struct Pending {
+        let records: [StudyRecord]
+        let audit: [AuditEvent]
+        var workitem: WorkitemJob?
+        /// Rows of another kind (a prior-exam check) written with the batch's audit events.
+        var write: (@Sendable (SQLiteConnection) throws(StoreError) -> Void)?
+        let done: @Sendable (Result<[UpsertOutcome], StoreError>) -> Void
+
+        /// Audit leaves only (a lookup's): nothing in the index changes.
+        var onlyAudits: Bool { records.isEmpty && workitem == nil && write == nil }
+
+        init(records: [StudyRecord], audit: [AuditEvent], workitem: WorkitemJob? = nil,
+             write: (@Sendable (SQLiteConnection) throws(StoreError) -> Void)? = nil,
+             done: @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) {
+            self.records = records
+            self.audit = audit
+            self.workitem = workitem
+            self.write = write
+            self.done = done
+        }
+
+        /// What a read hands on to be written after it: the batch made of its answer, with
+        /// `done` to call once that batch is committed.
+        typealias After<T> = @Sendable (T, _ done: @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending
+    }
+
     /// Record batches run first and without savepoints: a savepoint makes SQLite copy
     /// every page the batch touches into a sub-journal before changing it, which doubled
     /// the bytes an upload writes. Should one of them fail (a full disk, say) the whole

@@ -18,28 +18,6 @@ import Synchronization
 /// the writer's other transactions too (`onWriter`). Readers use their own connections on
 /// their own queues; WAL lets them run beside the writer.
 public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unchecked Sendable {
-    struct Pending {
-        let records: [StudyRecord]
-        let audit: [AuditEvent]
-        var workitem: WorkitemJob?
-        /// Rows of another kind (a prior-exam check) written with the batch's audit events.
-        var write: (@Sendable (SQLiteConnection) throws(StoreError) -> Void)?
-        let done: @Sendable (Result<[UpsertOutcome], StoreError>) -> Void
-
-        /// Audit leaves only (a lookup's): nothing in the index changes.
-        var onlyAudits: Bool { records.isEmpty && workitem == nil && write == nil }
-
-        init(records: [StudyRecord], audit: [AuditEvent], workitem: WorkitemJob? = nil,
-             write: (@Sendable (SQLiteConnection) throws(StoreError) -> Void)? = nil,
-             done: @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) {
-            self.records = records
-            self.audit = audit
-            self.workitem = workitem
-            self.write = write
-            self.done = done
-        }
-    }
-
     let writer: SQLiteConnection
     let writeQueue = DispatchQueue(label: "index-store.writer")
     /// The read queue's live state, touched only on `writeQueue` (see WorkQueue).
@@ -205,31 +183,34 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
 
     /// Runs `query` on a reader, which then enqueues the write `pending` makes of the
     /// results on the group commit; the caller resumes once, after the commit.
-    func query(_ query: StudyQuery, then pending: @escaping @Sendable ([StudyRecord],
-               @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending) async throws(StoreError) -> [StudyRecord] {
+    func query(_ query: StudyQuery, then pending: @escaping Pending.After<[StudyRecord]>) async throws(StoreError) -> [StudyRecord] {
         try await read(here: query.isShort, { db throws(StoreError) in try SQLiteQuery.run(query, on: db) }, then: pending)
     }
 
-    /// `body` on a reader's snapshot; with `pending`, the reader then enqueues the write it
-    /// makes of the result on the group commit, and the caller resumes once, after the commit.
-    /// A short read with nothing to write, run here with everything it could see durable,
-    /// returns without suspending: no continuation, no hop back to the caller's executor.
+    /// `body` on a reader's snapshot; with `pending`, the write it makes of the result is
+    /// then enqueued on the group commit, and the caller resumes once, after the commit. A
+    /// short read runs here when it can (`SQLiteReaderPool.readHere`); with nothing to
+    /// write and everything it could see durable, it returns without suspending: no
+    /// continuation, no hop back to the caller's executor.
     private func read<T: Sendable>(here: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T,
-                                   then pending: (@Sendable (T, @escaping @Sendable (Result<[UpsertOutcome], StoreError>) -> Void) -> Pending)?)
+                                   then pending: Pending.After<T>?)
         async throws(StoreError) -> T
     {
-        if here, pending == nil, let found = readers.readHere({ onSnapshot($0, body) }) {
-            if syncer.everythingDurable { return try found.get() }
-            return try await withCheckedContinuation { c in answerWhenDurable(found, c) }.get()
+        if here, let found = readers.readHere({ onSnapshot($0, body) }) {
+            if pending == nil, syncer.everythingDurable { return try found.get() }
+            return try await withCheckedContinuation { c in settle(found, then: pending, c) }.get()
         }
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, StoreError>, Never>) in
-            readers.submit(here: here) { [self] reader in
-                let found = onSnapshot(reader, body)
-                guard case .success(let value) = found, let pending else { return answerWhenDurable(found, c) }
-                enqueue(pending(value) { committed in c.resume(returning: committed.map { _ in value }) })
-            }
-        }
-        return try result.get()
+        return try await withCheckedContinuation { c in
+            readers.submit { [self] reader in settle(onSnapshot(reader, body), then: pending, c) }
+        }.get()
+    }
+
+    /// Answers a read once what it saw is durable; or, with `pending` and an answer,
+    /// enqueues the write `pending` makes of it and answers after that commit.
+    private func settle<T: Sendable>(_ found: Result<T, StoreError>, then pending: Pending.After<T>?,
+                                     _ c: CheckedContinuation<Result<T, StoreError>, Never>) {
+        guard case .success(let value) = found, let pending else { return answerWhenDurable(found, c) }
+        enqueue(pending(value) { committed in c.resume(returning: committed.map { _ in value }) })
     }
 
     /// `body` on `reader`'s snapshot of the index as this store's writer has moved it on.

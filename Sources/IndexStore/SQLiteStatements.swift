@@ -285,7 +285,7 @@ enum SQLiteQuery {
 extension StudyQuery {
     /// One patient's studies: read through the index that leads with the token, never
     /// more rows than that patient has, tens of microseconds on a warm reader. Such a query
-    /// runs on its caller's thread when a reader is idle (`SQLiteReaderPool.submit(here:)`);
+    /// runs on its caller's thread when it can (`SQLiteReaderPool.readHere`);
     /// any other may scan a date range or a long UID list and goes to a reader's thread.
     var isShort: Bool { patientToken != nil }
 }

@@ -15,22 +15,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         return try SQLiteIndexStore(path: path, readers: 2)
     }
 
-    /// With a reader idle and every commit durable, a patient's studies are answered at
-    /// once, as `query` answers them; a search over dates, which may read much, is not.
-    func testAPatientsStudiesAreAnsweredAtOnceWhenNothingNeedWait() async throws {
-        let s = try SQLiteIndexStore(path: Scratch.path("index") + ".sqlite", readers: 1)
-        _ = try await s.upsert([Self.record(1), Self.record(2), Self.record(3, patient: 2)])
-        let write: @Sendable (any StudyFields, inout JSONWriter) -> Void = { $0.writeNative(to: &$1) }
-        let patient = StudyQuery(patientToken: Self.token(1))
-        let atOnce = try XCTUnwrap(s.queryAtOnce(patient, writing: write), "not answered at once")
-        let waited = try await s.query(patient, writing: write, audit: nil)
-        XCTAssertEqual(atOnce, waited)
-        XCTAssertEqual(atOnce.count, 2)
-        var dates = StudyQuery()
-        dates.dateFrom = "20240101"
-        XCTAssertNil(s.queryAtOnce(dates, writing: write), "a search over dates was answered on the caller's thread")
-    }
-
     /// A file from before the study's time joined the (modality, date) key: the migration
     /// gives every study's modality rows its time ('' for none), and a search by one
     /// modality then keeps the store's order.

@@ -26,6 +26,21 @@ const sqlite3_pcache_methods2 *gw_sqlite_page_cache_methods(void);
 /// allocation (memory_status.c). SQLITE_OK when off.
 int gw_sqlite_memory_status_off(void);
 
+/// Replaces (once; later calls return the first result) the reads of SQLite's unix VFS
+/// with ones that, on a thread between gw_sqlite_nowait_begin and gw_sqlite_nowait_end,
+/// refuse to wait for the disk (read_nowait.c). Call it before opening any connection.
+/// SQLITE_OK when installed.
+int gw_sqlite_nowait_install(void);
+
+/// From now on, the calling thread's SQLite reads of pages not in the OS's cache fail at
+/// once (SQLITE_IOERR_READ) instead of waiting for the disk. 0, changing nothing, when
+/// they cannot be made to (not installed, or the kernel or filesystem cannot tell).
+int gw_sqlite_nowait_begin(void);
+
+/// Ends gw_sqlite_nowait_begin on the calling thread: 1 when a read refused since then,
+/// and what was read in that time must be read again on a thread that may wait.
+int gw_sqlite_nowait_end(void);
+
 /// The number of names the open file `fd` has (0 once it was unlinked), read with statx
 /// asking for the link count alone, so that no timestamp is read (link_count.c); -1 when
 /// it cannot be told.
