@@ -18,20 +18,20 @@
 // On a VM that keeps paging out the file cache (this one runs DAMON's reclaim), that
 // second came round often: between starts of one node, 0 to 81 % of lookups left the
 // loop, and with 46 % gone a lookup cost the node 27.7 µs of CPU against 23.9 with none
-// (Benchmarks/RESULTS.md, index, sessions 33 and 34). Asked instead, the kernel knows: preadv2 with RWF_NOWAIT copies
-// what is in its cache and answers EAGAIN, at once, where it would have waited (it starts
-// the read meanwhile). SQLite's unix VFS makes its reads through a table of system calls
-// that can be replaced (xSetSystemCall); the replacement here is plain pread64 on every
-// thread but one inside gw_sqlite_nowait_begin/end.
+// (Benchmarks/RESULTS.md, index, sessions 33 and 34). The kernel knows instead of
+// guessing: preadv2 with RWF_NOWAIT copies what is in its cache and answers EAGAIN, at
+// once, where it would have waited (starting the read meanwhile). SQLite's unix VFS
+// reads through a table of system calls that can be replaced (xSetSystemCall); the
+// replacement is the plain call except on a thread between gw_sqlite_nowait_begin and
+// gw_sqlite_nowait_end.
 //
-// What must stay true: a read that refuses returns -1 with errno EAGAIN and never a part,
-// so that SQLite fails the statement (SQLITE_IOERR_READ, which rolls back the read
-// transaction) and does not take a short read for the file's end, which it fills with
-// zeros; the caller then knows from gw_sqlite_nowait_end and runs the read again on a
-// thread that may wait. A part read is still fine to return: SQLite asks again for the
-// rest, and that refuses. Where the kernel cannot tell (EOPNOTSUPP: a filesystem or
-// kernel without RWF_NOWAIT), the read refuses too, and every later begin says no, so
-// reads leave such loops as they did before there were reads on the loop.
+// What must stay true: a read that refuses returns -1 with errno EAGAIN, never a short
+// count. SQLite takes a short read for the file's end and fills the rest with zeros; -1
+// fails the statement (SQLITE_IOERR_READ, which rolls back the read transaction), and the
+// caller, told by gw_sqlite_nowait_end, reads again on a thread that may wait. (A part of
+// the bytes asked for may come back: SQLite asks again for the rest, and that refuses.)
+// Where the kernel cannot tell (EOPNOTSUPP: a filesystem or kernel without RWF_NOWAIT),
+// the read refuses too and every later begin says no, so reads leave the loops entirely.
 
 typedef ssize_t (*PRead)(int, void *, size_t, off_t);
 

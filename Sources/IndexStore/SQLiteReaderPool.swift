@@ -49,12 +49,14 @@ final class SQLiteReaderPool: Sendable {
     /// continuation a caller waiting for another thread needs: a token lookup took a fifth
     /// to two fifths less of the node's CPU, audited or not (RESULTS.md, session 30).
     ///
-    /// The caller, an event loop, serves nothing else meanwhile, so the read may not wait:
-    /// not for another read (with no reader idle it runs nothing), and not for the disk. Its
-    /// SQLite reads refuse a page that is not in the OS's cache (CSQLiteShims,
-    /// read_nowait.c); the statement then fails, and nothing of what it read is kept. In
-    /// either case the answer is nil, and the caller submits the read to a reader's thread,
-    /// where it may wait. Where the kernel cannot tell what would wait, nothing runs here.
+    /// Only for short reads (`StudyQuery.isShort`): the caller, an event loop, serves
+    /// nothing else meanwhile, so the read may not wait, not for another read (with no
+    /// reader idle it runs nothing; a snapshot's expiry or release may hold the queue for
+    /// microseconds) and not for the disk. Its SQLite reads refuse a page that is not in
+    /// the OS's cache (CSQLiteShims, read_nowait.c); the statement then fails, and nothing
+    /// of what it read is kept. In either case the answer is nil, and the caller submits
+    /// the read to a reader's thread, where it may wait. Where the kernel cannot tell what
+    /// would wait, nothing runs here.
     /// (Session 11 ran reads on the caller's thread whether or not the reader was busy, and
     /// a pool thread blocked behind a QIDO-RS search idled a core; sessions 30 to 33 guessed
     /// at the disk from how long the last read took, RESULTS.md, session 34.)
