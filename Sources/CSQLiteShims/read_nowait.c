@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdatomic.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -30,14 +29,15 @@
 // fails the statement (SQLITE_IOERR_READ, which rolls back the read transaction), and the
 // caller, told by gw_sqlite_nowait_end, reads again on a thread that may wait. (A part of
 // the bytes asked for may come back: SQLite asks again for the rest, and that refuses.)
-// Where the kernel cannot tell (EOPNOTSUPP: a filesystem or kernel without RWF_NOWAIT),
-// the read refuses too and every later begin says no, so reads leave the loops entirely.
+// Where the kernel cannot tell for a file (EOPNOTSUPP: a filesystem without RWF_NOWAIT,
+// tmpfs among them on this kernel, or a kernel before 4.14), its reads refuse too: on
+// such a filesystem a loop answers only from SQLite's own cache. That is decided a read at
+// a time, not once for the process, which holds files on more than one filesystem.
 
 typedef ssize_t (*PRead)(int, void *, size_t, off_t);
 
 static _Thread_local int refusing;
 static _Thread_local int refused;
-static atomic_int unsupported;
 static PRead real_pread;
 static PRead real_pread64;
 
@@ -46,7 +46,6 @@ static ssize_t read_or_refuse(PRead real, int fd, void *buffer, size_t n, off_t 
     struct iovec part = {.iov_base = buffer, .iov_len = n};
     ssize_t got = preadv2(fd, &part, 1, offset, RWF_NOWAIT);
     if (got >= 0) return got;
-    if (errno == EOPNOTSUPP) atomic_store_explicit(&unsupported, 1, memory_order_relaxed);
     if (errno == EAGAIN || errno == EOPNOTSUPP) {
         refused = 1;
         errno = EAGAIN;
@@ -84,7 +83,7 @@ int gw_sqlite_nowait_install(void) {
 }
 
 int gw_sqlite_nowait_begin(void) {
-    if (gw_sqlite_nowait_install() != SQLITE_OK || atomic_load_explicit(&unsupported, memory_order_relaxed)) return 0;
+    if (gw_sqlite_nowait_install() != SQLITE_OK) return 0;
     refusing = 1;
     refused = 0;
     return 1;

@@ -56,7 +56,7 @@ final class SQLiteReaderPool: Sendable {
     /// the OS's cache (CSQLiteShims, read_nowait.c); the statement then fails, and nothing
     /// of what it read is kept. In either case the answer is nil, and the caller submits
     /// the read to a reader's thread, where it may wait. Where the kernel cannot tell what
-    /// would wait, nothing runs here.
+    /// would wait (tmpfs, NFS), a read here refuses every page SQLite's own cache lacks.
     /// (Session 11 ran reads on the caller's thread whether or not the reader was busy, and
     /// a pool thread blocked behind a QIDO-RS search idled a core; sessions 30 to 33 guessed
     /// at the disk from how long the last read took, RESULTS.md, session 34.)

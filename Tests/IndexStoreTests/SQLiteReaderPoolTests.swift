@@ -1,3 +1,4 @@
+import ChildProcess
 import Dispatch
 import Foundation
 @testable import IndexStore
@@ -8,8 +9,8 @@ import XCTest
 /// The readers' one line: a read never waits behind another reader's work while a reader
 /// is free, each runs once, and those that wait run in the order they came.
 final class SQLiteReaderPoolTests: XCTestCase {
-    private func pool(_ count: Int, rows: Int = 0) throws -> (readers: SQLiteReaderPool, path: String) {
-        let path = Scratch.path("reader-pool") + ".sqlite"
+    private func pool(_ count: Int, rows: Int = 0, in directory: String? = nil) throws -> (readers: SQLiteReaderPool, path: String) {
+        let path = directory.map { $0 + "/reader-pool.sqlite" } ?? Scratch.path("reader-pool") + ".sqlite"
         do {
             let writer = try SQLiteConnection(path: path, readOnly: false)
             try writer.exec("PRAGMA journal_mode = WAL; CREATE TABLE t (x)")
@@ -114,6 +115,28 @@ final class SQLiteReaderPoolTests: XCTestCase {
         let deadline = Date() + 10
         while readers.readHere({ _ in 0 }) == nil, Date() < deadline { usleep(1_000) }
         XCTAssertEqual(try readers.readHere(sum)?.get(), full, "a warm read did not run here")
+    }
+
+    /// On a filesystem where the kernel cannot tell what would wait (tmpfs here), a read
+    /// here that needs a page from the OS refuses; and that says nothing of other files:
+    /// reads here of a file on another filesystem run as before. (A flag for the whole
+    /// process, set by the first such file, once sent every later read to the readers.)
+    func testAFileTheKernelCannotAnswerForRefusesOnlyItsOwnReads() throws {
+        let mountPoint = Scratch.path("nowait-tmpfs")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let mounted = try ChildProcess.run("/usr/bin/env", ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mountPoint], mergeStderr: true)
+        guard mounted.status == 0 else { throw XCTSkip("cannot mount a tmpfs here: \(mounted.stdout)") }
+        defer { _ = try? ChildProcess.run("/usr/bin/env", ["umount", "-l", mountPoint]) }
+        let count = { @Sendable (reader: SQLiteReader) -> Int? in
+            try? reader.fresh { db throws(StoreError) in
+                let s = try db.statement("SELECT count(*) FROM t")
+                return try s.step() ? s.int(0) : nil
+            }.get()
+        }
+        let onTmpfs = try pool(1, rows: 100, in: mountPoint).readers
+        XCTAssertNil(onTmpfs.readHere(count), "a read here of tmpfs, which cannot refuse, was answered")
+        let elsewhere = try pool(1, rows: 100).readers
+        XCTAssertEqual(elsewhere.readHere(count), 100, "a read here of another filesystem was refused")
     }
 
     /// Many reads from many threads at once, half of them asked to run here: each runs

@@ -33,8 +33,8 @@ int gw_sqlite_memory_status_off(void);
 int gw_sqlite_nowait_install(void);
 
 /// From now on, the calling thread's SQLite reads of pages not in the OS's cache fail at
-/// once (SQLITE_IOERR_READ) instead of waiting for the disk. 0, changing nothing, when
-/// they cannot be made to (not installed, or the kernel or filesystem cannot tell).
+/// once (SQLITE_IOERR_READ) instead of waiting for the disk; where the kernel cannot
+/// tell for a file, its reads fail too. 0, changing nothing, when not installed.
 int gw_sqlite_nowait_begin(void);
 
 /// Ends gw_sqlite_nowait_begin on the calling thread: 1 when a read refused since then,
