@@ -89,11 +89,7 @@ final class SQLiteReaderPoolTests: XCTestCase {
     /// reader's thread answers in full. Once the pages are in memory it runs here.
     func testAReadHereRefusesToWaitForTheDisk() throws {
         let (readers, path) = try pool(1, rows: 20_000)
-        let fd = open(path, O_RDONLY)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        defer { close(fd) }
-        XCTAssertEqual(fsync(fd), 0)
-        XCTAssertEqual(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0, "the file's pages dropped from the OS's cache")
+        try SQLiteAnswersAtOnceTests.dropFromMemory(path)
         let sum = { @Sendable (reader: SQLiteReader) -> Result<Int, StoreError> in
             reader.fresh { db throws(StoreError) in
                 let s = try db.statement("SELECT count(*), sum(length(x)) FROM t")
@@ -101,7 +97,6 @@ final class SQLiteReaderPoolTests: XCTestCase {
                 return (s.int(0) ?? 0) + (s.int(1) ?? 0)
             }
         }
-        guard !SQLiteAnswersAtOnceTests.firstPageInMemory(fd) else { throw XCTSkip("the file stayed in memory despite POSIX_FADV_DONTNEED") }
         let full = 20_000 + 20_000 * 200
         XCTAssertNil(readers.readHere(sum), "a read here waited for the disk")
         let answered = DispatchSemaphore(value: 0)
