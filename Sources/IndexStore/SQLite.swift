@@ -5,7 +5,7 @@ import Foundation
 /// One SQLite connection, used from one thread at a time (the caller's queue confines it).
 final class SQLiteConnection: @unchecked Sendable {
     let db: OpaquePointer
-    private var statements: [String: OpaquePointer] = [:]
+    private var statements: [SQLText: OpaquePointer] = [:]
     /// Statements handed out since the last `resetAll`, which resets only these: a unit
     /// of work uses a handful, each listed once.
     private var used: [OpaquePointer] = []
@@ -137,7 +137,10 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     /// A cached prepared statement, reset and cleared for a new use.
-    func statement(_ sql: String) throws(StoreError) -> Statement {
+    func statement(_ sql: String) throws(StoreError) -> Statement { try statement(SQLText(sql)) }
+
+    /// `statement`, for a text whose hash was computed once, when it was built.
+    func statement(_ sql: SQLText) throws(StoreError) -> Statement {
         if let s = statements[sql] {
             sqlite3_reset(s)
             sqlite3_clear_bindings(s)
@@ -145,7 +148,7 @@ final class SQLiteConnection: @unchecked Sendable {
             return Statement(s, self)
         }
         var s: OpaquePointer?
-        guard sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil) == SQLITE_OK, let s else { throw error() }
+        guard sqlite3_prepare_v3(db, sql.text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil) == SQLITE_OK, let s else { throw error() }
         statements[sql] = s
         used.append(s)
         return Statement(s, self)
@@ -158,6 +161,23 @@ final class SQLiteConnection: @unchecked Sendable {
         if code == SQLITE_FULL || (code & 0xFF == SQLITE_IOERR && sqlite3_system_errno(db) == ENOSPC) { return .full }
         return .engine(String(cString: sqlite3_errmsg(db)))
     }
+}
+
+/// SQL text as the statement cache's key, hashed once. A study query's text is some 600
+/// bytes, and hashing it for every lookup was about 1 % of a token lookup's CPU; a text
+/// built once per query shape (`SQLiteQuery`) keeps its hash with it. Equal texts are
+/// the same `String`'s storage, which `==` answers without reading the bytes.
+struct SQLText: Hashable, Sendable {
+    let text: String
+    private let hash: Int
+
+    init(_ text: String) {
+        self.text = text
+        hash = text.hashValue
+    }
+
+    static func == (a: SQLText, b: SQLText) -> Bool { a.text == b.text }
+    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 }
 
 /// A prepared statement: bind by position (1-based), step, read columns.

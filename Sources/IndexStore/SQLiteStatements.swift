@@ -160,7 +160,7 @@ enum SQLiteQuery {
 
     /// The texts built so far, emptied past `textCacheLimit` as the statement cache is:
     /// a client can send a UID list of any length, and each length is a shape.
-    private static let texts = Mutex<[Shape: String]>([:])
+    private static let texts = Mutex<[Shape: SQLText]>([:])
     static let textCacheLimit = 64
     static var cachedTexts: Int { texts.withLock { $0.count } }
 
@@ -221,10 +221,10 @@ enum SQLiteQuery {
     }
 
     /// The SQL text that runs `q`.
-    static func sql(for q: StudyQuery) -> String {
+    static func sql(for q: StudyQuery) -> SQLText {
         let shape = Shape(q)
         if let text = texts.withLock({ $0[shape] }) { return text }
-        let text = sql(for: shape)
+        let text = SQLText(sql(for: shape))
         texts.withLock {
             if $0.count >= textCacheLimit { $0.removeAll() }
             $0[shape] = text

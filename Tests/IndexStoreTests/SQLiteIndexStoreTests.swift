@@ -61,7 +61,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         let store = try SQLiteIndexStore(path: path, readers: 1)
         let index = try db.statement("SELECT sql FROM sqlite_master WHERE name = 'studies_by_token'")
         XCTAssertTrue(try index.step())
-        XCTAssertEqual(index.string(0), "CREATE INDEX studies_by_token ON studies (patient_token, study_date, study_time)")
+        XCTAssertTrue(index.string(0)?.contains("studies (\n    patient_token, study_date, study_time, id,") ?? false, index.string(0) ?? "")
         db.resetAll()
         let found = try await store.query(StudyQuery(patientToken: Self.token(1))).map(\.studyInstanceUID)
         XCTAssertEqual(found, ["1.2.156.1.2", "1.2.156.1.1", "1.2.156.1.3", "1.2.156.1.4", "1.2.156.1.5"])
@@ -96,12 +96,34 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         byModality.dateTo = "20241130"
         byPatient.offset = 10
         for q in [byPatient, byPatientAndDates, byModality] {
-            let plan = try db.statement("EXPLAIN QUERY PLAN " + SQLiteQuery.sql(for: q))
+            let plan = try db.statement("EXPLAIN QUERY PLAN " + SQLiteQuery.sql(for: q).text)
             var steps: [String] = []
             while try plan.step() { steps.append(plan.string(3) ?? "") }
             db.resetAll()
             XCTAssertFalse(steps.isEmpty)
             XCTAssertFalse(steps.contains { $0.contains("TEMP B-TREE") }, "\(steps)")
+        }
+    }
+
+    /// A patient's studies, with or without dates and modalities, are read from the token
+    /// index alone and never from the table: the index carries every column the answer
+    /// has. A column added to the table and not to that index fails here.
+    func testAPatientsStudiesAreReadFromTheTokenIndexAlone() throws {
+        let path = Scratch.path("index") + ".sqlite"
+        _ = try SQLiteIndexStore(path: path, readers: 1)
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        let byPatient = StudyQuery(patientToken: Self.token(1))
+        var byPatientAndDates = byPatient
+        byPatientAndDates.dateFrom = "20240101"
+        byPatientAndDates.dateTo = "20241231"
+        var byPatientAndModality = byPatient
+        byPatientAndModality.modalities = ["CT", "MR"]
+        for q in [byPatient, byPatientAndDates, byPatientAndModality] {
+            let plan = try db.statement("EXPLAIN QUERY PLAN " + SQLiteQuery.sql(for: q).text)
+            var steps: [String] = []
+            while try plan.step() { steps.append(plan.string(3) ?? "") }
+            db.resetAll()
+            XCTAssertTrue(steps.contains { $0.hasPrefix("SEARCH s USING COVERING INDEX studies_by_token") }, "\(steps)")
         }
     }
 
