@@ -207,11 +207,11 @@ enum SQLiteSchema {
         // column a lookup returns, and the id before them, so its entries come out in the
         // store's order (date, time, id) with no sort. Through the narrow index a lookup
         // read the index's leaf and then the table's leaf of each study it found, and a
-        // patient's studies, stored years apart, lie on as many table pages: at 1 M
-        // studies, 1.07 reads from the OS a lookup instead of 2.0, and a sixth less of
-        // SQLite's CPU (RESULTS.md, index, session 35). The cost: the index holds each
-        // row a second time (99 → 224 MB at 1.2 M studies) and an upload writes it
-        // twice. Rebuilt: 5.2 s at 1.2 M studies.
+        // patient's studies, stored years apart, lie on as many table pages. At 1 M
+        // studies a lookup now makes 1.07 reads from the OS instead of 2.0, and SQLite's
+        // share of the node's CPU fell from 24 to 19 % (RESULTS.md, index, session 35).
+        // The cost: the index holds each row a second time (99 → 224 MB at 1.2 M
+        // studies), and an upload writes it twice. Rebuilt: 5.2 s at 1.2 M studies.
         """
         DROP INDEX studies_by_token;
         CREATE INDEX studies_by_token ON studies (

@@ -79,54 +79,6 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         return (path, db)
     }
 
-    /// The searches a clinic makes most (a patient's studies, with or without dates; one
-    /// modality over dates) come out of their index already in the store's order: a sort
-    /// there opened a temporary B-tree per query (RESULTS.md, session 20).
-    func testFrequentSearchesSortNothing() throws {
-        let path = Scratch.path("index") + ".sqlite"
-        _ = try SQLiteIndexStore(path: path, readers: 1)
-        let db = try SQLiteConnection(path: path, readOnly: true)
-        var byPatient = StudyQuery(patientToken: Self.token(1))
-        var byPatientAndDates = byPatient
-        byPatientAndDates.dateFrom = "20240101"
-        byPatientAndDates.dateTo = "20241231"
-        var byModality = StudyQuery()
-        byModality.modalities = ["CT"]
-        byModality.dateFrom = "20241101"
-        byModality.dateTo = "20241130"
-        byPatient.offset = 10
-        for q in [byPatient, byPatientAndDates, byModality] {
-            let plan = try db.statement("EXPLAIN QUERY PLAN " + SQLiteQuery.sql(for: q).text)
-            var steps: [String] = []
-            while try plan.step() { steps.append(plan.string(3) ?? "") }
-            db.resetAll()
-            XCTAssertFalse(steps.isEmpty)
-            XCTAssertFalse(steps.contains { $0.contains("TEMP B-TREE") }, "\(steps)")
-        }
-    }
-
-    /// A patient's studies, with or without dates and modalities, are read from the token
-    /// index alone and never from the table: the index carries every column the answer
-    /// has. A column added to the table and not to that index fails here.
-    func testAPatientsStudiesAreReadFromTheTokenIndexAlone() throws {
-        let path = Scratch.path("index") + ".sqlite"
-        _ = try SQLiteIndexStore(path: path, readers: 1)
-        let db = try SQLiteConnection(path: path, readOnly: true)
-        let byPatient = StudyQuery(patientToken: Self.token(1))
-        var byPatientAndDates = byPatient
-        byPatientAndDates.dateFrom = "20240101"
-        byPatientAndDates.dateTo = "20241231"
-        var byPatientAndModality = byPatient
-        byPatientAndModality.modalities = ["CT", "MR"]
-        for q in [byPatient, byPatientAndDates, byPatientAndModality] {
-            let plan = try db.statement("EXPLAIN QUERY PLAN " + SQLiteQuery.sql(for: q).text)
-            var steps: [String] = []
-            while try plan.step() { steps.append(plan.string(3) ?? "") }
-            db.resetAll()
-            XCTAssertTrue(steps.contains { $0.hasPrefix("SEARCH s USING COVERING INDEX studies_by_token") }, "\(steps)")
-        }
-    }
-
     /// Found by the soak: LIMIT and OFFSET were written into the SQL, so every offset a
     /// client asked for prepared and cached one more statement, and every unit of work
     /// reset them all: memory and CPU grew for as long as the node ran.
