@@ -204,21 +204,30 @@ enum SQLiteSchema {
         // through this index.
         "DROP INDEX IF EXISTS studies_by_storage;",
         // A patient's studies are answered from the token index alone. It carries every
-        // column a lookup returns, and the id before them, so its entries come out in the
-        // store's order (date, time, id) with no sort. Through the narrow index a lookup
-        // read the index's leaf and then the table's leaf of each study it found, and a
-        // patient's studies, stored years apart, lie on as many table pages. At 1 M
-        // studies a lookup now makes 1.07 reads from the OS instead of 2.0, and SQLite's
-        // share of the node's CPU fell from 24 to 19 % (RESULTS.md, index, session 35).
-        // The cost: the index holds each row a second time (99 → 224 MB at 1.2 M
-        // studies), and an upload writes it twice. Rebuilt: 5.2 s at 1.2 M studies.
+        // column a lookup returns but the study's series, and the id before them, so its
+        // entries come out in the store's order (date, time, id) with no sort. Through the
+        // narrow index a lookup read the index's leaf and then the table's leaf of each
+        // study it found, and a patient's studies, stored years apart, lie on as many
+        // table pages. At 1 M studies a lookup now makes 1.07 reads from the OS instead of
+        // 2.0, and SQLite's share of the node's CPU fell from 24 to 19 % (RESULTS.md,
+        // index, session 35).
+        //
+        // The series stay out: some 150 bytes each, tens of them in a study, they would
+        // spill its entry onto overflow pages and thin every interior page of the index
+        // to a few entries, deepening every lookup's descent. `has_series` says which
+        // studies to read from the table for them; what must stay true is that it is 1
+        // wherever series_json is not NULL (the writes keep it exactly that). The cost: the index holds the rest of each row a
+        // second time (99 → 224 MB at 1.2 M studies without series), and an upload
+        // writes it twice. Rebuilt: 5.2 s at 1.2 M studies.
         """
+        ALTER TABLE studies ADD COLUMN has_series INTEGER NOT NULL DEFAULT 0;
+        UPDATE studies SET has_series = 1 WHERE series_json IS NOT NULL;
         DROP INDEX studies_by_token;
         CREATE INDEX studies_by_token ON studies (
             patient_token, study_date, study_time, id, study_uid, storage_unit, timezone_offset, accession,
             modalities, body_part, description, exam_item_code, series_count, instance_count, patient_sex,
             birth_year, institution_name, institution_code, retrieve_url, availability, region, nhsa_index_code,
-            series_json);
+            has_series);
         """,
     ]
 
@@ -313,6 +322,14 @@ enum SQLiteSchema {
     /// `columns` for a SELECT over `studies s` that may join other tables.
     static let qualifiedColumns =
         columns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
+
+    /// `qualifiedColumns` for a search through the token index, which holds every column
+    /// but the series: those are read from the table, and only for a study that has some.
+    static let tokenIndexColumns = columns.split(separator: ",").map { column in
+        let name = column.trimmingCharacters(in: .whitespacesAndNewlines)
+        return name == "series_json"
+            ? "CASE WHEN s.has_series THEN (SELECT t.series_json FROM studies t WHERE t.id = s.id) END" : "s." + name
+    }.joined(separator: ", ")
 
     /// How many `columns` there are: the index of a column selected after them.
     static let columnCount = Int32(columns.split(separator: ",").count)

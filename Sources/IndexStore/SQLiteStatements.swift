@@ -74,14 +74,16 @@ enum SQLiteWrite {
 
         private static let findText = "SELECT \(SQLiteSchema.columns), id FROM studies WHERE study_uid = ?1 AND storage_unit = ?2"
         private static let insertText = """
-            INSERT INTO studies (\(SQLiteSchema.columns), updated_at)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
+            INSERT INTO studies (\(SQLiteSchema.columns), updated_at, has_series)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
+                    ?22 IS NOT NULL)
             """
         private static let updateText = """
             UPDATE studies SET patient_token = ?3, study_date = ?4, study_time = ?5, timezone_offset = ?6, accession = ?7,
             modalities = ?8, body_part = ?9, description = ?10, exam_item_code = ?11, series_count = ?12,
             instance_count = ?13, patient_sex = ?14, birth_year = ?15, institution_name = ?16, institution_code = ?17,
-            retrieve_url = ?18, availability = ?19, region = ?20, nhsa_index_code = ?21, series_json = ?22, updated_at = ?23
+            retrieve_url = ?18, availability = ?19, region = ?20, nhsa_index_code = ?21, series_json = ?22,
+            has_series = ?22 IS NOT NULL, updated_at = ?23
             WHERE id = ?24
             """
         private static let modalityText =
@@ -276,7 +278,7 @@ enum SQLiteQuery {
         }
         if shape.dateFrom { clauses.append("\(dateColumn) >= \(p(.dateFrom))") }
         if shape.dateTo { clauses.append("\(dateColumn) <= \(p(.dateTo))") }
-        return "SELECT \(SQLiteSchema.qualifiedColumns) FROM \(from)"
+        return "SELECT \(shape.token ? SQLiteSchema.tokenIndexColumns : SQLiteSchema.qualifiedColumns) FROM \(from)"
             + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
             + " ORDER BY \(order) LIMIT \(p(.limit)) OFFSET \(p(.offset))"
     }

@@ -21,7 +21,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
     func testTheModalityKeyGainsTheStudyTimeOnMigration() async throws {
         var records = [Self.record(1), Self.record(2, modalities: ["CT", "MR"]), Self.record(3)]
         records[2].studyTime = nil
-        let (path, db) = try await stored(records, thenRewoundBy: """
+        let (path, db) = try await stored(records, thenRewoundBy: Self.beforeTheSeriesFlag + """
             CREATE TABLE old_shape (
                 modality TEXT NOT NULL, study_date TEXT NOT NULL,
                 study_id INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE,
@@ -53,7 +53,7 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         records[1].studyTime = "090000"
         records[2].studyTime = "090000"
         records[3].studyTime = nil
-        let (path, db) = try await stored(records, thenRewoundBy: """
+        let (path, db) = try await stored(records, thenRewoundBy: Self.beforeTheSeriesFlag + """
             DROP INDEX studies_by_token;
             CREATE INDEX studies_by_token ON studies (patient_token, study_date);
             PRAGMA user_version = \(SQLiteSchema.migrations.firstIndex { $0.contains("(patient_token, study_date, study_time)") }!);
@@ -66,6 +66,33 @@ final class SQLiteIndexStoreTests: IndexStoreContract {
         let found = try await store.query(StudyQuery(patientToken: Self.token(1))).map(\.studyInstanceUID)
         XCTAssertEqual(found, ["1.2.156.1.2", "1.2.156.1.1", "1.2.156.1.3", "1.2.156.1.4", "1.2.156.1.5"])
     }
+
+    /// A file from before the token index held every column: a study's series are
+    /// flagged from what it holds, and a patient's studies come back with them.
+    func testTheSeriesAreFlaggedWhenTheTokenIndexCoversTheRest() async throws {
+        let records = [Self.record(10), Self.record(11)]
+        XCTAssertNotNil(records[0].series)
+        let (path, db) = try await stored(records, thenRewoundBy: Self.beforeTheSeriesFlag + """
+            PRAGMA user_version = \(SQLiteSchema.migrations.firstIndex { $0.contains("has_series") }!);
+            """)
+        let store = try SQLiteIndexStore(path: path, readers: 1)
+        let flags = try db.statement("SELECT group_concat(has_series, ' ') FROM (SELECT has_series FROM studies ORDER BY id)")
+        XCTAssertTrue(try flags.step())
+        XCTAssertEqual(flags.string(0), "1 0")
+        db.resetAll()
+        let found = try await store.query(StudyQuery(patientToken: Self.token(1)))
+        XCTAssertEqual(found, records.reversed())
+    }
+
+    /// What the migration that gave the token index every column (and `has_series`)
+    /// undoes, for a test that rewinds a file to an earlier schema: the migrations after
+    /// the version it sets run again, and a column cannot be added twice.
+    static let beforeTheSeriesFlag = """
+        DROP INDEX studies_by_token;
+        ALTER TABLE studies DROP COLUMN has_series;
+        CREATE INDEX studies_by_token ON studies (patient_token, study_date, study_time);
+
+        """
 
     /// A new store's file holding `records`, closed, then turned back into an older build's
     /// file by `sql` (which sets the schema version it rewinds to).
