@@ -81,11 +81,21 @@ public final class Gateway: @unchecked Sendable {
         serverConfig.limits.maxHeaderBytes = config.limits.maxHeaderBytes
         serverConfig.limits.maxDecompressedBytes = config.limits.maxDecompressedBytes
         let store: SQLiteIndexStore
+        let indexPath = config.dataDirectory + "/index.sqlite"
+        let migrations = SQLiteIndexStore.pendingMigrations(path: indexPath)
+        if migrations > 0 {
+            logger.notice("index store: bringing the schema up to date before serving; rebuilding an index takes some seconds a million studies",
+                          metadata: ["migrations": "\(migrations)"])
+        }
+        let opening = ContinuousClock.now
         do {
-            store = try SQLiteIndexStore(path: config.dataDirectory + "/index.sqlite", gathers: config.federation.gatherTo != nil,
+            store = try SQLiteIndexStore(path: indexPath, gathers: config.federation.gatherTo != nil,
                                          queuePolicy: ReadService.policy(config.reads))
         } catch {
             throw .store("cannot open the index store in \(config.dataDirectory): \(error)")
+        }
+        if migrations > 0 {
+            logger.notice("index store: schema up to date", metadata: ["took": "\(ContinuousClock.now - opening)"])
         }
         if store.auditLeavesPutBack > 0 {
             logger.notice("audit: filed leaves the index kept beyond the audit log's end; the last stop fell between the two files' syncs",

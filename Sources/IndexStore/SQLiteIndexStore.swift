@@ -65,6 +65,17 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
                       walRestartFrames: Self.walRestartFrames)
     }
 
+    /// How many of the schema's migrations the file at `path` has still to run, all of
+    /// them before the next open returns: one that rebuilds an index takes some seconds a
+    /// million studies. Zero for a file not there yet (a new store's migrations run on an
+    /// empty file) or one that cannot be read here (the open will say why).
+    public static func pendingMigrations(path: String) -> Int {
+        guard FileManager.default.fileExists(atPath: path), let db = try? SQLiteConnection(path: path, readOnly: true),
+              let version = try? db.statement("PRAGMA user_version"), (try? version.step()) == true else { return 0 }
+        defer { db.resetAll() }
+        return max(0, SQLiteSchema.migrations.count - (version.int(0) ?? 0))
+    }
+
     /// `walRestartFrames` and `auditSyncAge` (SQLiteSyncer) other than the defaults only in
     /// tests, to reach the restart soon or to hold the audit file's sync off.
     init(path: String, readers: Int, gathers: Bool, queuePolicy: QueuePolicy, walRestartFrames: Int32,

@@ -182,7 +182,7 @@ final class AuditFileTests: XCTestCase {
         try await store!.append([Self.event("a", counter: "lookups"), Self.event("b", counter: "lookups")])
         let written = try await store!.events(from: 0, limit: 10)
         store = nil
-        try sql(path, SQLiteIndexStoreTests.beforeTheSeriesFlag + """
+        try sql(path, SQLiteMigrationTests.beforeTheSeriesFlag + """
             ATTACH '\(SQLiteIndexStore.auditPath(for: path))' AS a;
             CREATE TABLE main.audit_events AS SELECT * FROM a.audit_events;
             CREATE TABLE main.audit_checkpoints AS SELECT * FROM a.audit_checkpoints;
