@@ -81,21 +81,19 @@ public final class Gateway: @unchecked Sendable {
         serverConfig.limits.maxHeaderBytes = config.limits.maxHeaderBytes
         serverConfig.limits.maxDecompressedBytes = config.limits.maxDecompressedBytes
         let store: SQLiteIndexStore
-        let indexPath = config.dataDirectory + "/index.sqlite"
-        let migrations = SQLiteIndexStore.pendingMigrations(path: indexPath)
-        if migrations > 0 {
-            logger.notice("index store: bringing the schema up to date before serving; rebuilding an index takes some seconds a million studies",
-                          metadata: ["migrations": "\(migrations)"])
-        }
-        let opening = ContinuousClock.now
+        var upgradeStarted: ContinuousClock.Instant?
         do {
-            store = try SQLiteIndexStore(path: indexPath, gathers: config.federation.gatherTo != nil,
-                                         queuePolicy: ReadService.policy(config.reads))
+            store = try SQLiteIndexStore(path: config.dataDirectory + "/index.sqlite", gathers: config.federation.gatherTo != nil,
+                                         queuePolicy: ReadService.policy(config.reads)) { migrations in
+                logger.notice("index store: bringing the schema up to date before serving; rebuilding an index takes some seconds a million studies",
+                              metadata: ["migrations": "\(migrations)"])
+                upgradeStarted = .now
+            }
         } catch {
             throw .store("cannot open the index store in \(config.dataDirectory): \(error)")
         }
-        if migrations > 0 {
-            logger.notice("index store: schema up to date", metadata: ["took": "\(ContinuousClock.now - opening)"])
+        if let upgradeStarted {
+            logger.notice("index store: schema up to date", metadata: ["took": "\(ContinuousClock.now - upgradeStarted)"])
         }
         if store.auditLeavesPutBack > 0 {
             logger.notice("audit: filed leaves the index kept beyond the audit log's end; the last stop fell between the two files' syncs",

@@ -58,28 +58,21 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
     /// Upload records a group commit takes at most (`drain`): one batch of the usual size.
     static let recordsPerGroup = 1_000
 
-    /// Opens (creating and migrating if needed) the store at `path`.
+    /// Opens (creating and migrating if needed) the store at `path`. `upgrading` hears, before
+    /// they run, how many migrations an existing file has still to run (a new file's run on
+    /// an empty file and are not told): all run before this returns, and one that rebuilds
+    /// an index takes some seconds a million studies.
     public convenience init(path: String, readers: Int = ProcessInfo.processInfo.activeProcessorCount,
-                            gathers: Bool = false, queuePolicy: QueuePolicy = QueuePolicy()) throws(StoreError) {
+                            gathers: Bool = false, queuePolicy: QueuePolicy = QueuePolicy(),
+                            upgrading: (_ migrations: Int) -> Void = { _ in }) throws(StoreError) {
         try self.init(path: path, readers: readers, gathers: gathers, queuePolicy: queuePolicy,
-                      walRestartFrames: Self.walRestartFrames)
-    }
-
-    /// How many of the schema's migrations the file at `path` has still to run, all of
-    /// them before the next open returns: one that rebuilds an index takes some seconds a
-    /// million studies. Zero for a file not there yet (a new store's migrations run on an
-    /// empty file) or one that cannot be read here (the open will say why).
-    public static func pendingMigrations(path: String) -> Int {
-        guard FileManager.default.fileExists(atPath: path), let db = try? SQLiteConnection(path: path, readOnly: true),
-              let version = try? db.statement("PRAGMA user_version"), (try? version.step()) == true else { return 0 }
-        defer { db.resetAll() }
-        return max(0, SQLiteSchema.migrations.count - (version.int(0) ?? 0))
+                      walRestartFrames: Self.walRestartFrames, upgrading: upgrading)
     }
 
     /// `walRestartFrames` and `auditSyncAge` (SQLiteSyncer) other than the defaults only in
     /// tests, to reach the restart soon or to hold the audit file's sync off.
     init(path: String, readers: Int, gathers: Bool, queuePolicy: QueuePolicy, walRestartFrames: Int32,
-         auditSyncAge: Duration = .milliseconds(50)) throws(StoreError) {
+         auditSyncAge: Duration = .milliseconds(50), upgrading: (_ migrations: Int) -> Void = { _ in }) throws(StoreError) {
         self.gathers = gathers
         walRestartLimit = walRestartFrames
         writer = try SQLiteConnection(path: path, readOnly: false)
@@ -93,7 +86,7 @@ public final class SQLiteIndexStore: IndexStore, AuditStore, OutboxStore, @unche
             PRAGMA cache_size = -65536;
             """)
         writer.watchWAL()
-        try SQLiteSchema.migrate(writer)
+        try SQLiteSchema.migrate(writer, upgrading: upgrading)
         let auditPath = Self.auditPath(for: path)
         try Self.prepareAuditFile(auditPath)
         try writer.attachAudit(auditPath)

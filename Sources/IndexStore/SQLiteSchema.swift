@@ -304,7 +304,10 @@ enum SQLiteSchema {
         }
     }
 
-    static func migrate(_ db: SQLiteConnection, _ list: [String] = migrations) throws(StoreError) {
+    /// Runs the migrations of `list` the file has not run yet. `upgrading` is told how many
+    /// first, when the file had a schema already (version 0 is a new, empty file).
+    static func migrate(_ db: SQLiteConnection, _ list: [String] = migrations,
+                        upgrading: (_ migrations: Int) -> Void = { _ in }) throws(StoreError) {
         let version = try db.statement("PRAGMA user_version")
         _ = try version.step()
         let current = version.int(0) ?? 0
@@ -313,6 +316,7 @@ enum SQLiteSchema {
         guard current <= list.count else {
             throw .engine("the database has schema version \(current), newer than this build's \(list.count)")
         }
+        if current > 0 && current < list.count { upgrading(list.count - current) }
         for (i, sql) in list.enumerated().dropFirst(current) {
             try db.transaction { () throws(StoreError) in
                 try db.exec(sql)
@@ -322,16 +326,18 @@ enum SQLiteSchema {
     }
 
     /// `columns` for a SELECT over `studies s` that may join other tables.
-    static let qualifiedColumns =
-        columns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
+    static let qualifiedColumns = selecting { "s." + $0 }
 
     /// `qualifiedColumns` for a search through the token index, which holds every column
     /// but the series: those are read from the table, and only for a study that has some.
-    static let tokenIndexColumns = columns.split(separator: ",").map { column in
-        let name = column.trimmingCharacters(in: .whitespacesAndNewlines)
-        return name == "series_json"
-            ? "CASE WHEN s.has_series THEN (SELECT t.series_json FROM studies t WHERE t.id = s.id) END" : "s." + name
-    }.joined(separator: ", ")
+    static let tokenIndexColumns = selecting {
+        $0 == "series_json" ? "CASE WHEN s.has_series THEN (SELECT t.series_json FROM studies t WHERE t.id = s.id) END" : "s." + $0
+    }
+
+    /// `columns`, each as `column` writes it, in order.
+    private static func selecting(_ column: (String) -> String) -> String {
+        columns.split(separator: ",").map { column($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.joined(separator: ", ")
+    }
 
     /// How many `columns` there are: the index of a column selected after them.
     static let columnCount = Int32(columns.split(separator: ",").count)
