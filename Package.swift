@@ -85,8 +85,9 @@ let package = Package(
         .target(name: "ChildProcess", dependencies: ["CChildProcess"]),
         // Test support, not shipped: fresh paths for tests' files, removed once they pass.
         .target(name: "TestScratch", path: "Tests/TestScratch"),
+        .target(name: "RecordFixtures", dependencies: ["ImagingIndex"], path: "Tests/RecordFixtures"),
         .testTarget(name: "GatewayNetTests", dependencies: ["GatewayNet", "JSONText", "ChildProcess", "TestScratch"]),
-        .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex", "JSONText"]),
+        .testTarget(name: "ImagingIndexTests", dependencies: ["ImagingIndex", "JSONText", "RecordFixtures"]),
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"]),
         .testTarget(name: "PatientTokensTests", dependencies: ["PatientTokens"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "TestScratch"]),
@@ -97,6 +98,6 @@ let package = Package(
                                                                   "ChildProcess", "TestScratch"]),
         .testTarget(name: "GatewayServerTests",
                     dependencies: ["GatewayServer", "GatewayNet", "IndexStore", "ImagingIndex", "GatewayAgent", "PatientTokens",
-                                   "AuditLog", "ReadQueue", "Inference", "ChildProcess", "TestScratch"]),
+                                   "AuditLog", "ReadQueue", "Inference", "ChildProcess", "TestScratch", "RecordFixtures"]),
     ]
 )

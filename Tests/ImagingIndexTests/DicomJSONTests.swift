@@ -1,13 +1,14 @@
 import Foundation
 import ImagingIndex
 import JSONText
+import RecordFixtures
 import XCTest
 
 /// The QIDO-RS study object, read back by JSONSerialization: tags ascending, empty
 /// attributes as a bare VR, values where the record has them, includefield honoured.
 final class DicomJSONTests: XCTestCase {
     func testStudyObjectIsDicomJSON() throws {
-        var record = try StudyRecord.validate(RecordValidationTests.good).get()
+        var record = try StudyRecord.validate(BadRecords.good).get()
         record.studyDescription = "胸部CT \"平扫\"\t"
         let text = DicomJSON.study(record, include: ["00081030"])
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: [String: Any]])
@@ -28,7 +29,7 @@ final class DicomJSONTests: XCTestCase {
     /// The retrieve URLs are written in pieces: one slash between the base and `studies`
     /// whether or not the base ends in one, and the series' URL under the study's.
     func testRetrieveURLsJoinWithOneSlash() throws {
-        var record = try StudyRecord.validate(RecordValidationTests.good).get()
+        var record = try StudyRecord.validate(BadRecords.good).get()
         let base = record.retrieveURL.hasSuffix("/") ? String(record.retrieveURL.dropLast()) : record.retrieveURL
         let study = base + "/studies/" + record.studyInstanceUID
         for url in [base, base + "/"] {
@@ -45,7 +46,7 @@ final class DicomJSONTests: XCTestCase {
     /// The exact bytes of a study and a series, so that a faster way of writing them
     /// cannot change what clients get.
     func testStudyAndSeriesBytesArePinned() throws {
-        var record = try StudyRecord.validate(RecordValidationTests.good).get()
+        var record = try StudyRecord.validate(BadRecords.good).get()
         record.patientToken = "v1:T"
         record.studyDescription = "a\"b"
         XCTAssertEqual(DicomJSON.study(record, include: ["00080080", "00081030"]), Self.pinnedStudy)

@@ -1,47 +1,16 @@
 import Foundation
 import ImagingIndex
+import RecordFixtures
 import XCTest
 
 /// Every rule of the index record, one bad value at a time, against a record that is
 /// otherwise valid: each must be refused with its code on its field, and only that.
 final class RecordValidationTests: XCTestCase {
-    static let token = "v1:" + Data((0..<32).map { UInt8($0 * 7 % 256) }).base64EncodedString()
-        .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    static let storage = "91610000MA6TG0001A"
-
-    static var good: [String: JSONValue] {
-        [
-            "patientToken": .string(token),
-            "studyInstanceUID": .string("1.2.840.113619.2.55.3.604688119.969.1268071029.320"),
-            "accessionNumber": .string("CT20241122001"),
-            "studyDate": .string("20241122"),
-            "studyTime": .string("143015.123"),
-            "timezoneOffset": .string("+0800"),
-            "modalitiesInStudy": .array([.string("CT"), .string("SR")]),
-            "bodyPartExamined": .string("CHEST"),
-            "studyDescription": .string("胸部CT平扫"),
-            "examItemCode": .string("230100001"),
-            "numberOfStudyRelatedSeries": .number(3),
-            "numberOfStudyRelatedInstances": .number(412),
-            "patientSex": .string("F"),
-            "patientBirthYear": .number(1968),
-            "institutionName": .string("西安市第一医院"),
-            "institutionCode": .string(storage),
-            "storageUnit": .string(storage),
-            "retrieveURL": .string("https://pacs.hospital.example/dicomweb"),
-            "instanceAvailability": .string("ONLINE"),
-            "region": .string("610100"),
-            "nhsaIndexCode": .string("\(token)-202411221430-000000000-0000000000000-\(storage)"),
-            "series": .array([.object(["seriesInstanceUID": .string("1.2.840.113619.2.55.3.1"), "modality": .string("CT"),
-                                       "seriesNumber": .number(2), "numberOfSeriesRelatedInstances": .number(410)])]),
-        ]
-    }
-
     func testTheGoodRecordIsAccepted() throws {
-        let record = try StudyRecord.validate(Self.good).get()
+        let record = try StudyRecord.validate(BadRecords.good).get()
         XCTAssertEqual(record.modalitiesInStudy, ["CT", "SR"])
         XCTAssertEqual(record.numberOfStudyRelatedInstances, 412)
-        var minimal = Self.good
+        var minimal = BadRecords.good
         for key in ["accessionNumber", "studyTime", "timezoneOffset", "bodyPartExamined", "studyDescription", "examItemCode",
                     "numberOfStudyRelatedSeries", "numberOfStudyRelatedInstances", "patientSex", "patientBirthYear",
                     "institutionName", "institutionCode", "instanceAvailability", "nhsaIndexCode"] {
@@ -50,77 +19,10 @@ final class RecordValidationTests: XCTestCase {
         XCTAssertNoThrow(try StudyRecord.validate(minimal).get(), "optional fields are optional")
     }
 
-    /// (field, value or nil to remove it, expected code)
-    static let cases: [(String, JSONValue?, String)] = [
-        ("patientToken", nil, "missing-field"),
-        ("patientToken", .string(""), "missing-field"),
-        ("patientToken", .string("110101199003077777"), "invalid-token"),
-        ("patientToken", .string("v1:abc"), "invalid-token"),
-        ("patientToken", .string("v01:" + String(repeating: "A", count: 43)), "invalid-token"),
-        ("patientToken", .string("v1:" + String(repeating: "A", count: 42) + "B"), "invalid-token"),
-        ("patientToken", .number(5), "wrong-type"),
-        ("studyInstanceUID", nil, "missing-field"),
-        ("studyInstanceUID", .string("1.2.3.04"), "invalid-uid"),
-        ("studyInstanceUID", .string("1.2..3"), "invalid-uid"),
-        ("studyInstanceUID", .string("1.2.3."), "invalid-uid"),
-        ("studyInstanceUID", .string("1.2.abc"), "invalid-uid"),
-        ("studyInstanceUID", .string("110105194912310021"), "invalid-uid"),
-        ("studyInstanceUID", .string("1." + String(repeating: "2", count: 63)), "too-long"),
-        ("accessionNumber", .string("ACC-0123456789ABCDEF"), "too-long"),
-        ("accessionNumber", .string("11010519491231002X"), "plain-identifier"),
-        ("studyDate", nil, "missing-field"),
-        ("studyDate", .string("20240230"), "invalid-date"),
-        ("studyDate", .string("2024-11-22"), "too-long"),
-        ("studyDate", .string("18991231"), "invalid-date"),
-        ("studyTime", .string("250000"), "invalid-time"),
-        ("studyTime", .string("1430.5"), "invalid-time"),
-        ("timezoneOffset", .string("+1500"), "invalid-timezone"),
-        ("timezoneOffset", .string("0800"), "invalid-timezone"),
-        ("modalitiesInStudy", nil, "missing-field"),
-        ("modalitiesInStudy", .array([]), "wrong-type"),
-        ("modalitiesInStudy", .array([.string("CAT")]), "invalid-modality"),
-        ("modalitiesInStudy", .string("CT"), "wrong-type"),
-        ("bodyPartExamined", .string("CHEST AND ABDOMEN X"), "too-long"),
-        ("studyDescription", .string("复查 12345678901234567890123456"), "plain-identifier"),
-        ("examItemCode", .array([]), "wrong-type"),
-        ("numberOfStudyRelatedSeries", .number(-1), "invalid-value"),
-        ("numberOfStudyRelatedInstances", .number(1.5), "invalid-value"),
-        ("numberOfStudyRelatedInstances", .string("412"), "wrong-type"),
-        ("patientSex", .string("X"), "invalid-value"),
-        ("patientBirthYear", .number(1850), "invalid-value"),
-        ("institutionName", .string("医院 11010519491231002X 门诊"), "plain-identifier"),
-        ("institutionCode", .string("91610000MA6TG0001B"), "invalid-uscc"),
-        ("storageUnit", nil, "missing-field"),
-        ("storageUnit", .string("91610000MA6TG0001"), "invalid-uscc"),
-        ("storageUnit", .string("9161000OMA6TG0001A"), "invalid-uscc"),
-        ("retrieveURL", nil, "missing-field"),
-        ("retrieveURL", .string("http://pacs.example/dicomweb"), "invalid-url"),
-        ("retrieveURL", .string("https:///nohost"), "invalid-url"),
-        ("retrieveURL", .string("https://pacs.example/q?id=11010519491231002X"), "plain-identifier"),
-        ("instanceAvailability", .string("MAYBE"), "invalid-value"),
-        ("region", nil, "missing-field"),
-        ("region", .string("991000"), "invalid-region"),
-        ("region", .string("61010"), "invalid-region"),
-        ("nhsaIndexCode", .string("12345678901234567890123456-202411221430-000000000-0000000000000-91610000MA6TG0001A"),
-         "plain-identifier"),
-        ("nhsaIndexCode", .string("\(token)-202411221430-000000000-0000000000000"), "invalid-index-code"),
-        ("nhsaIndexCode", .string("\(token)-202413221430-000000000-0000000000000-\(storage)"), "invalid-index-code"),
-        ("nhsaIndexCode", .string("\(token)-202411221430-00000000a-0000000000000-\(storage)"), "invalid-index-code"),
-        ("nhsaIndexCode", .string("\(token)-202411221430-000000000-0000000000000-91110000100000000R"), "invalid-index-code"),
-        ("nhsaIndexCode", .string("v2:other-202411221430-000000000-0000000000000-\(storage)"), "invalid-index-code"),
-        ("PatientName", .string("张三"), "plain-identifier"),
-        ("patient_id", .string("P0001"), "plain-identifier"),
-        ("idNumber", .string("x"), "plain-identifier"),
-        ("00100020", .string("x"), "plain-identifier"),
-        ("birthDate", .string("19680101"), "plain-identifier"),
-        ("favouriteColour", .string("blue"), "unknown-field"),
-        ("series", .string("none"), "wrong-type"),
-    ]
-
     func testEachBadValueIsRefusedWithItsCode() {
-        XCTAssertGreaterThanOrEqual(Self.cases.count, 40)
-        for (field, value, code) in Self.cases {
-            var record = Self.good
+        XCTAssertGreaterThanOrEqual(BadRecords.cases.count, 40)
+        for (field, value, code) in BadRecords.cases {
+            var record = BadRecords.good
             record[field] = value
             switch StudyRecord.validate(record) {
             case .success:
@@ -133,7 +35,7 @@ final class RecordValidationTests: XCTestCase {
     }
 
     func testSeriesErrorsNameTheirPlace() {
-        var record = Self.good
+        var record = BadRecords.good
         record["series"] = .array([
             .object(["seriesInstanceUID": .string("1.2.3"), "modality": .string("CT")]),
             .object(["seriesInstanceUID": .string("1.2.3"), "modality": .string("XX"), "PatientName": .string("x")]),
@@ -145,14 +47,14 @@ final class RecordValidationTests: XCTestCase {
 
     /// The hand-written JSON of a record is what JSONDecoder reads back as the same record.
     func testRecordJSONRoundTrips() throws {
-        var record = try StudyRecord.validate(Self.good).get()
+        var record = try StudyRecord.validate(BadRecords.good).get()
         record.studyDescription = "quote \" backslash \\ newline \n tab \t control \u{01}\u{1f} 中文"
         let decoded = try JSONDecoder().decode(StudyRecord.self, from: Data(record.jsonText.utf8))
         XCTAssertEqual(decoded, record)
     }
 
     func testMessagesNeverEchoTheValue() {
-        var record = Self.good
+        var record = BadRecords.good
         record["accessionNumber"] = .string("11010519491231002X")
         guard case .failure(let r) = StudyRecord.validate(record) else { return XCTFail() }
         XCTAssertFalse(r.errors.contains { $0.message.contains("11010519491231002X") })
@@ -161,7 +63,7 @@ final class RecordValidationTests: XCTestCase {
     /// The last URL found valid is remembered; an invalid one after it is still refused.
     func testURLsAreCheckedEachTimeTheyDiffer() {
         func codes(_ url: String) -> [String] {
-            var object = Self.good
+            var object = BadRecords.good
             object["retrieveURL"] = .string(url)
             guard case .failure(let rejection) = StudyRecord.validate(object) else { return [] }
             return rejection.errors.map(\.code)
@@ -175,7 +77,7 @@ final class RecordValidationTests: XCTestCase {
 
     /// Lengths are in characters: 60 Chinese characters (180 UTF-8 bytes) fit a 64-character field.
     func testLengthsCountCharactersNotBytes() throws {
-        var object = Self.good
+        var object = BadRecords.good
         object["studyDescription"] = .string(String(repeating: "胸部平扫", count: 15))
         guard case .success(let record) = StudyRecord.validate(object) else { return XCTFail("refused 60 characters") }
         XCTAssertEqual(record.studyDescription?.count, 60)
@@ -201,7 +103,7 @@ final class RecordValidationTests: XCTestCase {
             XCTAssertFalse(Codes.isTime(invalid), invalid)
         }
         XCTAssertTrue(Codes.isTimezoneOffset("-1200"))
-        XCTAssertTrue(Codes.isPatientToken(Self.token))
+        XCTAssertTrue(Codes.isPatientToken(BadRecords.token))
         XCTAssertTrue(Codes.isRegion("000000") == false)
     }
 }
